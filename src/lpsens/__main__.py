@@ -1,0 +1,3 @@
+from lpsens.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,92 @@
+"""One exception hierarchy for lpsens.
+
+Every error carries what a user needs to fix it: the file, the key, the job and
+the reason. Subclasses also inherit the matching built-in so callers can catch
+``ValueError``/``OSError``/``RuntimeError`` as usual. The CLI prints
+``Error: <message>`` and exits non-zero.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "LpsensError",
+    "SpecError",
+    "ProjectError",
+    "StructureError",
+    "PotentialError",
+    "MDError",
+    "TrajectoryError",
+    "AnalysisError",
+    "InsufficientDataError",
+    "LaunchError",
+    "SubmitError",
+]
+
+
+class LpsensError(Exception):
+    """Base class of every lpsens error.
+
+    Parameters
+    ----------
+    message
+        What went wrong and how to fix it.
+    file, key, job_id
+        Optional context; prefixed to the message when given.
+    """
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, file=None, key=None, job_id=None):
+        self.file = None if file is None else str(file)
+        self.key = key
+        self.job_id = job_id
+        self.reason = message
+        parts = []
+        if self.file:
+            parts.append(self.file)
+        if key:
+            parts.append(f"key '{key}'")
+        if job_id:
+            parts.append(f"job {job_id}")
+        prefix = ": ".join(parts)
+        super().__init__(f"{prefix}: {message}" if prefix else message)
+
+
+class SpecError(LpsensError, ValueError):
+    """The campaign spec (TOML) is malformed or has a bad value."""
+
+
+class ProjectError(LpsensError, RuntimeError):
+    """The signac data space is missing, of another schema, or inconsistent with the spec."""
+
+
+class StructureError(LpsensError, ValueError):
+    """A structure cannot be built or read (unknown phase, bad size, unreadable CIF...)."""
+
+
+class PotentialError(LpsensError, ValueError):
+    """A GAP potential file is missing, malformed, or does not cover the structure's species."""
+
+
+class MDError(LpsensError, RuntimeError):
+    """A molecular-dynamics task failed (LAMMPS error, lost atoms, exploding temperature)."""
+
+
+class TrajectoryError(LpsensError, OSError):
+    """A trajectory file is missing, unreadable, or not in the documented format."""
+
+
+class AnalysisError(LpsensError, ValueError):
+    """An analysis cannot give an answer for its input."""
+
+
+class InsufficientDataError(AnalysisError):
+    """The data are too short or too few for a meaningful result (never a silent 0)."""
+
+
+class LaunchError(LpsensError, RuntimeError):
+    """The launcher cannot run (bad resources, walltime, communicator)."""
+
+
+class SubmitError(LpsensError, RuntimeError):
+    """An sbatch script cannot be rendered or submitted."""
