@@ -27,7 +27,17 @@ def _add_init(sub):
 
 
 def main_init(args) -> int:
-    raise NotImplementedError
+    from lpsens.campaign import load_campaign
+    from lpsens.project import init_project
+
+    campaign = load_campaign(args.spec)
+    report = init_project(campaign, args.root)
+    print(
+        f"{report.root}: {report.added} job(s) added, {report.existing} already present "
+        f"({report.total} in campaign '{campaign.name}')",
+        file=sys.stderr,
+    )
+    return 0
 
 
 # --------------------------------------------------------------------------- status
@@ -41,7 +51,19 @@ def _add_status(sub):
 
 
 def main_status(args) -> int:
-    raise NotImplementedError
+    import json
+
+    from lpsens.project import open_project
+    from lpsens.status import format_report, status_report
+
+    project = open_project(args.root)
+    keys = tuple(k.strip() for k in args.group_by.split(",") if k.strip())
+    report = status_report(project, keys, detailed=args.detailed)
+    if args.json:
+        print(json.dumps(report, indent=1))
+    else:
+        print(format_report(report))
+    return 0
 
 
 # --------------------------------------------------------------------------- run (one job, in this process)

@@ -1,0 +1,276 @@
+"""Campaign spec (TOML) -> validated :class:`Campaign` -> canonical state points.
+
+Every error names the file, the key, the bad value and what is allowed, and is raised before
+anything is written.
+"""
+
+from __future__ import annotations
+
+import enum
+import itertools
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lpsens.errors import LpsensError, SpecError
+from lpsens.md.protocol import MDProtocol
+from lpsens.statepoint import (
+    PHASE_X_LI2S,
+    Constraint,
+    Material,
+    StatePoint,
+    coerce_enum,
+    coerce_float,
+    coerce_int,
+    derive_seed,
+)
+
+__all__ = ["Campaign", "MaterialSpec", "PotentialSpec", "SystemSpec", "load_campaign", "BundledPotential"]
+
+
+class BundledPotential(str, enum.Enum):
+    DEMO = "demo"
+
+
+@dataclass(frozen=True)
+class PotentialSpec:
+    """A GAP XML file and its label (or the bundled demo GAP)."""
+
+    path: Path
+    label: str | None
+    bundled: BundledPotential | None = None
+
+
+@dataclass(frozen=True)
+class SystemSpec:
+    """How big each cell is: at least ``min_atoms`` atoms and ``min_width_A`` perpendicular width."""
+
+    min_atoms: int = 0
+    min_width_A: float = 0.0
+
+    def to_dict(self) -> dict:
+        return {"min_atoms": self.min_atoms, "min_width_A": self.min_width_A}
+
+
+@dataclass(frozen=True)
+class MaterialSpec:
+    material: Material
+    x_Li2S_mol_pct: float | None
+    temperatures_K: tuple[int, ...]
+    replicas: int
+    constraints: tuple[Constraint, ...]
+    protocol: MDProtocol
+
+
+@dataclass(frozen=True)
+class Campaign:
+    """A validated campaign spec."""
+
+    name: str
+    seed: int
+    materials: tuple[MaterialSpec, ...]
+    system: SystemSpec
+    potential: PotentialSpec
+    source: Path | None = None
+    extra: dict = field(default_factory=dict)
+
+    def state_points(self):
+        """Yield ``(StatePoint, MDProtocol)`` for every job, in a stable order without duplicates."""
+        seen = set()
+        for m in self.materials:
+            for T, c, r in itertools.product(m.temperatures_K, m.constraints, range(m.replicas)):
+                sp = StatePoint.canonical(m.material, m.x_Li2S_mol_pct, T, r, c)
+                if sp in seen:
+                    continue
+                seen.add(sp)
+                yield sp, m.protocol
+
+    def seed_for(self, sp: StatePoint) -> int:
+        return derive_seed(self.seed, sp)
+
+
+_TOP_KEYS = {"campaign", "system", "protocol", "potential", "material"}
+_CAMPAIGN_KEYS = {"name", "seed", "temperatures_K", "replicas", "constraints"}
+_MATERIAL_KEYS = {"name", "x_Li2S_mol_pct", "temperatures_K", "replicas", "constraints", "protocol"}
+
+
+def _check_keys(table, allowed, where, file):
+    if not isinstance(table, dict):
+        raise SpecError(f"expected a table, got {table!r}", file=file, key=where)
+    unknown = sorted(set(table) - set(allowed))
+    if unknown:
+        raise SpecError(
+            f"unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}",
+            file=file,
+            key=where or "(top level)",
+        )
+
+
+def _rekey(exc: SpecError, file, prefix) -> SpecError:
+    key = f"{prefix}.{exc.key}" if exc.key else prefix
+    return SpecError(exc.reason, file=file, key=key)
+
+
+def load_campaign(path: str | Path) -> Campaign:
+    """Read and validate a campaign spec.
+
+    Raises
+    ------
+    SpecError
+        With the file, the key, the bad value and what is allowed.
+    """
+    path = Path(path)
+    try:
+        text = path.read_bytes()
+    except FileNotFoundError:
+        raise SpecError("no such file; give the path of a campaign TOML (see signac_project/demo.toml)", file=path) from None
+    except OSError as exc:
+        raise SpecError(f"cannot read it ({exc.strerror})", file=path) from None
+    try:
+        data = tomllib.loads(text.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise SpecError(f"not valid TOML: {exc}", file=path) from None
+    return parse_campaign(data, file=path)
+
+
+def parse_campaign(data: dict, *, file: Path | None = None) -> Campaign:
+    _check_keys(data, _TOP_KEYS, "", file)
+    for required in ("campaign", "potential", "material"):
+        if required not in data:
+            raise SpecError(f"missing [{required}] section; see signac_project/demo.toml", file=file, key=required)
+
+    camp = data["campaign"]
+    _check_keys(camp, _CAMPAIGN_KEYS, "campaign", file)
+    name = camp.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise SpecError(f"expected a non-empty string, got {name!r}", file=file, key="campaign.name")
+    try:
+        seed = coerce_int(camp.get("seed"), "campaign.seed", minimum=0)
+        default_T = _temperatures(camp.get("temperatures_K"), "campaign.temperatures_K") if "temperatures_K" in camp else None
+        default_reps = coerce_int(camp.get("replicas", 1), "campaign.replicas", minimum=1)
+        default_cons = _constraints(camp.get("constraints", ["none"]), "campaign.constraints")
+    except SpecError as exc:
+        raise SpecError(exc.reason, file=file, key=exc.key) from None
+
+    system = _system(data.get("system", {}), file)
+    base_protocol = data.get("protocol", {})
+    _check_keys(base_protocol, {f for f in MDProtocol.__dataclass_fields__}, "protocol", file)
+    try:
+        MDProtocol.from_dict(base_protocol)
+    except SpecError as exc:
+        raise SpecError(exc.reason, file=file, key=exc.key) from None
+
+    mats = data["material"]
+    if not isinstance(mats, list) or not mats:
+        raise SpecError("expected one or more [[material]] tables", file=file, key="material")
+    materials = []
+    for i, m in enumerate(mats):
+        where = f"material[{i}]"
+        _check_keys(m, _MATERIAL_KEYS, where, file)
+        try:
+            mat = coerce_enum(Material, m.get("name"), "name")
+            x = m.get("x_Li2S_mol_pct")
+            if mat is Material.GLASS and x is None:
+                raise SpecError("a glass needs x_Li2S_mol_pct (mol% Li2S, 50-80)", key="x_Li2S_mol_pct")
+            if mat is not Material.GLASS and x is not None and coerce_float(x, "x_Li2S_mol_pct") != PHASE_X_LI2S[mat]:
+                raise SpecError(
+                    f"{mat.value} has x = {PHASE_X_LI2S[mat]:g} by its formula, got {x!r}; leave it out for crystals",
+                    key="x_Li2S_mol_pct",
+                )
+            temps = _temperatures(m["temperatures_K"], "temperatures_K") if "temperatures_K" in m else default_T
+            if temps is None:
+                raise SpecError("no temperatures: set temperatures_K here or in [campaign]", key="temperatures_K")
+            reps = coerce_int(m.get("replicas", default_reps), "replicas", minimum=1)
+            cons = _constraints(m["constraints"], "constraints") if "constraints" in m else default_cons
+            proto_over = m.get("protocol", {})
+            _check_keys(proto_over, {f for f in MDProtocol.__dataclass_fields__}, "protocol", None)
+            protocol = MDProtocol.from_dict({**base_protocol, **proto_over})
+            # Validate the canonical state point once (x range etc.).
+            StatePoint.canonical(mat, x, temps[0], 0, cons[0])
+        except SpecError as exc:
+            raise _rekey(exc, file, where) from None
+        materials.append(MaterialSpec(mat, None if x is None else float(x), temps, reps, cons, protocol))
+
+    potential = _potential(data["potential"], file)
+    return Campaign(name.strip(), seed, tuple(materials), system, potential, source=file)
+
+
+def _temperatures(value, key) -> tuple[int, ...]:
+    if not isinstance(value, list) or not value:
+        raise SpecError(f"expected a non-empty list of temperatures in K, got {value!r}", key=key)
+    temps = []
+    for i, t in enumerate(value):
+        t = coerce_int(t, f"{key}[{i}]", minimum=1)
+        if not 50 <= t <= 3000:
+            raise SpecError(f"{t} K is outside 50-3000 K", key=f"{key}[{i}]")
+        temps.append(t)
+    if len(set(temps)) != len(temps):
+        raise SpecError(f"duplicate temperatures in {value!r}", key=key)
+    return tuple(temps)
+
+
+def _constraints(value, key) -> tuple[Constraint, ...]:
+    if not isinstance(value, list) or not value:
+        raise SpecError(f"expected a non-empty list such as [\"none\", \"frozen_S\"], got {value!r}", key=key)
+    out = tuple(coerce_enum(Constraint, c, f"{key}[{i}]") for i, c in enumerate(value))
+    if len(set(out)) != len(out):
+        raise SpecError(f"duplicate constraints in {value!r}", key=key)
+    return out
+
+
+def _system(table, file) -> SystemSpec:
+    _check_keys(table, {"min_atoms", "min_width_A"}, "system", file)
+    try:
+        n = coerce_int(table.get("min_atoms", 0), "system.min_atoms", minimum=0)
+        w = coerce_float(table.get("min_width_A", 0.0), "system.min_width_A")
+    except SpecError as exc:
+        raise SpecError(exc.reason, file=file, key=exc.key) from None
+    if w < 0 or w > 200:
+        raise SpecError(f"{w} A is outside 0-200 A", file=file, key="system.min_width_A")
+    if n > 100_000:
+        raise SpecError(f"{n} atoms is more than the supported 100000", file=file, key="system.min_atoms")
+    return SystemSpec(n, w)
+
+
+def _potential(table, file) -> PotentialSpec:
+    _check_keys(table, {"bundled", "path", "label"}, "potential", file)
+    if ("bundled" in table) == ("path" in table):
+        raise SpecError(
+            "give exactly one of bundled = \"demo\" or path = \"your_gap.xml\" (with label)",
+            file=file,
+            key="potential",
+        )
+    label = table.get("label")
+    if label is not None and (not isinstance(label, str) or not label.strip()):
+        raise SpecError(f"expected the GAP label as a string, got {label!r}", file=file, key="potential.label")
+    if "bundled" in table:
+        try:
+            which = coerce_enum(BundledPotential, table["bundled"], "potential.bundled")
+        except SpecError as exc:
+            raise SpecError(exc.reason, file=file, key=exc.key) from None
+        from lpsens.potential import demo_potential_path
+
+        return PotentialSpec(demo_potential_path(), label, which)
+    raw = table["path"]
+    if not isinstance(raw, str) or not raw:
+        raise SpecError(f"expected a file path, got {raw!r}", file=file, key="potential.path")
+    p = Path(raw).expanduser()
+    if not p.is_absolute() and file is not None:
+        p = Path(file).resolve().parent / p
+    if not p.is_file():
+        raise SpecError(
+            f"GAP file {p} does not exist; paths are relative to the spec file", file=file, key="potential.path"
+        )
+    return PotentialSpec(p.resolve(), label, None)
+
+
+def validate_potential(spec: PotentialSpec, file=None):
+    """Inspect the GAP XML (well-formed, label, species Li/P/S) before quippy ever sees it."""
+    from lpsens.potential import check_species, inspect_potential
+
+    try:
+        info = inspect_potential(spec.path, spec.label)
+        check_species(info, [3, 15, 16])
+    except LpsensError as exc:
+        raise SpecError(f"{exc}", file=file, key="potential") from None
+    return info

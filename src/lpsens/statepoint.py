@@ -1,0 +1,177 @@
+"""Canonical, typed state points: the identity of every job in the data space.
+
+signac hashes the raw JSON of a state point, so ``600`` and ``600.0`` would be two jobs.
+Everything is coerced and validated here before a job is opened.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+
+from lpsens.errors import SpecError
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "Material",
+    "Constraint",
+    "StatePoint",
+    "PHASE_X_LI2S",
+    "X_LI2S_RANGE",
+    "derive_seed",
+]
+
+#: Version of the on-disk layout (state-point keys and job-document fields); see docs/formats.md.
+SCHEMA_VERSION = 1
+
+
+class Material(str, enum.Enum):
+    ALPHA_LI3PS4 = "alpha_Li3PS4"
+    BETA_LI3PS4 = "beta_Li3PS4"
+    GAMMA_LI3PS4 = "gamma_Li3PS4"
+    LI7P3S11 = "Li7P3S11"
+    GLASS = "glass"
+
+
+class Constraint(str, enum.Enum):
+    NONE = "none"
+    FROZEN_S = "frozen_S"
+    FROZEN_P = "frozen_P"
+
+
+#: mol% Li2S fixed by each crystal phase (Li3PS4 = 3 Li2S : 1 P2S5 ... per formula unit).
+PHASE_X_LI2S = {
+    Material.ALPHA_LI3PS4: 75.0,
+    Material.BETA_LI3PS4: 75.0,
+    Material.GAMMA_LI3PS4: 75.0,
+    Material.LI7P3S11: 70.0,
+}
+#: Glass compositions the structure builder supports (mol% Li2S).
+X_LI2S_RANGE = (50.0, 80.0)
+
+
+def _allowed(enum_cls) -> str:
+    return ", ".join(repr(m.value) for m in enum_cls)
+
+
+def coerce_enum(enum_cls, value, key):
+    try:
+        return enum_cls(value)
+    except ValueError:
+        raise SpecError(f"unknown value {value!r}; allowed: {_allowed(enum_cls)}", key=key) from None
+
+
+def coerce_int(value, key, *, minimum=None) -> int:
+    """An integer from 600, 600.0 or "600"; anything else (600.5, True, "hot") is an error."""
+    if isinstance(value, bool):
+        raise SpecError(f"expected an integer, got {value!r}", key=key)
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            raise SpecError(f"expected an integer, got {value!r}", key=key) from None
+    if isinstance(value, float):
+        if not math.isfinite(value) or value != round(value):
+            raise SpecError(f"expected a whole number, got {value!r}", key=key)
+        value = int(round(value))
+    if not isinstance(value, int):
+        raise SpecError(f"expected an integer, got {value!r} ({type(value).__name__})", key=key)
+    if minimum is not None and value < minimum:
+        raise SpecError(f"must be >= {minimum}, got {value}", key=key)
+    return value
+
+
+def coerce_float(value, key) -> float:
+    if isinstance(value, bool):
+        raise SpecError(f"expected a number, got {value!r}", key=key)
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            raise SpecError(f"expected a number, got {value!r}", key=key) from None
+    if not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise SpecError(f"expected a finite number, got {value!r}", key=key)
+    return float(value)
+
+
+@dataclass(frozen=True)
+class StatePoint:
+    """One (material, stoichiometry, temperature, replica, constraint) condition.
+
+    Attributes
+    ----------
+    material : Material
+    x_Li2S_mol_pct : float
+        mol% Li2S, rounded to 0.01; fixed by the phase for crystals.
+    temperature_K : int
+    replica : int
+    constraint : Constraint
+    """
+
+    material: Material
+    x_Li2S_mol_pct: float
+    temperature_K: int
+    replica: int
+    constraint: Constraint
+
+    @classmethod
+    def canonical(cls, material, x_Li2S_mol_pct, temperature_K, replica, constraint) -> StatePoint:
+        material = coerce_enum(Material, material, "material")
+        constraint = coerce_enum(Constraint, constraint, "constraint")
+        temperature = coerce_int(temperature_K, "temperature_K", minimum=1)
+        if not 50 <= temperature <= 3000:
+            raise SpecError(f"{temperature} K is outside 50-3000 K", key="temperature_K")
+        replica = coerce_int(replica, "replica", minimum=0)
+        if material is Material.GLASS:
+            if x_Li2S_mol_pct is None:
+                raise SpecError("a glass needs its composition in mol% Li2S, e.g. 75", key="x_Li2S_mol_pct")
+            x = round(coerce_float(x_Li2S_mol_pct, "x_Li2S_mol_pct"), 2)
+            lo, hi = X_LI2S_RANGE
+            if not lo <= x <= hi:
+                raise SpecError(f"{x} mol% Li2S is outside the supported {lo:g}-{hi:g}", key="x_Li2S_mol_pct")
+        else:
+            x = PHASE_X_LI2S[material]
+            if x_Li2S_mol_pct is not None and round(coerce_float(x_Li2S_mol_pct, "x_Li2S_mol_pct"), 2) != x:
+                raise SpecError(
+                    f"{material.value} has x = {x:g} mol% Li2S by its formula, got {x_Li2S_mol_pct!r}; "
+                    "leave x_Li2S_mol_pct out for crystals",
+                    key="x_Li2S_mol_pct",
+                )
+        return cls(material, float(x), temperature, replica, constraint)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> StatePoint:
+        allowed = {"material", "x_Li2S_mol_pct", "temperature_K", "replica", "constraint"}
+        unknown = sorted(set(data) - allowed)
+        if unknown:
+            raise SpecError(f"unknown state-point key(s) {unknown}; allowed: {sorted(allowed)}")
+        return cls.canonical(
+            data.get("material"),
+            data.get("x_Li2S_mol_pct"),
+            data.get("temperature_K"),
+            data.get("replica", 0),
+            data.get("constraint", "none"),
+        )
+
+    def to_dict(self) -> dict:
+        """The JSON state point stored by signac (plain types, fixed key set)."""
+        return {
+            "material": self.material.value,
+            "x_Li2S_mol_pct": self.x_Li2S_mol_pct,
+            "temperature_K": self.temperature_K,
+            "replica": self.replica,
+            "constraint": self.constraint.value,
+        }
+
+    def label(self) -> str:
+        x = f"x{self.x_Li2S_mol_pct:g}_" if self.material is Material.GLASS else ""
+        return f"{self.material.value}_{x}{self.temperature_K}K_{self.constraint.value}_r{self.replica}"
+
+
+def derive_seed(campaign_seed: int, sp: StatePoint) -> int:
+    """A 31-bit seed from the campaign seed and the state point, stable across Python versions."""
+    payload = json.dumps([campaign_seed, sp.to_dict()], sort_keys=True).encode()
+    return int.from_bytes(hashlib.sha256(payload).digest()[:4], "little") & 0x7FFFFFFF
