@@ -108,7 +108,7 @@ def test_plain_signac_queries(mini_spec, tmp_path):
     failed.doc.update({"status": "failed", "reason": "lost atoms"})
     signac_exe = [sys.executable, "-c", "import sys; from signac.__main__ import main; sys.argv[0]='signac'; sys.exit(main())"]
     out = subprocess.run(
-        [*signac_exe, "find", "--doc-filter", json.dumps({"status": "failed"})],
+        [*signac_exe, "find", json.dumps({"doc.status": "failed"})],
         cwd=root, capture_output=True, text=True, check=True,
     ).stdout.split()
     assert out == [failed.id]
@@ -117,4 +117,9 @@ def test_plain_signac_queries(mini_spec, tmp_path):
         cwd=root, capture_output=True, text=True, check=True,
     ).stdout.split()
     assert len(out) == 4
-    assert len(list(project.find_jobs(doc_filter={"status": "pending"}))) == 7
+    out = subprocess.run(
+        [*signac_exe, "find", "doc.status", "pending", "constraint", "frozen_S"],
+        cwd=root, capture_output=True, text=True, check=True,
+    ).stdout.split()
+    assert len(out) == 1
+    assert len(list(project.find_jobs({"doc.status": "pending"}))) == 7

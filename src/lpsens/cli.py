@@ -125,11 +125,20 @@ def main_gather(args) -> int:
 # --------------------------------------------------------------------------- demo
 def _add_demo(sub):
     p = sub.add_parser("demo", help="the end-to-end demo campaign on the bundled GAP")
+    p.add_argument("--root", type=Path, default=None, help="fresh directory (default: ./lpsens-demo-<time>)")
+    p.add_argument("--quick", action="store_true", help="shorter runs (about 3 min on 2 cores), for CI")
+    p.add_argument("--ranks", type=int, default=2, help="MPI ranks for the launcher (default: 2)")
     p.set_defaults(func=main_demo)
 
 
 def main_demo(args) -> int:
-    raise NotImplementedError
+    import time
+
+    from lpsens.demo import run_demo
+
+    root = args.root or Path(f"lpsens-demo-{time.strftime('%Y%m%d-%H%M%S')}")
+    run_demo(root, quick=args.quick, ranks=args.ranks)
+    return 0
 
 
 # --------------------------------------------------------------------------- entry point

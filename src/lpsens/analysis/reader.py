@@ -1,0 +1,234 @@
+"""Reader of the ``lpsens-trajectory`` HDF5 format (docs/formats.md), with bounded-memory slabs."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from lpsens.errors import TrajectoryError
+
+__all__ = ["TrajectoryReader", "FORMAT", "FORMAT_VERSION"]
+
+FORMAT = "lpsens-trajectory"
+FORMAT_VERSION = 1
+_REQUIRED = ("positions", "time", "cell", "numbers")
+
+
+class TrajectoryReader:
+    """Read-only view of a ``trajectory.h5`` file; only the first ``attrs["n_frames"]`` frames are used.
+
+    Parameters
+    ----------
+    path
+        The trajectory file.
+
+    Raises
+    ------
+    TrajectoryError
+        If the file is missing, unreadable, of another format/version, or inconsistent.
+
+    Notes
+    -----
+    Use as a context manager. Positions are read in slabs (``read_positions``) so that memory stays
+    bounded however long the run is.
+    """
+
+    def __init__(self, path):
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise TrajectoryError("no such trajectory file; check the path (or run the MD job first)", file=self.path)
+        try:
+            self._h5 = h5py.File(self.path, "r")
+        except OSError as exc:
+            raise TrajectoryError(f"cannot open as HDF5 ({exc}); the file is corrupt or still locked", file=self.path) from None
+        try:
+            self._validate()
+        except BaseException:
+            self._h5.close()
+            raise
+
+    # ------------------------------------------------------------------ validation
+    def _fail(self, message, key=None):
+        raise TrajectoryError(message, file=self.path, key=key)
+
+    def _validate(self):
+        attrs = self._h5.attrs
+        fmt = attrs.get("format")
+        if isinstance(fmt, bytes):
+            fmt = fmt.decode()
+        if fmt != FORMAT:
+            self._fail(f"attribute 'format' is {fmt!r}, expected {FORMAT!r}; not an lpsens trajectory", key="format")
+        version = attrs.get("format_version")
+        if version is None or int(version) != FORMAT_VERSION:
+            self._fail(f"format_version {version!r} is not supported (this reader: {FORMAT_VERSION})", key="format_version")
+        for name in _REQUIRED:
+            if name not in self._h5:
+                self._fail("required dataset is missing", key=f"/{name}")
+        pos = self._h5["positions"]
+        if pos.ndim != 3 or pos.shape[2] != 3:
+            self._fail(f"shape {pos.shape} is not (n_frames, n_atoms, 3)", key="/positions")
+        if "n_frames" not in attrs:
+            self._fail("root attribute missing", key="n_frames")
+        n = int(attrs["n_frames"])
+        if n < 0 or n > pos.shape[0] or n > self._h5["time"].shape[0]:
+            self._fail(
+                f"n_frames = {n} but /positions has {pos.shape[0]} and /time {self._h5['time'].shape[0]} frames",
+                key="n_frames",
+            )
+        self._n_frames = n
+        self._n_atoms = int(pos.shape[1])
+        self._numbers = np.asarray(self._h5["numbers"][()], dtype=np.int64)
+        if self._numbers.shape != (self._n_atoms,):
+            self._fail(f"shape {self._numbers.shape} does not match {self._n_atoms} atoms", key="/numbers")
+        cell = np.asarray(self._h5["cell"][()], dtype=np.float64)
+        if cell.shape != (3, 3) or not np.all(np.isfinite(cell)) or abs(np.linalg.det(cell)) < 1e-6:
+            self._fail(f"cell must be a finite, non-singular 3x3 matrix, got {cell.tolist()}", key="/cell")
+        self._cell = cell
+        self._time = np.asarray(self._h5["time"][:n], dtype=np.float64)
+        if n >= 2:
+            dt = np.diff(self._time)
+            if not np.all(dt > 0) or np.ptp(dt) > 1e-6 * max(abs(dt[0]), 1e-12) + 1e-9:
+                self._fail("frame times are not evenly spaced and increasing; the FFT MSD needs a uniform grid", key="/time")
+        if "frozen" in self._h5:
+            frozen = np.asarray(self._h5["frozen"][()], dtype=bool)
+            if frozen.shape != (self._n_atoms,):
+                self._fail(f"shape {frozen.shape} does not match {self._n_atoms} atoms", key="/frozen")
+        else:
+            frozen = np.zeros(self._n_atoms, dtype=bool)
+        self._frozen = frozen
+
+    # ------------------------------------------------------------------ context
+    def close(self):
+        self._h5.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # ------------------------------------------------------------------ metadata
+    @property
+    def n_frames(self) -> int:
+        """Number of complete frames."""
+        return self._n_frames
+
+    @property
+    def n_atoms(self) -> int:
+        return self._n_atoms
+
+    @property
+    def numbers(self) -> np.ndarray:
+        """Atomic numbers, shape (n_atoms,)."""
+        return self._numbers.copy()
+
+    @property
+    def cell(self) -> np.ndarray:
+        """Cell vectors as rows, Angstrom, shape (3, 3)."""
+        return self._cell.copy()
+
+    @property
+    def volume_A3(self) -> float:
+        return float(abs(np.linalg.det(self._cell)))
+
+    @property
+    def time_ps(self) -> np.ndarray:
+        """Frame times in ps, shape (n_frames,)."""
+        return self._time.copy()
+
+    @property
+    def frame_interval_ps(self) -> float:
+        if self._n_frames < 2:
+            raise TrajectoryError("fewer than 2 frames: no frame interval", file=self.path, key="n_frames")
+        return float((self._time[-1] - self._time[0]) / (self._n_frames - 1))
+
+    @property
+    def frozen(self) -> np.ndarray:
+        """True for atoms of a frozen sublattice, shape (n_atoms,)."""
+        return self._frozen.copy()
+
+    @property
+    def attrs(self) -> dict:
+        out = {}
+        for k, v in self._h5.attrs.items():
+            if isinstance(v, bytes):
+                v = v.decode()
+            elif isinstance(v, np.generic):
+                v = v.item()
+            out[k] = v
+        return out
+
+    @property
+    def temperature_K(self) -> float | None:
+        """Target temperature from the root attributes (None if absent)."""
+        value = self._h5.attrs.get("temperature_K")
+        return None if value is None else float(value)
+
+    @property
+    def complete(self) -> bool:
+        return bool(self._h5.attrs.get("complete", False))
+
+    @property
+    def chunk_frames(self) -> int | None:
+        """Frames per HDF5 chunk of /positions (None if contiguous)."""
+        chunks = self._h5["positions"].chunks
+        return None if chunks is None else int(chunks[0])
+
+    def mean_thermo_temperature_K(self) -> float | None:
+        """Mean of /thermo/temperature_K over the production run, or None if not recorded."""
+        if "thermo/temperature_K" not in self._h5:
+            return None
+        values = np.asarray(self._h5["thermo/temperature_K"][()], dtype=np.float64)
+        if "thermo/time" in self._h5 and self._n_frames:
+            t = np.asarray(self._h5["thermo/time"][()], dtype=np.float64)
+            if t.shape == values.shape:
+                values = values[t <= self._time[-1] + 1e-9]
+        values = values[np.isfinite(values)]
+        return float(values.mean()) if values.size else None
+
+    # ------------------------------------------------------------------ data
+    def read_positions(self, frames: slice = slice(None), atoms: slice = slice(None)) -> np.ndarray:
+        """Unwrapped Cartesian positions (Angstrom) of a slab, float64, shape (n_sel_frames, n_sel_atoms, 3).
+
+        ``frames`` is clipped to the complete frames; both selections are slices (steps allowed
+        for frames) so that h5py reads hyperslabs, not point lists.
+        """
+        start, stop, step = frames.indices(self._n_frames)
+        out = self._h5["positions"][start:stop:step, atoms, :]
+        out = np.asarray(out, dtype=np.float64)
+        if not np.all(np.isfinite(out)):
+            raise TrajectoryError(
+                f"non-finite positions in frames {start}:{stop}; the run blew up or the file is corrupt",
+                file=self.path,
+                key="/positions",
+            )
+        return out
+
+    def atom_slabs(self, n_frames: int, budget_bytes: float, indices: np.ndarray | None = None) -> list[slice]:
+        """Contiguous atom ranges covering ``indices`` whose positions for ``n_frames`` frames fit the budget.
+
+        A slab is at least one atom; the budget counts float64 positions only.
+        """
+        if indices is None:
+            indices = np.arange(self._n_atoms)
+        indices = np.sort(np.asarray(indices))
+        if indices.size == 0:
+            return []
+        per_atom = max(n_frames, 1) * 3 * 8
+        width = max(1, int(budget_bytes // per_atom))
+        slabs = []
+        i = 0
+        while i < indices.size:
+            lo = int(indices[i])
+            hi = lo + width
+            j = int(np.searchsorted(indices, hi, side="left"))
+            slabs.append(slice(lo, min(hi, int(indices[j - 1]) + 1)))
+            i = j
+        return slabs
+
+    def frame_stride(self, max_frames: int) -> int:
+        """Stride that picks at most ``max_frames`` evenly spaced frames."""
+        return max(1, math.ceil(self._n_frames / max_frames))

@@ -1,0 +1,119 @@
+"""Per-job analysis settings: one typed, validated object (defaults documented in docs/analysis.md)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+from lpsens.errors import AnalysisError
+
+__all__ = ["AnalysisSettings"]
+
+
+@dataclass(frozen=True)
+class AnalysisSettings:
+    """Settings of the per-trajectory analysis.
+
+    Attributes
+    ----------
+    fit_start_ps
+        Start of the MSD fit window (lag time, ps). Skips the ballistic and caging regime.
+    fit_end_fraction
+        End of the fit window as a fraction of the block length (0 < f <= 0.5): the MSD at long
+        lags is averaged over few origins and is noisy, so the fit stops well before the end.
+    n_blocks
+        Number of equal time blocks a run is split into; D is fitted in each block and the
+        spread of the block values gives the uncertainty (>= 4, see docs/analysis.md).
+    min_fit_points
+        Minimum number of MSD lags inside the fit window.
+    memory_limit_MB
+        Budget for the positions read from HDF5 at once (and the FFT buffers that go with them).
+    charge_number
+        Charge number z of the mobile ion (Li+: 1).
+    haven_ratio
+        Haven ratio H_R in sigma = n z^2 e^2 D / (k_B T H_R) (1: tracer Nernst-Einstein, as in the paper).
+    structure_max_frames
+        At most this many frames (evenly strided) are used for the RDF and the anion composition.
+    rdf_bins
+        Number of histogram bins of the S-S RDF.
+    rdf_r_max_A
+        Largest distance of the RDF in Angstrom; ``None`` = half the shortest perpendicular cell width.
+    bond_cutoff_PS_A, bond_cutoff_PP_A
+        Pair cutoffs (Angstrom) of the P-S and P-P bonds that define thiophosphate anions.
+    volume_max_frames
+        At most this many frames (evenly strided) enter the Li density histogram.
+    volume_grid_spacing_A
+        Target voxel edge (Angstrom) of the fractional grid of the Li density.
+    volume_smoothing_A
+        Width (Angstrom, Gaussian sigma) of the periodic smoothing of the Li density; 0 = none.
+    volume_isovalue
+        Isovalue relative to the mean Li density: voxels with rho/<rho> >= isovalue are accessible.
+    """
+
+    fit_start_ps: float = 2.0
+    fit_end_fraction: float = 0.5
+    n_blocks: int = 8
+    min_fit_points: int = 10
+    memory_limit_MB: float = 256.0
+    charge_number: int = 1
+    haven_ratio: float = 1.0
+    structure_max_frames: int = 200
+    rdf_bins: int = 200
+    rdf_r_max_A: float | None = None
+    bond_cutoff_PS_A: float = 2.6
+    bond_cutoff_PP_A: float = 2.6
+    volume_max_frames: int = 2000
+    volume_grid_spacing_A: float = 0.2
+    volume_smoothing_A: float = 0.3
+    volume_isovalue: float = 0.1
+
+    _INTS = ("n_blocks", "min_fit_points", "charge_number", "structure_max_frames", "rdf_bins", "volume_max_frames")
+
+    def __post_init__(self):
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name == "rdf_r_max_A" and value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise AnalysisError(f"must be a finite number, got {value!r}", key=f"analysis.{f.name}")
+            if f.name in self._INTS:
+                if value != int(value):
+                    raise AnalysisError(f"must be an integer, got {value!r}", key=f"analysis.{f.name}")
+                object.__setattr__(self, f.name, int(value))
+            else:
+                object.__setattr__(self, f.name, float(value))
+        checks = [
+            ("fit_start_ps", self.fit_start_ps > 0, "> 0"),
+            ("fit_end_fraction", 0 < self.fit_end_fraction <= 0.5, "in (0, 0.5]"),
+            ("n_blocks", self.n_blocks >= 4, ">= 4 (the error estimate needs >= 3 degrees of freedom)"),
+            ("min_fit_points", self.min_fit_points >= 3, ">= 3"),
+            ("memory_limit_MB", self.memory_limit_MB >= 1, ">= 1"),
+            ("charge_number", self.charge_number != 0, "non-zero"),
+            ("haven_ratio", self.haven_ratio > 0, "> 0"),
+            ("structure_max_frames", self.structure_max_frames >= 1, ">= 1"),
+            ("rdf_bins", self.rdf_bins >= 5, ">= 5"),
+            ("rdf_r_max_A", self.rdf_r_max_A is None or self.rdf_r_max_A > 0, "> 0 or None"),
+            ("bond_cutoff_PS_A", 1.5 <= self.bond_cutoff_PS_A <= 3.2, "in [1.5, 3.2] Angstrom"),
+            ("bond_cutoff_PP_A", 1.5 <= self.bond_cutoff_PP_A <= 3.0, "in [1.5, 3.0] Angstrom"),
+            ("volume_max_frames", self.volume_max_frames >= 1, ">= 1"),
+            ("volume_grid_spacing_A", 0.02 <= self.volume_grid_spacing_A <= 2.0, "in [0.02, 2] Angstrom"),
+            ("volume_smoothing_A", self.volume_smoothing_A >= 0, ">= 0"),
+            ("volume_isovalue", self.volume_isovalue > 0, "> 0"),
+        ]
+        for name, ok, expected in checks:
+            if not ok:
+                raise AnalysisError(f"must be {expected}, got {getattr(self, name)!r}", key=f"analysis.{name}")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> AnalysisSettings:
+        allowed = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - allowed)
+        if unknown:
+            raise AnalysisError(
+                f"unknown setting(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}", key="analysis"
+            )
+        return cls(**data)

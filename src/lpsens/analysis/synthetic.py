@@ -1,0 +1,168 @@
+"""Synthetic trajectories with known answers, written in the documented ``lpsens-trajectory`` format.
+
+Used by the tests and the benchmark, so the same reader that reads MD output is exercised.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import ase.io
+import h5py
+import numpy as np
+
+from lpsens.analysis.reader import FORMAT, FORMAT_VERSION
+
+__all__ = ["write_trajectory", "random_walk_positions", "crystal_positions", "TrajectoryWriter"]
+
+
+class TrajectoryWriter:
+    """Append frames to a new ``trajectory.h5`` (the layout of docs/formats.md).
+
+    Parameters
+    ----------
+    path
+        File to create (overwritten).
+    cell
+        Cell vectors as rows, Angstrom, shape (3, 3).
+    numbers
+        Atomic numbers, shape (n_atoms,).
+    temperature_K, timestep_fs, sampling_interval_fs
+        Root attributes.
+    frozen
+        Frozen-atom mask, shape (n_atoms,); default none frozen.
+    chunk_frames
+        Frames per HDF5 chunk of /positions (chunks span all atoms, as an appending MD writer makes them).
+    """
+
+    def __init__(self, path, cell, numbers, *, temperature_K=600.0, timestep_fs=2.0, sampling_interval_fs=100.0,
+                 frozen=None, chunk_frames=1000, constraint="none"):
+        self.path = Path(path)
+        numbers = np.asarray(numbers, dtype=np.int32)
+        n_atoms = numbers.size
+        self._dt_ps = sampling_interval_fs / 1000.0
+        self._timestep_fs = timestep_fs
+        self._h5 = h5py.File(self.path, "w")
+        h = self._h5
+        h.create_dataset("positions", shape=(0, n_atoms, 3), maxshape=(None, n_atoms, 3), dtype="f8",
+                         chunks=(max(1, int(chunk_frames)), n_atoms, 3))
+        h.create_dataset("time", shape=(0,), maxshape=(None,), dtype="f8", chunks=(4096,))
+        h.create_dataset("step", shape=(0,), maxshape=(None,), dtype="i8", chunks=(4096,))
+        h["cell"] = np.asarray(cell, dtype=np.float64)
+        h["numbers"] = numbers
+        h["frozen"] = np.zeros(n_atoms, bool) if frozen is None else np.asarray(frozen, bool)
+        for name in ("time", "temperature_K", "potential_energy_eV", "kinetic_energy_eV", "total_energy_eV",
+                     "pressure_bar"):
+            h.create_dataset(f"thermo/{name}", shape=(0,), maxshape=(None,), dtype="f8", chunks=(4096,))
+        h.attrs.update({
+            "format": FORMAT, "format_version": FORMAT_VERSION, "n_frames": 0, "temperature_K": float(temperature_K),
+            "timestep_fs": float(timestep_fs), "sampling_interval_fs": float(sampling_interval_fs),
+            "complete": False, "backend": "synthetic", "potential_sha256": "", "lammps_version": "",
+            "constraint": constraint,
+        })
+        self._temperature_K = float(temperature_K)
+        self._rng = np.random.default_rng(0)
+
+    def append(self, positions):
+        """Append frames, shape (n_new, n_atoms, 3), Angstrom (unwrapped)."""
+        h = self._h5
+        positions = np.asarray(positions, dtype=np.float64)
+        n0 = int(h.attrs["n_frames"])
+        n1 = n0 + positions.shape[0]
+        h["positions"].resize(n1, axis=0)
+        h["positions"][n0:n1] = positions
+        t = np.arange(n0, n1) * self._dt_ps
+        for name, values in (("time", t), ("step", np.rint(t * 1000.0 / self._timestep_fs).astype(np.int64))):
+            h[name].resize(n1, axis=0)
+            h[name][n0:n1] = values
+        th = h["thermo"]
+        n_th = th["time"].shape[0]
+        for name in th:
+            th[name].resize(n_th + t.size, axis=0)
+        th["time"][n_th:] = t
+        th["temperature_K"][n_th:] = self._temperature_K * (1 + 0.01 * self._rng.standard_normal(t.size))
+        for name in ("potential_energy_eV", "kinetic_energy_eV", "total_energy_eV", "pressure_bar"):
+            th[name][n_th:] = 0.0
+        h.attrs["n_frames"] = n1
+        h.flush()
+
+    def close(self, complete=True):
+        self._h5.attrs["complete"] = bool(complete)
+        self._h5.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close(complete=exc[0] is None)
+
+
+def write_trajectory(path, positions, cell, numbers, *, temperature_K=600.0, sampling_interval_fs=100.0,
+                     frozen=None, chunk_frames=1000, **kw) -> Path:
+    """Write a whole synthetic trajectory (positions shape (n_frames, n_atoms, 3), Angstrom) in one go."""
+    tmp = Path(path).with_name(Path(path).name + ".tmp")
+    with TrajectoryWriter(tmp, cell, numbers, temperature_K=temperature_K, sampling_interval_fs=sampling_interval_fs,
+                          frozen=frozen, chunk_frames=chunk_frames, **kw) as w:
+        w.append(positions)
+    os.replace(tmp, path)
+    return Path(path)
+
+
+def random_walk_positions(n_walkers, n_frames, *, D_A2_ps, dt_ps, cell, n_framework=0, framework_noise_A=0.1,
+                          drift_A_ps=(0.0, 0.0, 0.0), seed=0):
+    """Brownian walkers (Li) plus a vibrating framework, optionally all drifting together.
+
+    Parameters
+    ----------
+    n_walkers
+        Number of random walkers (atomic number 3).
+    n_frames
+        Frames, spaced ``dt_ps``.
+    D_A2_ps
+        Diffusion coefficient of the walkers, Angstrom^2/ps (each Cartesian step ~ N(0, 2 D dt)).
+    cell
+        Cell vectors as rows, Angstrom.
+    n_framework
+        Framework atoms (alternating P and S), vibrating around fixed sites with ``framework_noise_A``.
+    drift_A_ps
+        Uniform velocity (Angstrom/ps) added to every atom: a centre-of-mass drift.
+
+    Returns
+    -------
+    positions : ndarray, shape (n_frames, n_walkers + n_framework, 3)
+    numbers : ndarray, shape (n_walkers + n_framework,)
+    """
+    rng = np.random.default_rng(seed)
+    cell = np.asarray(cell, float)
+    start = rng.random((n_walkers, 3)) @ cell
+    steps = rng.standard_normal((n_frames, n_walkers, 3)) * np.sqrt(2.0 * D_A2_ps * dt_ps)
+    steps[0] = 0.0
+    walk = start + np.cumsum(steps, axis=0)
+    sites = rng.random((n_framework, 3)) @ cell
+    frame = sites + framework_noise_A * rng.standard_normal((n_frames, n_framework, 3))
+    pos = np.concatenate([walk, frame], axis=1)
+    pos += np.arange(n_frames)[:, None, None] * dt_ps * np.asarray(drift_A_ps, float)
+    numbers = np.array([3] * n_walkers + [15 if i % 2 == 0 else 16 for i in range(n_framework)], dtype=np.int32)
+    return pos, numbers
+
+
+def crystal_positions(cif, n_frames, *, repeat=(1, 1, 1), noise_A=0.05, shift_images=True, seed=0):
+    """Frames of a crystal with Gaussian thermal noise; each atom is displaced by a random lattice
+    vector per frame when ``shift_images`` so that unwrapped positions lie outside the cell.
+
+    Returns
+    -------
+    positions : ndarray, shape (n_frames, n_atoms, 3)
+    cell : ndarray, shape (3, 3)
+    numbers : ndarray, shape (n_atoms,)
+    """
+    atoms = ase.io.read(cif)
+    atoms = atoms.repeat(repeat)
+    rng = np.random.default_rng(seed)
+    base = atoms.get_positions()
+    cell = np.asarray(atoms.cell[:])
+    pos = base + noise_A * rng.standard_normal((n_frames, len(atoms), 3))
+    if shift_images:
+        pos += rng.integers(-2, 3, size=(n_frames, len(atoms), 3)) @ cell
+    return pos, cell, atoms.get_atomic_numbers()
