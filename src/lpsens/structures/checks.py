@@ -150,12 +150,13 @@ def check_structure(
     density_g_cm3_expected: float | None = None,
     density_rtol: float = 0.005,
     min_width_A: float = 0.0,
-    min_distances: MinDistances = MinDistances(),
+    min_distances: MinDistances | None = None,
 ) -> StructureReport:
     """Validate a built structure; raise :class:`StructureError` on the first failed check.
 
     Checks: periodic cell; formula (if given); charge neutrality with formal charges
-    (Li+, S2-, P5+, P4+ in P2S6 4-); every P bonded to exactly four S within 2.4 Å;
+    (Li+, S2-, P5+, P4+ in P2S6 4-); every P four-coordinated within 2.4 Å by 4 S (or by
+    3 S + 1 P in P2S6 4-);
     terminal P-S in 1.95-2.15 Å and bridging P-S in 1.95-2.20 Å; minimum distances between
     non-bonded atoms; the density (if given, relative tolerance ``density_rtol``);
     the anion units by bonds (if given); cell widths >= ``min_width_A``.
@@ -175,7 +176,7 @@ def check_structure(
     min_width_A
         Smallest allowed perpendicular cell width, Å.
     min_distances
-        Thresholds for non-bonded pairs.
+        Thresholds for non-bonded pairs (default ``MinDistances()``).
 
     Returns
     -------
@@ -197,11 +198,15 @@ def check_structure(
     # bonds
     i, j, d, _ = _bonds(atoms)
     ps = (sym[i] == "P") & (sym[j] == "S")
-    n_s_of_p = np.bincount(i[ps], minlength=len(atoms))[sym == "P"]
-    if n_s_of_p.size and (n_s_of_p != 4).any():
-        bad = np.nonzero(sym == "P")[0][n_s_of_p != 4]
-        _fail(f"P atoms {bad[:5].tolist()} have {n_s_of_p[n_s_of_p != 4][:5].tolist()} S within "
-              f"{BOND_CUTOFF_A} Å, expected 4", label)
+    # four-coordinated P: 4 S, or 3 S + 1 P in the P-P bonded P2S6 4- dumbbell
+    is_p = sym == "P"
+    n_s_of_p = np.bincount(i[ps], minlength=len(atoms))[is_p]
+    n_p_of_p = np.bincount(i[(sym[i] == "P") & (sym[j] == "P")], minlength=len(atoms))[is_p]
+    bad_p = ~(((n_s_of_p == 4) & (n_p_of_p == 0)) | ((n_s_of_p == 3) & (n_p_of_p == 1)))
+    if bad_p.any():
+        bad = np.nonzero(is_p)[0][bad_p]
+        _fail(f"P atoms {bad[:5].tolist()} have {n_s_of_p[bad_p][:5].tolist()} S and "
+              f"{n_p_of_p[bad_p][:5].tolist()} P within {BOND_CUTOFF_A} Å, expected 4 S (or 3 S + 1 P)", label)
     n_p_of_s = np.bincount(j[ps], minlength=len(atoms))
     bridging = n_p_of_s[j[ps]] >= 2
     for mask, (lo, hi), name in ((~bridging, TERMINAL_P_S_RANGE_A, "terminal"),
@@ -213,8 +218,8 @@ def check_structure(
     ps_max = float(d[ps].max()) if ps.any() else float("nan")
 
     # non-bonded minimum distances
-    table = min_distances.table()
-    cutoff = max(table.values())
+    table = (min_distances or MinDistances()).table()
+    cutoff = max(table.values()) + 0.7  # a little beyond the limits, to report the real minima
     ii, jj, dd = neighbor_list("ijd", atoms, cutoff)
     bonded = set(zip(i.tolist(), j.tolist()))
     # S-S within one unit (two S bonded to the same P) are not contacts either

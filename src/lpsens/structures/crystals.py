@@ -117,8 +117,10 @@ def choose_supercell(cell: Atoms, *, min_atoms: int = 0, min_width_A: float = 0.
                      max_atoms: int = MAX_ATOMS) -> np.ndarray:
     """The smallest diagonal supercell with >= ``min_atoms`` atoms and widths >= ``min_width_A``.
 
-    Among the diagonal matrices diag(n1, n2, n3) that satisfy both, the one with the fewest
-    atoms wins; ties go to the most cubic (largest smallest width), then lexicographic order.
+    Among the diagonal matrices diag(n1, n2, n3) that satisfy both, those with at most 1.5
+    times the fewest atoms are considered, and the one with the smallest
+    n_atoms * (largest width / smallest width)^2 wins (MD boxes should be near-cubic); ties
+    go to fewer atoms, a larger smallest width, then lexicographic order.
 
     Returns
     -------
@@ -137,16 +139,21 @@ def choose_supercell(cell: Atoms, *, min_atoms: int = 0, min_width_A: float = 0.
         raise StructureError(f"min_atoms = {min_atoms} > max_atoms = {max_atoms}; lower min_atoms",
                              key="min_atoms")
     n_cells_needed = max(math.ceil(min_atoms / n_cell), 1)
-    best = None
-    upper = [n + n_cells_needed for n in n_min]
+    # bound the search: a near-cubic cell needs n_i ~ cbrt(cells) * max(width) / width_i
+    scale = n_cells_needed ** (1.0 / 3.0) * widths.max() / widths
+    upper = [lo + math.ceil(s) + 2 for lo, s in zip(n_min, scale)]
+    cands = []
     for n in itertools.product(*(range(lo, hi + 1) for lo, hi in zip(n_min, upper))):
         total = n_cell * n[0] * n[1] * n[2]
-        if total < min_atoms:
-            continue
-        key = (total, -float(min(np.array(n) * widths)), n)
-        if best is None or key < best:
-            best = key
-    return np.diag(best[2])
+        if total >= min_atoms:
+            w = np.array(n) * widths
+            cands.append((total, float(w.max() / w.min()), -float(w.min()), n))
+    fewest = min(c[0] for c in cands)
+    # MD boxes should be near-cubic: among cells with at most 1.5x the fewest atoms, minimise
+    # n_atoms * (largest width / smallest width)^2
+    pool = [c for c in cands if c[0] <= 1.5 * fewest]
+    best = min(pool, key=lambda c: (c[0] * c[1] ** 2, c[0], c[2], c[3]))
+    return np.diag(best[3])
 
 
 def supercell(cell: Atoms, matrix: np.ndarray) -> Atoms:
