@@ -68,58 +68,199 @@ def main_status(args) -> int:
 
 # --------------------------------------------------------------------------- run (one job, in this process)
 def _add_run(sub):
-    p = sub.add_parser("run", help="run one job's MD task in this process (debugging)")
+    p = sub.add_parser("run", help="run one job's MD task in this process (debugging)",
+                       description="Run (or resume) one job's MD task in this process. SIGTERM/SIGINT stop it "
+                       "at the next segment boundary with a checkpoint (status 'timeout'). Prints the outcome "
+                       "as JSON on stdout.")
     p.add_argument("job_id", help="signac job id (or a unique prefix)")
     p.add_argument("--root", type=Path, default=Path("."))
+    p.add_argument("--backend", choices=["auto", "native", "quippy"], default="auto",
+                   help="who evaluates the GAP (default: auto = native if LAMMPS has ML-QUIP, else quippy)")
     p.set_defaults(func=main_run)
 
 
 def main_run(args) -> int:
-    raise NotImplementedError
+    import dataclasses
+    import json
+    import signal
+
+    import signac
+
+    from lpsens.errors import ProjectError
+    from lpsens.md.task import run_task
+    from lpsens.status import JobStatus, get_status, set_status
+
+    try:
+        project = signac.get_project(str(args.root), search=False)
+    except LookupError:
+        raise ProjectError("no signac project here; create one with `lpsens init SPEC --root DIR`",
+                           file=args.root) from None
+    matches = [job for job in project if job.id.startswith(args.job_id)]
+    if len(matches) != 1:
+        what = "no job" if not matches else f"{len(matches)} jobs"
+        raise ProjectError(f"{what} with id prefix {args.job_id!r}; see `lpsens status --detailed`",
+                           file=args.root, key="job_id")
+    job = matches[0]
+    if get_status(job) is JobStatus.DONE:
+        log.warning("job %s is already done", job.id)
+        return 0
+
+    stop = []
+    def request_stop(signum, frame):  # noqa: ARG001
+        stop.append(signum)
+        log.warning("signal %d: stopping at the next segment boundary", signum)
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    set_status(job, JobStatus.RUNNING)
+    try:
+        outcome = run_task(job, should_stop=lambda: bool(stop), backend=args.backend,
+                           on_segment=lambda done, total: log.info("%s: step %d / %d", job.id[:8], done, total))
+    except LpsensError as exc:
+        set_status(job, JobStatus.FAILED, reason=str(exc))
+        raise
+    except Exception as exc:
+        set_status(job, JobStatus.FAILED, reason=f"{type(exc).__name__}: {exc}")
+        raise
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if outcome.status == "done":
+        set_status(job, JobStatus.DONE)
+    else:
+        set_status(job, JobStatus.TIMEOUT, reason="stopped by a signal at a segment boundary; resume with `lpsens run`")
+    print(json.dumps({"job_id": job.id, **dataclasses.asdict(outcome)}))
+    return 0 if outcome.status == "done" else 3
 
 
 # --------------------------------------------------------------------------- launch
 def _add_launch(sub):
-    p = sub.add_parser("launch", help="run all eligible jobs in this MPI allocation")
-    p.add_argument("--root", type=Path, default=Path("."))
+    from lpsens.launch.launcher import add_arguments
+
+    p = sub.add_parser("launch", help="run all eligible jobs in this MPI allocation",
+                       description="Run eligible jobs packed into this allocation: under 'mpiexec -n N' or "
+                       "'srun', or as a single process. Exit status 1 if any task failed.")
+    add_arguments(p)
     p.set_defaults(func=main_launch)
 
 
 def main_launch(args) -> int:
-    raise NotImplementedError
+    from lpsens.launch.launcher import run_from_args
+
+    return run_from_args(args)
 
 
 # --------------------------------------------------------------------------- submit
 def _add_submit(sub):
-    p = sub.add_parser("submit", help="render an sbatch script from jobscripts/ and submit it")
-    p.add_argument("--root", type=Path, default=Path("."))
+    p = sub.add_parser("submit", help="render an sbatch script from jobscripts/ and submit it",
+                       description="Render jobscripts/base.sbatch.in with a cluster profile and submit it with "
+                       "sbatch. Options after '--' are passed to 'lpsens launch' (e.g. -- -f '{\"material\": \"glass\"}').")
+    p.add_argument("--root", type=Path, default=Path("."), help="project directory (default: .)")
+    p.add_argument("--profile", default="generic", help="profile name in jobscripts/profiles/ or a .toml path")
+    p.add_argument("--jobscripts", type=Path, default=None, help="directory with base.sbatch.in and profiles/")
+    p.add_argument("--partition")
+    p.add_argument("--account")
+    p.add_argument("--qos")
+    p.add_argument("--nodes", type=int)
+    p.add_argument("--ranks-per-node", type=int)
+    p.add_argument("--cpus-per-task", type=int)
+    p.add_argument("--walltime", help="[D-]HH:MM:SS")
+    p.add_argument("--ranks-per-task", type=int)
+    p.add_argument("--dry-run", action="store_true", help="print the script to stdout; write and submit nothing")
+    p.add_argument("launch_args", nargs=argparse.REMAINDER, help="after '--': options for lpsens launch")
     p.set_defaults(func=main_submit)
 
 
 def main_submit(args) -> int:
-    raise NotImplementedError
+    from lpsens.submit import load_profile, submit
+
+    profile = load_profile(args.profile, jobscripts=args.jobscripts, root=args.root).with_overrides(
+        partition=args.partition, account=args.account, qos=args.qos, nodes=args.nodes,
+        ranks_per_node=args.ranks_per_node, cpus_per_task=args.cpus_per_task, walltime=args.walltime,
+        ranks_per_task=args.ranks_per_task)
+    launch_args = args.launch_args[1:] if args.launch_args[:1] == ["--"] else args.launch_args
+    text, path, job_id = submit(args.root, profile, launch_args=launch_args, jobscripts=args.jobscripts,
+                                dry_run=args.dry_run)
+    if args.dry_run:
+        sys.stdout.write(text)
+    else:
+        log.info("submitted %s as SLURM job %s", path, job_id)
+        print(job_id)
+    return 0
 
 
 # --------------------------------------------------------------------------- analyze
 def _add_analyze(sub):
     p = sub.add_parser("analyze", help="analyse a trajectory file or every finished job")
-    p.add_argument("--root", type=Path, default=Path("."))
+    p.add_argument("--root", type=Path, default=Path("."), help="signac project directory (default: .)")
+    p.add_argument("--trajectory", type=Path, help="analyse this trajectory.h5 instead of the project's jobs")
+    p.add_argument("--temperature-K", type=float, dest="temperature_K",
+                   help="temperature for Nernst-Einstein (default: the file's temperature_K attribute)")
+    p.add_argument("--json", action="store_true", help="print JSON to stdout")
+    p.add_argument("--force", action="store_true", help="re-analyse jobs that already have results")
+    p.add_argument("--fit-start-ps", type=float, help="start of the MSD fit window, ps (default 2.0)")
+    p.add_argument("--fit-end-fraction", type=float, help="end of the fit window / block length (default 0.5)")
+    p.add_argument("--n-blocks", type=int, help="time blocks for the error estimate (default 8)")
     p.set_defaults(func=main_analyze)
 
 
 def main_analyze(args) -> int:
-    raise NotImplementedError
+    import json
+
+    from lpsens.analysis import AnalysisSettings, analyze_project, analyze_trajectory
+
+    overrides = {k: v for k, v in (("fit_start_ps", args.fit_start_ps), ("fit_end_fraction", args.fit_end_fraction),
+                                   ("n_blocks", args.n_blocks)) if v is not None}
+    settings = AnalysisSettings(**overrides)
+    if args.trajectory is not None:
+        result = analyze_trajectory(args.trajectory, settings, temperature_K=args.temperature_K)
+        if args.json:
+            print(json.dumps(result, allow_nan=False))
+        else:
+            c = result["anion_counts"]
+            print(f"{args.trajectory}: T = {result['temperature_K']:g} K, n_Li = {result['n_Li']}, "
+                  f"V = {result['volume_A3']:.1f} A^3\n"
+                  f"  D     = {result['D_cm2_s']:.4g} +- {result['D_err_cm2_s']:.2g} cm^2/s "
+                  f"(window {result['fit']['window_ps'][0]:g}-{result['fit']['window_ps'][1]:g} ps)\n"
+                  f"  sigma = {result['sigma_S_cm']:.4g} +- {result['sigma_err_S_cm']:.2g} S/cm "
+                  f"(z = {result['charge_number']}, H_R = {result['haven_ratio']:g})\n"
+                  f"  anions per frame: " + ", ".join(f"{k} {v:.2f}" for k, v in c.items()) + "\n"
+                  f"  Li accessible fraction: {result['li_accessible_fraction']:.3f}")
+        return 0
+    report = analyze_project(args.root, settings, force=args.force)
+    for job_id, message in report.failed:
+        print(f"job {job_id}: analysis failed: {message}", file=sys.stderr)
+    print(f"analysed {len(report.analysed)}, skipped {len(report.skipped)}, failed {len(report.failed)}",
+          file=sys.stderr)
+    if args.json:
+        print(json.dumps({"analysed": report.analysed, "skipped": [list(s) for s in report.skipped],
+                          "failed": [list(f) for f in report.failed]}))
+    return 1 if report.failed else 0
 
 
 # --------------------------------------------------------------------------- gather
 def _add_gather(sub):
     p = sub.add_parser("gather", help="consolidated HDF5, tables and figures")
-    p.add_argument("--root", type=Path, default=Path("."))
+    p.add_argument("--root", type=Path, default=Path("."), help="signac project directory (default: .)")
+    p.add_argument("-o", "--output", type=Path, help="consolidated HDF5 (default: ROOT/results.h5)")
+    p.add_argument("--tables-dir", type=Path, help="CSV tables (default: the output's directory)")
+    p.add_argument("--figures-dir", type=Path, help="figures (default: OUTPUT_DIR/figures)")
+    p.add_argument("--no-figures", action="store_true", help="skip the figures")
     p.set_defaults(func=main_gather)
 
 
 def main_gather(args) -> int:
-    raise NotImplementedError
+    from lpsens.gather import gather
+
+    output = args.output if args.output is not None else args.root / "results.h5"
+    result = gather(args.root, output, tables_dir=args.tables_dir, figures_dir=args.figures_dir,
+                    figures=not args.no_figures)
+    for job_id, reason in result.skipped:
+        print(f"skipped job {job_id}: {reason}", file=sys.stderr)
+    print(result.text, end="")
+    print(f"wrote {result.output} ({len(result.records)} jobs), {len(result.tables)} tables, "
+          f"{len(result.figures)} figures", file=sys.stderr)
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
+    return 0
 
 
 # --------------------------------------------------------------------------- demo

@@ -14,7 +14,8 @@ import numpy as np
 
 from lpsens.analysis.reader import FORMAT, FORMAT_VERSION
 
-__all__ = ["write_trajectory", "random_walk_positions", "crystal_positions", "TrajectoryWriter"]
+__all__ = ["write_trajectory", "write_random_walk", "random_walk_positions", "crystal_positions", "TrajectoryWriter",
+           "STRUCTURES"]
 
 
 class TrajectoryWriter:
@@ -166,3 +167,16 @@ def crystal_positions(cif, n_frames, *, repeat=(1, 1, 1), noise_A=0.05, shift_im
     if shift_images:
         pos += rng.integers(-2, 3, size=(n_frames, len(atoms), 3)) @ cell
     return pos, cell, atoms.get_atomic_numbers()
+
+
+STRUCTURES = Path(__file__).resolve().parents[1] / "data" / "structures"
+
+
+def write_random_walk(path, *, D_A2_ps=0.5, n_walkers=64, n_frames=8000, dt_ps=0.1, drift_A_ps=(0.0, 0.0, 0.0),
+                      seed=0, n_framework=40, cell=((15.0, 0, 0), (0, 16.0, 0), (0, 0, 17.0)), chunk_frames=1000,
+                      temperature_K=600.0) -> Path:
+    """Random walkers with a known D plus a vibrating P/S framework, written as a trajectory file."""
+    pos, num = random_walk_positions(n_walkers, n_frames, D_A2_ps=D_A2_ps, dt_ps=dt_ps, cell=cell,
+                                     n_framework=n_framework, drift_A_ps=drift_A_ps, seed=seed)
+    return write_trajectory(path, pos, cell, num, temperature_K=temperature_K, sampling_interval_fs=dt_ps * 1000,
+                            chunk_frames=chunk_frames)

@@ -1,0 +1,136 @@
+"""Thiophosphate anion composition per frame: PS4(3-), P2S7(4-), P2S6(4-) and others.
+
+Bonds are P-S and P-P pairs closer than pair-specific cutoffs (minimum image, any cell; the
+unwrapped positions are handled by the neighbour list). Anions are the connected components
+of the bond graph that contain P: one P with 4 S is PS4; two P with 7 S and no P-P bond is
+P2S7 (corner-sharing through a bridging S); two P with 6 S and a P-P bond is P2S6; anything
+else with P is "other". S atoms bonded to no P are counted separately as ``free_S`` (S2-).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from ase import Atoms
+from ase.neighborlist import neighbor_list
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from lpsens.errors import AnalysisError, InsufficientDataError
+
+__all__ = ["AnionComposition", "ANION_KEYS", "classify_frame"]
+
+ANION_KEYS = ("PS4", "P2S7", "P2S6", "other")
+_P, _S = 15, 16
+
+
+def classify_frame(numbers, positions, cell, cutoff_PS_A=2.6, cutoff_PP_A=2.6) -> dict[str, int]:
+    """Anion counts of one frame of P and S atoms (other elements are ignored).
+
+    Parameters
+    ----------
+    numbers
+        Atomic numbers, shape (n,).
+    positions
+        Cartesian positions, Angstrom, shape (n, 3) (wrapped or not).
+    cell
+        Cell vectors as rows, Angstrom.
+
+    Returns
+    -------
+    dict
+        Counts for ``PS4``, ``P2S7``, ``P2S6``, ``other`` and ``free_S``.
+    """
+    numbers = np.asarray(numbers)
+    keep = np.isin(numbers, (_P, _S))
+    z = numbers[keep]
+    atoms = Atoms(numbers=z, positions=np.asarray(positions)[keep], cell=cell, pbc=True)
+    atoms.wrap()
+    i, j = neighbor_list("ij", atoms, {(_P, _S): cutoff_PS_A, (_P, _P): cutoff_PP_A})
+    n = z.size
+    graph = coo_matrix((np.ones(i.size), (i, j)), shape=(n, n))
+    n_comp, label = connected_components(graph, directed=False)
+    is_p = z == _P
+    n_p = np.bincount(label, weights=is_p, minlength=n_comp).astype(int)
+    n_s = np.bincount(label, weights=~is_p, minlength=n_comp).astype(int)
+    pp = is_p[i] & is_p[j]
+    has_pp = np.zeros(n_comp, bool)
+    has_pp[label[i[pp]]] = True
+    counts = dict.fromkeys((*ANION_KEYS, "free_S"), 0)
+    for c in range(n_comp):
+        if n_p[c] == 0:
+            counts["free_S"] += int(n_s[c])
+        elif n_p[c] == 1 and n_s[c] == 4:
+            counts["PS4"] += 1
+        elif n_p[c] == 2 and n_s[c] == 7 and not has_pp[c]:
+            counts["P2S7"] += 1
+        elif n_p[c] == 2 and n_s[c] == 6 and has_pp[c]:
+            counts["P2S6"] += 1
+        else:
+            counts["other"] += 1
+    return counts
+
+
+class AnionComposition:
+    """Anion counts per frame over (at most ``max_frames`` evenly strided) frames.
+
+    Parameters
+    ----------
+    cutoff_PS_A, cutoff_PP_A
+        Bond cutoffs, Angstrom (P-S bonds are ~2.05-2.2 A, the P-P bond of P2S6 2.2-2.3 A; the
+        non-bonded P...P of P2S7 is ~3.3-3.5 A).
+    max_frames
+        Frames analysed at most.
+    """
+
+    def __init__(self, cutoff_PS_A: float = 2.6, cutoff_PP_A: float = 2.6, max_frames: int = 200):
+        for key, value in (("bond_cutoff_PS_A", cutoff_PS_A), ("bond_cutoff_PP_A", cutoff_PP_A)):
+            if not 0 < value < 3.2:
+                raise AnalysisError(f"must be in (0, 3.2) Angstrom, got {value!r}", key=key)
+        self.cutoff_PS_A = float(cutoff_PS_A)
+        self.cutoff_PP_A = float(cutoff_PP_A)
+        self.max_frames = int(max_frames)
+        self._counts = None
+
+    def compute(self, reader) -> AnionComposition:
+        """Classify the anions of the sampled frames of a :class:`TrajectoryReader`; returns self."""
+        numbers = reader.numbers
+        sel = np.flatnonzero(np.isin(numbers, (_P, _S)))
+        if not np.any(numbers[sel] == _P):
+            raise InsufficientDataError("no P atoms: no thiophosphate anions", file=reader.path, key="/numbers")
+        if reader.n_frames < 1:
+            raise InsufficientDataError("no frames", file=reader.path, key="n_frames")
+        stride = reader.frame_stride(self.max_frames)
+        span = slice(int(sel.min()), int(sel.max()) + 1)
+        rows, frames = [], []
+        for start in range(0, reader.n_frames, stride * 64):
+            stop = min(start + stride * 64, reader.n_frames)
+            block = reader.read_positions(slice(start, stop, stride), span)
+            for k, x in enumerate(block[:, sel - span.start, :]):
+                c = classify_frame(numbers[sel], x, reader.cell, self.cutoff_PS_A, self.cutoff_PP_A)
+                rows.append([c[key] for key in (*ANION_KEYS, "free_S")])
+                frames.append(start + k * stride)
+        self._counts = np.array(rows, dtype=np.int64)
+        self._frames = np.array(frames, dtype=np.int64)
+        self._time = reader.time_ps[self._frames]
+        return self
+
+    def _check(self):
+        if self._counts is None:
+            raise AnalysisError("AnionComposition.compute() has not been called")
+
+    @property
+    def counts_per_frame(self) -> dict[str, np.ndarray]:
+        """Counts per analysed frame for each of ``PS4, P2S7, P2S6, other, free_S``, shape (n_frames,) each."""
+        self._check()
+        return {key: self._counts[:, k].copy() for k, key in enumerate((*ANION_KEYS, "free_S"))}
+
+    @property
+    def mean_counts(self) -> dict[str, float]:
+        """Mean count per frame for ``PS4, P2S7, P2S6, other, free_S``."""
+        self._check()
+        return {key: float(self._counts[:, k].mean()) for k, key in enumerate((*ANION_KEYS, "free_S"))}
+
+    @property
+    def time_ps(self) -> np.ndarray:
+        self._check()
+        return self._time.copy()

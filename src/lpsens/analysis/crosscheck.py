@@ -1,0 +1,60 @@
+"""Independent diffusion estimate with kinisi (optional extra ``crosscheck``), for validation only.
+
+kinisi (McCluskey et al., JCTC 2024) computes the MSD itself from wrapped fractional coordinates
+and fits D by Bayesian regression with the MSD covariance, so it shares no code with
+:mod:`lpsens.analysis.msd`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lpsens.errors import AnalysisError
+
+__all__ = ["kinisi_diffusion"]
+
+
+def kinisi_diffusion(reader, start_dt_ps: float, *, max_dt_fraction: float = 0.5, n_dt: int = 60,
+                     n_samples: int = 500, seed: int = 0) -> tuple[float, float]:
+    """D (cm^2/s) and its standard deviation from kinisi for the Li atoms of a trajectory.
+
+    Parameters
+    ----------
+    reader
+        An open :class:`~lpsens.analysis.reader.TrajectoryReader` (the whole run is loaded: test sizes only).
+    start_dt_ps
+        Start of the diffusive regime passed to kinisi.
+    max_dt_fraction
+        Largest lag as a fraction of the run.
+    n_dt
+        Number of (linearly spaced) lags kinisi evaluates.
+    """
+    try:
+        import scipp as sc
+        from kinisi.diffusion_analyzer import DiffusionAnalyzer
+        from kinisi.displacement import calculate_msd
+        from kinisi.parser import Parser
+    except ImportError as exc:  # pragma: no cover - depends on the extra
+        raise AnalysisError(f"kinisi is not installed ({exc}); pip install 'lpsens[crosscheck]'") from None
+    cell = reader.cell
+    frac = (reader.read_positions() @ np.linalg.inv(cell)) % 1.0
+    n = frac.shape[0]
+    dt_ps = reader.frame_interval_ps
+    numbers = reader.numbers
+    li = np.flatnonzero(numbers == 3)
+    drift = np.flatnonzero(np.isin(numbers, (15, 16)))
+    step = max(1, int(max_dt_fraction * (n - 1)) // n_dt)
+    lags = np.arange(step, int(max_dt_fraction * (n - 1)) + 1, step)
+    coords = sc.array(dims=["time", "particle", "dimension"], values=frac, unit=sc.units.dimensionless)
+    latt = sc.array(dims=["time", "dimension1", "dimension2"], values=np.broadcast_to(cell, (n, 3, 3)).copy(),
+                    unit=sc.units.angstrom)
+    parser = Parser(coords, latt, sc.scalar(dt_ps, unit="ps"), sc.scalar(1, unit=sc.units.dimensionless),
+                    dt=sc.array(dims=["time interval"], values=lags * dt_ps, unit="ps"),
+                    specie_indices=sc.array(dims=["particle"], values=li),
+                    drift_indices=sc.array(dims=["particle"], values=drift))
+    da = DiffusionAnalyzer(parser)
+    da._dg = calculate_msd(parser, progress=False)  # what DiffusionAnalyzer.from_ase does after parsing
+    da.diffusion(sc.scalar(start_dt_ps, unit="ps"), progress=False, n_samples=n_samples,
+                 random_state=np.random.RandomState(seed))
+    D = sc.to_unit(da.D, "cm^2/s").values
+    return float(np.mean(D)), float(np.std(D))

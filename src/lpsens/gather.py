@@ -1,0 +1,420 @@
+"""Gather per-job analyses into one consolidated HDF5 file, aggregated tables (CSV + text) and figures.
+
+``gather(root, output)`` reads ``analysis.json`` of every job of the signac project, skips (and
+reports) jobs whose file is missing or corrupt, and writes ``output`` through a temporary name and a
+rename, so a crash never leaves a file that looks complete.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from lpsens import __version__
+from lpsens.analysis.anions import ANION_KEYS
+from lpsens.analysis.arrhenius import ArrheniusFit
+from lpsens.analysis.pipeline import RESULT_FORMAT
+from lpsens.errors import LpsensError, ProjectError
+from lpsens.status import utcnow
+
+__all__ = ["JobRecord", "GatherResult", "load_records", "transport_table", "arrhenius_table", "anion_table",
+           "volume_table", "frozen_ratio_table", "build_tables", "format_table", "write_csv", "write_results_h5",
+           "gather", "RESULTS_FORMAT", "RESULTS_VERSION", "ARRHENIUS_FIT"]
+
+RESULTS_FORMAT = "lpsens-results"
+RESULTS_VERSION = 1
+ARRHENIUS_FIT = "weighted least squares of ln(sigma T) against 1/T (weights 1/(sigma_err/sigma)^2)"
+_REQUIRED = ("D_cm2_s", "D_err_cm2_s", "sigma_S_cm", "sigma_err_S_cm", "temperature_K", "n_Li", "volume_A3",
+             "anion_counts")
+_SP_KEYS = ("material", "x_Li2S_mol_pct", "constraint", "temperature_K", "replica")
+
+
+@dataclass
+class JobRecord:
+    """One analysed job: its state point, its ``analysis.json`` and its job document (provenance)."""
+
+    job_id: str
+    statepoint: dict
+    result: dict
+    doc: dict
+
+    @property
+    def group_key(self) -> tuple:
+        sp = self.statepoint
+        return (sp["material"], float(sp["x_Li2S_mol_pct"]), sp["constraint"], int(sp["temperature_K"]))
+
+
+@dataclass
+class GatherResult:
+    """What :func:`gather` wrote."""
+
+    output: Path
+    records: list[JobRecord]
+    skipped: list[tuple[str, str]]
+    tables: dict[str, list[dict]]
+    csv_files: list[Path] = field(default_factory=list)
+    figures: list[Path] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    text: str = ""
+
+
+# ---------------------------------------------------------------------------------------------- loading
+def _check_result(result) -> str | None:
+    if not isinstance(result, dict):
+        return "analysis.json is not a JSON object"
+    if result.get("format") != RESULT_FORMAT:
+        return f"analysis.json format is {result.get('format')!r}, expected {RESULT_FORMAT!r}"
+    missing = [k for k in _REQUIRED if k not in result]
+    if missing:
+        return f"analysis.json lacks {', '.join(missing)}"
+    for k in ("D_cm2_s", "D_err_cm2_s", "sigma_S_cm", "sigma_err_S_cm"):
+        if not isinstance(result[k], (int, float)) or not math.isfinite(result[k]):
+            return f"analysis.json has a non-numeric {k} = {result[k]!r}"
+    return None
+
+
+def load_records(root) -> tuple[list[JobRecord], list[tuple[str, str]]]:
+    """Analysed jobs of the project at ``root`` and the (job id, reason) of jobs skipped.
+
+    Jobs that are not ``done`` are not listed as skipped (they have nothing to gather yet).
+    """
+    import signac
+
+    try:
+        project = signac.get_project(str(root), search=False)
+    except LookupError:
+        raise ProjectError("no signac project here; run 'lpsens init' or pass --root", file=root) from None
+    records, skipped = [], []
+    for job in sorted(project, key=lambda j: j.id):
+        doc = job.doc()
+        if doc.get("status") != "done":
+            continue
+        sp = dict(job.sp())
+        missing = [k for k in _SP_KEYS if k not in sp]
+        if missing:
+            skipped.append((job.id, f"state point lacks {', '.join(missing)}"))
+            continue
+        path = Path(job.fn("analysis.json"))
+        if not path.is_file():
+            reason = doc.get("analysis_error") or "no analysis.json (run 'lpsens analyze')"
+            skipped.append((job.id, f"{path}: {reason}"))
+            continue
+        try:
+            with open(path) as fh:
+                result = json.load(fh)
+        except (OSError, ValueError) as exc:
+            skipped.append((job.id, f"{path}: unreadable ({exc}); rerun 'lpsens analyze --force'"))
+            continue
+        problem = _check_result(result)
+        if problem:
+            skipped.append((job.id, f"{path}: {problem}; rerun 'lpsens analyze --force'"))
+            continue
+        records.append(JobRecord(job.id, sp, result, doc))
+    return records, skipped
+
+
+# ---------------------------------------------------------------------------------------------- tables
+def _mean_sem(values, errors) -> tuple[float, float, str]:
+    """Mean over replicas and its standard error.
+
+    One replica: its own (block-averaging) error. Several: the larger of the spread between replicas
+    (std/sqrt(n)) and the combined within-run error (sqrt(sum err^2)/n), so that neither a lucky
+    agreement of few replicas nor underestimated block errors make the result look too precise.
+    """
+    v = np.asarray(values, float)
+    e = np.asarray(errors, float)
+    n = v.size
+    if n == 1:
+        return float(v[0]), float(e[0]), "blocks"
+    between = float(v.std(ddof=1) / math.sqrt(n))
+    within = float(math.sqrt(np.sum(e**2)) / n)
+    return float(v.mean()), max(between, within), "replicas" if between >= within else "blocks"
+
+
+def _group(records):
+    groups = defaultdict(list)
+    for r in records:
+        groups[r.group_key].append(r)
+    return dict(sorted(groups.items()))
+
+
+def transport_table(records) -> list[dict]:
+    """Per (material, x, constraint, T): replica count, mean D and sigma with standard errors."""
+    rows = []
+    for (mat, x, con, T), recs in _group(records).items():
+        D, D_err, src = _mean_sem([r.result["D_cm2_s"] for r in recs], [r.result["D_err_cm2_s"] for r in recs])
+        s, s_err, _ = _mean_sem([r.result["sigma_S_cm"] for r in recs], [r.result["sigma_err_S_cm"] for r in recs])
+        rows.append({"material": mat, "x_Li2S_mol_pct": x, "constraint": con, "temperature_K": T,
+                     "n_replicas": len(recs), "D_cm2_s": D, "D_sem_cm2_s": D_err, "sigma_S_cm": s,
+                     "sigma_sem_S_cm": s_err, "error_from": src})
+    return rows
+
+
+def arrhenius_table(transport_rows, reference_T_K: float = 300.0) -> tuple[list[dict], list[str]]:
+    """Per (material, x, constraint): Arrhenius fit of the transport table (see :data:`ARRHENIUS_FIT`)."""
+    groups = defaultdict(list)
+    for row in transport_rows:
+        groups[(row["material"], row["x_Li2S_mol_pct"], row["constraint"])].append(row)
+    rows, notes = [], []
+    for (mat, x, con), rs in sorted(groups.items()):
+        T = [r["temperature_K"] for r in rs]
+        base = {"material": mat, "x_Li2S_mol_pct": x, "constraint": con, "n_temperatures": len(T),
+                "temperatures_K": " ".join(str(t) for t in T)}
+        try:
+            fit = ArrheniusFit().compute(T, [r["sigma_S_cm"] for r in rs], [r["sigma_sem_S_cm"] for r in rs])
+        except LpsensError as exc:
+            notes.append(f"no Arrhenius fit for {mat} x={x:g} {con}: {exc}")
+            continue
+        s300, lo, hi = fit.sigma_at(reference_T_K)
+        rows.append({**base, "Ea_eV": fit.activation_energy_eV, "Ea_err_eV": fit.activation_energy_err_eV,
+                     "ln_prefactor_S_K_cm": fit.ln_prefactor, f"sigma_{reference_T_K:g}K_S_cm": s300,
+                     f"sigma_{reference_T_K:g}K_ci95_low_S_cm": lo, f"sigma_{reference_T_K:g}K_ci95_high_S_cm": hi,
+                     "reduced_chi2": fit.reduced_chi2,
+                     "excluded_K": " ".join(f"{t:g}" for t in fit.excluded_temperatures_K), "fit": ARRHENIUS_FIT})
+    return rows, notes
+
+
+def anion_table(records) -> list[dict]:
+    """Per (material, x, constraint, T): mean anion counts per frame and the share of each kind."""
+    rows = []
+    for (mat, x, con, T), recs in _group(records).items():
+        counts = {k: float(np.mean([r.result["anion_counts"].get(k, 0.0) for r in recs])) for k in ANION_KEYS}
+        total = sum(counts.values())
+        row = {"material": mat, "x_Li2S_mol_pct": x, "constraint": con, "temperature_K": T,
+               "n_replicas": len(recs), **counts}
+        row.update({f"{k}_fraction": (counts[k] / total if total > 0 else math.nan) for k in ANION_KEYS})
+        rows.append(row)
+    return rows
+
+
+def volume_table(records) -> list[dict]:
+    """Per (material, x, constraint, T): Li accessible fraction of the cell (mean, and sem over replicas)."""
+    rows = []
+    for (mat, x, con, T), recs in _group(records).items():
+        f = np.array([r.result.get("li_accessible_fraction", math.nan) for r in recs], float)
+        f = f[np.isfinite(f)]
+        if f.size == 0:
+            continue
+        sem = float(f.std(ddof=1) / math.sqrt(f.size)) if f.size > 1 else math.nan
+        vols = [r.result["volume_A3"] for r in recs]
+        rows.append({"material": mat, "x_Li2S_mol_pct": x, "constraint": con, "temperature_K": T,
+                     "n_replicas": int(f.size), "accessible_fraction": float(f.mean()), "accessible_fraction_sem": sem,
+                     "accessible_volume_A3": float(f.mean() * np.mean(vols)),
+                     "isovalue_relative": recs[0].result.get("li_accessible_volume", {}).get("isovalue_relative")})
+    return rows
+
+
+def frozen_ratio_table(transport_rows) -> list[dict]:
+    """sigma(frozen_S or frozen_P) / sigma(none) at equal material, x and T, with propagated errors."""
+    ref = {(r["material"], r["x_Li2S_mol_pct"], r["temperature_K"]): r for r in transport_rows
+           if r["constraint"] == "none"}
+    rows = []
+    for r in transport_rows:
+        if r["constraint"] == "none":
+            continue
+        base = ref.get((r["material"], r["x_Li2S_mol_pct"], r["temperature_K"]))
+        if base is None or base["sigma_S_cm"] == 0:
+            continue
+        ratio = r["sigma_S_cm"] / base["sigma_S_cm"]
+        rel_a = r["sigma_sem_S_cm"] / r["sigma_S_cm"] if r["sigma_S_cm"] else math.inf
+        rel_b = base["sigma_sem_S_cm"] / base["sigma_S_cm"]
+        err = abs(ratio) * math.sqrt(rel_a**2 + rel_b**2) if math.isfinite(rel_a) else r["sigma_sem_S_cm"] / abs(
+            base["sigma_S_cm"])
+        rows.append({"material": r["material"], "x_Li2S_mol_pct": r["x_Li2S_mol_pct"],
+                     "temperature_K": r["temperature_K"], "constraint": r["constraint"],
+                     "sigma_S_cm": r["sigma_S_cm"], "sigma_none_S_cm": base["sigma_S_cm"], "ratio": ratio,
+                     "ratio_err": err})
+    return rows
+
+
+def build_tables(records) -> tuple[dict[str, list[dict]], list[str]]:
+    """All aggregated tables, by name, and notes on what could not be computed."""
+    transport = transport_table(records)
+    arrhenius, notes = arrhenius_table(transport)
+    return {"transport": transport, "arrhenius": arrhenius, "anions": anion_table(records),
+            "accessible_volume": volume_table(records), "frozen_ratio": frozen_ratio_table(transport)}, notes
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        if not math.isfinite(v):
+            return "-"
+        return f"{v:.4g}" if (v == 0 or 1e-3 <= abs(v) < 1e5) else f"{v:.3e}"
+    return str(v)
+
+
+def format_table(title: str, rows: list[dict], columns: list[str] | None = None) -> str:
+    """A readable fixed-width text table."""
+    if not rows:
+        return f"== {title}: (no data)\n"
+    columns = columns or list(rows[0])
+    cells = [[_fmt(r.get(c, "")) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    out = io.StringIO()
+    out.write(f"== {title}\n")
+    out.write("  ".join(c.rjust(w) for c, w in zip(columns, widths)) + "\n")
+    for row in cells:
+        out.write("  ".join(v.rjust(w) for v, w in zip(row, widths)) + "\n")
+    return out.getvalue()
+
+
+_TEXT_COLUMNS = {
+    "transport": ["material", "x_Li2S_mol_pct", "constraint", "temperature_K", "n_replicas", "D_cm2_s", "D_sem_cm2_s",
+                  "sigma_S_cm", "sigma_sem_S_cm"],
+    "arrhenius": ["material", "x_Li2S_mol_pct", "constraint", "n_temperatures", "Ea_eV", "Ea_err_eV",
+                  "sigma_300K_S_cm", "sigma_300K_ci95_low_S_cm", "sigma_300K_ci95_high_S_cm"],
+    "anions": ["material", "x_Li2S_mol_pct", "constraint", "temperature_K", "n_replicas", *ANION_KEYS],
+    "accessible_volume": ["material", "x_Li2S_mol_pct", "constraint", "temperature_K", "n_replicas",
+                          "accessible_fraction", "accessible_fraction_sem"],
+    "frozen_ratio": ["material", "x_Li2S_mol_pct", "temperature_K", "constraint", "ratio", "ratio_err"],
+}
+
+
+def _atomic_path(path: Path) -> Path:
+    return path.with_name(f".{path.name}.tmp{os.getpid()}")
+
+
+def write_csv(path, rows: list[dict]) -> Path:
+    """Write rows (dicts with equal keys) as CSV, atomically."""
+    path = Path(path)
+    tmp = _atomic_path(path)
+    with open(tmp, "w", newline="") as fh:
+        if rows:
+            w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+            w.writeheader()
+            w.writerows(rows)
+    os.replace(tmp, path)
+    return path
+
+
+# ---------------------------------------------------------------------------------------------- HDF5
+def _elapsed_s(doc) -> float | None:
+    try:
+        return (datetime.fromisoformat(doc["finished"]) - datetime.fromisoformat(doc["started"])).total_seconds()
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _set_attr(attrs, key, value):
+    if value is None:
+        return
+    if isinstance(value, (dict, list, tuple)):
+        attrs[key] = json.dumps(value)
+    elif isinstance(value, (bool, int, float, str, np.number)):
+        attrs[key] = value
+    else:
+        attrs[key] = str(value)
+
+
+def _group_name(sp) -> str:
+    return (f"statepoints/{sp['material']}/x{float(sp['x_Li2S_mol_pct']):.2f}/{sp['constraint']}/"
+            f"T{int(sp['temperature_K'])}K/replica{int(sp['replica'])}")
+
+
+def write_results_h5(path, records, tables, skipped, root=None) -> Path:
+    """Write the consolidated HDF5 file through a temporary name and a rename.
+
+    Layout: one group per state point ``/statepoints/<material>/x<x>/<constraint>/T<T>K/replica<r>``
+    with the scalar results and the provenance as attributes and the curves as datasets;
+    ``/tables/<name>/<column>`` with the aggregated tables.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _atomic_path(path)
+    try:
+        with h5py.File(tmp, "w") as h:
+            h.attrs.update({"format": RESULTS_FORMAT, "format_version": RESULTS_VERSION, "lpsens_version": __version__,
+                            "created": utcnow(), "n_jobs": len(records), "root": str(root or ""),
+                            "skipped": json.dumps(skipped), "arrhenius_fit": ARRHENIUS_FIT})
+            for rec in records:
+                g = h.create_group(_group_name(rec.statepoint))
+                res, doc = rec.result, rec.doc
+                g.attrs["job_id"] = rec.job_id
+                for k, v in rec.statepoint.items():
+                    _set_attr(g.attrs, f"sp_{k}", v)
+                for k in (*_REQUIRED, "li_accessible_fraction", "msd_loglog_slope", "temperature_measured_K",
+                          "n_frames", "duration_ps", "charge_number", "haven_ratio", "free_S_count", "fit",
+                          "settings", "analysed", "complete"):
+                    _set_attr(g.attrs, k, res.get(k))
+                _set_attr(g.attrs, "analysis_lpsens_version", res.get("lpsens_version"))
+                potential = doc.get("potential") or {}
+                _set_attr(g.attrs, "potential_sha256", potential.get("sha256"))
+                _set_attr(g.attrs, "potential_label", potential.get("label"))
+                for k in ("protocol", "host", "seed", "created", "started", "finished", "attempts", "system",
+                          "code_version", "lpsens_version", "timings"):
+                    _set_attr(g.attrs, f"job_{k}", doc.get(k))
+                _set_attr(g.attrs, "job_elapsed_s", _elapsed_s(doc))
+                if "msd" in res:
+                    g["msd_lag_time_ps"] = np.asarray(res["msd"]["lag_time_ps"], float)
+                    g["msd_A2"] = np.asarray(res["msd"]["msd_A2"], float)
+                if "rdf_SS" in res:
+                    g["rdf_SS_r_A"] = np.asarray(res["rdf_SS"]["r_A"], float)
+                    g["rdf_SS_g"] = np.asarray(res["rdf_SS"]["g"], float)
+                if "D_blocks_cm2_s" in res:
+                    g["D_blocks_cm2_s"] = np.asarray(res["D_blocks_cm2_s"], float)
+                for k, v in (res.get("anion_counts_per_frame") or {}).items():
+                    g[f"anion_counts_per_frame/{k}"] = np.asarray(v, np.int64)
+            for name, rows in tables.items():
+                tg = h.create_group(f"tables/{name}")
+                if not rows:
+                    continue
+                for col in rows[0]:
+                    vals = [r.get(col) for r in rows]
+                    if all(isinstance(v, (int, float, np.number)) and not isinstance(v, bool) for v in vals):
+                        tg[col] = np.asarray(vals, float)
+                    else:
+                        tg.create_dataset(col, data=[str(v) for v in vals], dtype=h5py.string_dtype())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+# ---------------------------------------------------------------------------------------------- entry
+def gather(root, output, *, tables_dir=None, figures_dir=None, figures: bool = True) -> GatherResult:
+    """Consolidated HDF5 + CSV tables + text tables (+ figures) of the project at ``root``.
+
+    Parameters
+    ----------
+    root
+        signac project directory.
+    output
+        Consolidated HDF5 file.
+    tables_dir
+        Directory of the CSV tables (default: ``output``'s directory); files ``<name>.csv``.
+    figures_dir
+        Directory of the figures (default: ``output``'s directory / ``figures``).
+    figures
+        Whether to draw the figures.
+    """
+    output = Path(output)
+    records, skipped = load_records(root)
+    tables, notes = build_tables(records)
+    write_results_h5(output, records, tables, skipped, root=root)
+    tables_dir = Path(tables_dir) if tables_dir is not None else output.parent
+    tables_dir.mkdir(parents=True, exist_ok=True)
+    result = GatherResult(output=output, records=records, skipped=skipped, tables=tables, notes=list(notes))
+    text = []
+    for name, rows in tables.items():
+        result.csv_files.append(write_csv(tables_dir / f"{name}.csv", rows))
+        text.append(format_table(name, rows, [c for c in _TEXT_COLUMNS[name] if not rows or c in rows[0]]))
+    result.text = "\n".join(text)
+    if figures:
+        from lpsens.plots import make_figures
+
+        figures_dir = Path(figures_dir) if figures_dir is not None else output.parent / "figures"
+        paths, fig_notes = make_figures(records, tables, figures_dir)
+        result.figures = paths
+        result.notes.extend(fig_notes)
+    return result

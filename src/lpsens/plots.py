@@ -1,0 +1,220 @@
+"""The paper's figures (Staacke et al. 2022, Figs. 1-4) from gathered results; PNG and PDF.
+
+Figures are drawn on :class:`matplotlib.figure.Figure` objects (Agg/PDF canvases, no pyplot
+state). Missing groups (a small demo campaign) give a panel note or a skipped figure, never an error.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from lpsens.analysis.anions import ANION_KEYS
+
+__all__ = ["make_figures", "plot_arrhenius", "plot_rdf", "plot_anions", "plot_volume_frozen", "LI3PS4_PHASES"]
+
+LI3PS4_PHASES = ("alpha_Li3PS4", "beta_Li3PS4", "gamma_Li3PS4")
+
+
+def _label(material, x):
+    return f"glass {x:g}Li2S" if material == "glass" else material.replace("_", "-")
+
+
+def _save(fig, stem: Path) -> list[Path]:
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    out = []
+    for ext in ("png", "pdf"):
+        path = stem.with_suffix(f".{ext}")
+        tmp = path.with_name(f".{path.stem}.tmp.{ext}")
+        fig.savefig(tmp, dpi=150, bbox_inches="tight")
+        tmp.replace(path)
+        out.append(path)
+    return out
+
+
+def _note(ax, text):
+    ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", fontsize=9, color="0.4", wrap=True)
+
+
+def plot_arrhenius(tables, stem: Path) -> tuple[list[Path], list[str]]:
+    """Fig. 1: log10 sigma against 1000/T for every unconstrained material, with the fits to 300 K."""
+    rows = [r for r in tables.get("transport", []) if r["constraint"] == "none"]
+    if not rows:
+        return [], ["Fig. 1 (Arrhenius) skipped: no unconstrained results"]
+    fits = {(r["material"], r["x_Li2S_mol_pct"]): r for r in tables.get("arrhenius", []) if r["constraint"] == "none"}
+    fig = Figure(figsize=(5.5, 4.2), layout="constrained")
+    ax = fig.add_subplot()
+    groups = defaultdict(list)
+    for r in rows:
+        groups[(r["material"], r["x_Li2S_mol_pct"])].append(r)
+    for i, ((mat, x), rs) in enumerate(sorted(groups.items())):
+        color = f"C{i % 10}"
+        T = np.array([r["temperature_K"] for r in rs], float)
+        s = np.array([r["sigma_S_cm"] for r in rs])
+        e = np.array([r["sigma_sem_S_cm"] for r in rs])
+        ok = s > 0
+        lo = np.where(s - e > 0, s - e, s * 0.5)
+        ax.errorbar(1000 / T[ok], s[ok], yerr=[s[ok] - lo[ok], e[ok]], fmt="o", color=color, label=_label(mat, x),
+                    capsize=2)
+        fit = fits.get((mat, x))
+        if fit is not None:
+            inv = np.linspace(1000 / T.max(), 1000 / 300.0, 50)
+            y = fit["ln_prefactor_S_K_cm"] - fit["Ea_eV"] / (8.617333262e-5) * inv / 1000
+            ax.plot(inv, np.exp(y) / (1000 / inv), "--", color=color, lw=1)
+            c300 = fit["sigma_300K_S_cm"]
+            ax.errorbar([1000 / 300], [c300], yerr=[[c300 - fit["sigma_300K_ci95_low_S_cm"]],
+                                                     [fit["sigma_300K_ci95_high_S_cm"] - c300]],
+                        fmt="s", mfc="none", color=color, capsize=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("1000 / T (1/K)")
+    ax.set_ylabel(r"$\sigma$ (S/cm)")
+    ax.set_title("Arrhenius plot (open squares: 300 K extrapolation, 95 % CI)", fontsize=9)
+    ax.legend(fontsize=7)
+    return _save(fig, stem), []
+
+
+def plot_rdf(records, stem: Path) -> tuple[list[Path], list[str]]:
+    """Fig. 2: S-S RDF against temperature, one panel per Li3PS4 phase (unconstrained runs)."""
+    by_phase = defaultdict(lambda: defaultdict(list))
+    for rec in records:
+        sp = rec.statepoint
+        if sp["material"] in LI3PS4_PHASES and sp["constraint"] == "none" and "rdf_SS" in rec.result:
+            by_phase[sp["material"]][int(sp["temperature_K"])].append(rec.result["rdf_SS"])
+    if not by_phase:
+        return [], ["Fig. 2 (S-S RDF) skipped: no unconstrained Li3PS4 results"]
+    notes = [f"Fig. 2: no data for {p}" for p in LI3PS4_PHASES if p not in by_phase]
+    fig = Figure(figsize=(4 * len(LI3PS4_PHASES), 3.4), layout="constrained")
+    axes = fig.subplots(1, len(LI3PS4_PHASES), squeeze=False)[0]
+    for ax, phase in zip(axes, LI3PS4_PHASES):
+        ax.set_title(phase.replace("_", "-"), fontsize=10)
+        ax.set_xlabel("r (Å)")
+        if phase not in by_phase:
+            _note(ax, "no data")
+            continue
+        temps = sorted(by_phase[phase])
+        for k, T in enumerate(temps):
+            curves = by_phase[phase][T]
+            n = min(len(c["r_A"]) for c in curves)
+            r = np.asarray(curves[0]["r_A"][:n])
+            g = np.mean([np.asarray(c["g"][:n]) for c in curves], axis=0)
+            color = _ramp(k, len(temps))
+            ax.plot(r, g, color=color, lw=1, label=f"{T} K")
+        ax.axhline(1.0, color="0.7", lw=0.5)
+        ax.legend(fontsize=7)
+    axes[0].set_ylabel(r"$g_{SS}(r)$")
+    return _save(fig, stem), notes
+
+
+def _ramp(k, n):
+    import matplotlib
+
+    return matplotlib.colormaps["coolwarm"](k / max(n - 1, 1))
+
+
+def plot_anions(records, stem: Path) -> tuple[list[Path], list[str]]:
+    """Fig. 3: violins of the per-frame anion shares (PS4, P2S7, P2S6) against temperature,
+    one row per material (unconstrained runs; replicas pooled)."""
+    data = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
+    for rec in records:
+        sp = rec.statepoint
+        per = rec.result.get("anion_counts_per_frame")
+        if sp["constraint"] != "none" or not per:
+            continue
+        counts = np.array([per[k] for k in ANION_KEYS], float)
+        total = counts.sum(axis=0)
+        total[total == 0] = np.nan
+        for k, key in enumerate(ANION_KEYS[:3]):
+            data[(sp["material"], float(sp["x_Li2S_mol_pct"]))][key][int(sp["temperature_K"])].extend(
+                (100 * counts[k] / total)[np.isfinite(total)].tolist())
+    if not data:
+        return [], ["Fig. 3 (anion composition) skipped: no unconstrained results with anion counts"]
+    mats = sorted(data)
+    fig = Figure(figsize=(10, 2.6 * len(mats)), layout="constrained")
+    axes = fig.subplots(len(mats), 3, squeeze=False)
+    for i, m in enumerate(mats):
+        for j, key in enumerate(ANION_KEYS[:3]):
+            ax = axes[i, j]
+            series = data[m][key]
+            temps = sorted(series)
+            vals = [np.asarray(series[T]) for T in temps]
+            spread = [v for v in vals if v.size > 1 and np.ptp(v) > 0]
+            if spread:
+                pos = [k for k, v in enumerate(vals) if v.size > 1 and np.ptp(v) > 0]
+                ax.violinplot(spread, positions=pos, showmeans=True, widths=0.8)
+            for k, v in enumerate(vals):  # constant series have no density: mark the value
+                if v.size and (v.size == 1 or np.ptp(v) == 0):
+                    ax.plot([k - 0.3, k + 0.3], [v[0], v[0]], color="C0")
+            ax.set_xticks(range(len(temps)), [str(T) for T in temps])
+            ax.set_ylim(-5, 105)
+            if i == len(mats) - 1:
+                ax.set_xlabel("T (K)")
+            if j == 0:
+                ax.set_ylabel(f"{_label(*m)}\nshare of anions (%)", fontsize=8)
+            ax.set_title(key if i == 0 else "", fontsize=10)
+    return _save(fig, stem), []
+
+
+def plot_volume_frozen(tables, stem: Path) -> tuple[list[Path], list[str]]:
+    """Fig. 4: (a) Li accessible fraction against T; (b) conductivities of frozen-S / frozen-P runs
+    next to the unconstrained ones."""
+    vol = tables.get("accessible_volume", [])
+    transport = tables.get("transport", [])
+    if not vol and not transport:
+        return [], ["Fig. 4 skipped: no results"]
+    notes = []
+    fig = Figure(figsize=(10, 3.8), layout="constrained")
+    ax_v, ax_f = fig.subplots(1, 2)
+    groups = defaultdict(list)
+    for r in vol:
+        if r["constraint"] == "none":
+            groups[(r["material"], r["x_Li2S_mol_pct"])].append(r)
+    for i, (m, rs) in enumerate(sorted(groups.items())):
+        T = [r["temperature_K"] for r in rs]
+        f = [100 * r["accessible_fraction"] for r in rs]
+        e = [100 * r["accessible_fraction_sem"] if math.isfinite(r["accessible_fraction_sem"]) else 0 for r in rs]
+        ax_v.errorbar(T, f, yerr=e, fmt="o-", color=f"C{i % 10}", label=_label(*m), capsize=2)
+    if groups:
+        ax_v.legend(fontsize=7)
+    else:
+        _note(ax_v, "no unconstrained accessible-volume data")
+        notes.append("Fig. 4a: no accessible-volume data")
+    ax_v.set_xlabel("T (K)")
+    ax_v.set_ylabel("Li accessible volume (% of cell)")
+    frozen = [r for r in transport if r["constraint"] != "none"]
+    if not frozen:
+        _note(ax_f, "no frozen-lattice runs")
+        notes.append("Fig. 4b: no frozen-lattice runs")
+    else:
+        mats = sorted({(r["material"], r["x_Li2S_mol_pct"]) for r in frozen})
+        style = {"none": ("o", "-"), "frozen_S": ("s", "--"), "frozen_P": ("^", ":")}
+        for i, m in enumerate(mats):
+            for con, (marker, ls) in style.items():
+                rs = sorted((r for r in transport if (r["material"], r["x_Li2S_mol_pct"]) == m
+                             and r["constraint"] == con and r["sigma_S_cm"] > 0), key=lambda r: r["temperature_K"])
+                if not rs:
+                    continue
+                inv = [1000 / r["temperature_K"] for r in rs]
+                ax_f.errorbar(inv, [r["sigma_S_cm"] for r in rs], yerr=[r["sigma_sem_S_cm"] for r in rs],
+                              marker=marker, ls=ls, color=f"C{i % 10}", label=f"{_label(*m)} {con}", capsize=2)
+        ax_f.set_yscale("log")
+        ax_f.legend(fontsize=6)
+    ax_f.set_xlabel("1000 / T (1/K)")
+    ax_f.set_ylabel(r"$\sigma$ (S/cm)")
+    return _save(fig, stem), notes
+
+
+def make_figures(records, tables, directory) -> tuple[list[Path], list[str]]:
+    """Draw Figs. 1-4 into ``directory`` (``fig1_arrhenius.png/.pdf`` ...); returns (paths, notes)."""
+    directory = Path(directory)
+    paths, notes = [], []
+    for fn, args, name in ((plot_arrhenius, (tables,), "fig1_arrhenius"), (plot_rdf, (records,), "fig2_rdf_SS"),
+                           (plot_anions, (records,), "fig3_anions"),
+                           (plot_volume_frozen, (tables,), "fig4_volume_frozen")):
+        p, n = fn(*args, directory / name)
+        paths += p
+        notes += n
+    return paths, notes

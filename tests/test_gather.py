@@ -1,0 +1,129 @@
+import copy
+import json
+import os
+import subprocess
+import sys
+
+import h5py
+import numpy as np
+import pytest
+import signac
+
+from lpsens.analysis import analyze_trajectory
+from lpsens.analysis.arrhenius import K_B_EV
+from lpsens.analysis.pipeline import write_json_atomic
+from lpsens.analysis.synthetic import write_random_walk
+from lpsens.gather import gather
+
+EA = {"gamma_Li3PS4": 0.35, "Li7P3S11": 0.20}
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "lpsens", *map(str, args)], capture_output=True, text=True,
+                          timeout=300)
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory):
+    path = write_random_walk(tmp_path_factory.mktemp("t") / "trajectory.h5", n_frames=2000, n_walkers=16)
+    return analyze_trajectory(path)
+
+
+def _project(root, template, *, frozen=True):
+    project = signac.init_project(str(root))
+    rng = np.random.default_rng(0)
+    points = [("gamma_Li3PS4", 75.0, T, r, "none") for T in (500, 600, 700, 800) for r in (0, 1)]
+    points += [("Li7P3S11", 70.0, T, 0, "none") for T in (500, 600, 700)]
+    if frozen:
+        points += [("gamma_Li3PS4", 75.0, 600, 0, "frozen_S"), ("gamma_Li3PS4", 75.0, 600, 0, "frozen_P")]
+    jobs = []
+    for mat, x, T, rep, con in points:
+        job = project.open_job({"material": mat, "x_Li2S_mol_pct": x, "temperature_K": T, "replica": rep,
+                                "constraint": con}).init()
+        res = copy.deepcopy(template)
+        sigma = 1e3 / T * np.exp(-EA[mat] / (K_B_EV * T)) * (0.2 if con != "none" else 1.0)
+        sigma = float(sigma * np.exp(0.03 * rng.standard_normal()))
+        res.update(sigma_S_cm=sigma, sigma_err_S_cm=0.03 * sigma, D_cm2_s=sigma * 1e-3, D_err_cm2_s=3e-5 * sigma,
+                   temperature_K=float(T), job_id=job.id, statepoint=dict(job.sp))
+        write_json_atomic(job.fn("analysis.json"), res)
+        job.doc.update({"status": "done", "potential": {"sha256": "abc", "label": "demo"},
+                        "protocol": {"timestep_fs": 2.0}, "host": "h", "started": "2025-01-01T00:00:00+00:00",
+                        "finished": "2025-01-01T00:10:00+00:00", "analysis": {"D_cm2_s": res["D_cm2_s"]}})
+        jobs.append(job)
+    project.open_job({"material": "Li7P3S11", "x_Li2S_mol_pct": 70.0, "temperature_K": 900, "replica": 0,
+                      "constraint": "none"}).init().doc["status"] = "running"
+    return project, jobs
+
+
+def test_gather_writes_h5_tables_and_figures(tmp_path, template):
+    project, jobs = _project(tmp_path / "proj", template)
+    out = tmp_path / "out" / "results.h5"
+    res = gather(project.path, out)
+    assert not res.skipped
+    assert sorted(p.name for p in out.parent.iterdir()) == sorted(
+        ["results.h5", "figures", *(f"{n}.csv" for n in res.tables)])
+    with h5py.File(out, "r") as h:
+        assert h.attrs["format"] == "lpsens-results"
+        assert h.attrs["n_jobs"] == len(jobs)
+        g = h["statepoints/gamma_Li3PS4/x75.00/none/T600K/replica1"]
+        assert g.attrs["potential_sha256"] == "abc"
+        assert g.attrs["job_elapsed_s"] == 600.0
+        assert json.loads(g.attrs["job_protocol"]) == {"timestep_fs": 2.0}
+        assert g["msd_A2"].shape == g["msd_lag_time_ps"].shape
+        assert "tables/arrhenius/Ea_eV" in h
+    transport = {(r["material"], r["constraint"], r["temperature_K"]): r for r in res.tables["transport"]}
+    assert transport[("gamma_Li3PS4", "none", 600)]["n_replicas"] == 2
+    arr = {(r["material"], r["constraint"]): r for r in res.tables["arrhenius"]}
+    assert arr[("gamma_Li3PS4", "none")]["Ea_eV"] == pytest.approx(0.35, abs=0.03)
+    assert arr[("Li7P3S11", "none")]["Ea_eV"] == pytest.approx(0.20, abs=0.03)
+    assert ("gamma_Li3PS4", "frozen_S") not in arr  # one temperature: no fit, a note instead
+    assert any("frozen_S" in n for n in res.notes)
+    ratios = {r["constraint"]: r for r in res.tables["frozen_ratio"]}
+    assert ratios["frozen_S"]["ratio"] == pytest.approx(0.2, rel=0.2)
+    assert {p.suffix for p in res.figures} == {".png", ".pdf"}
+    assert len(res.figures) >= 6
+    assert "== transport" in res.text and "gamma_Li3PS4" in res.text
+
+
+def test_gather_cli_skips_corrupt_and_missing(tmp_path, template):
+    project, jobs = _project(tmp_path / "proj", template, frozen=False)
+    with open(jobs[0].fn("analysis.json"), "w") as fh:
+        fh.write('{"format": "lpsens-analysis", "D_cm2_s": 1.0, ')  # truncated
+    os.unlink(jobs[1].fn("analysis.json"))
+    out = tmp_path / "res.h5"
+    proc = _cli("gather", "--root", project.path, "-o", out, "--no-figures")
+    assert proc.returncode == 0, proc.stderr
+    assert f"skipped job {jobs[0].id}" in proc.stderr and "unreadable" in proc.stderr
+    assert f"skipped job {jobs[1].id}" in proc.stderr and "lpsens analyze" in proc.stderr
+    assert "== arrhenius" in proc.stdout
+    with h5py.File(out, "r") as h:
+        assert h.attrs["n_jobs"] == len(jobs) - 2
+    assert not list(tmp_path.glob(".res.h5.tmp*"))
+
+
+def test_analyze_root_then_gather(tmp_path):
+    project = signac.init_project(str(tmp_path / "proj"))
+    done = project.open_job({"material": "glass", "x_Li2S_mol_pct": 75.0, "temperature_K": 600, "replica": 0,
+                             "constraint": "none"}).init()
+    write_random_walk(done.fn("trajectory.h5"), n_frames=2000, n_walkers=8, n_framework=8)
+    done.doc["status"] = "done"
+    short = project.open_job({"material": "glass", "x_Li2S_mol_pct": 75.0, "temperature_K": 700, "replica": 0,
+                              "constraint": "none"}).init()
+    write_random_walk(short.fn("trajectory.h5"), n_frames=50, n_walkers=8)
+    short.doc["status"] = "done"
+    project.open_job({"material": "glass", "x_Li2S_mol_pct": 75.0, "temperature_K": 800, "replica": 0,
+                      "constraint": "none"}).init().doc["status"] = "pending"
+    proc = _cli("analyze", "--root", project.path)
+    assert proc.returncode == 1  # the too-short job failed, the other was analysed
+    assert "too short" in proc.stderr
+    assert done.doc["analysis"]["temperature_K"] == 600.0
+    with open(done.fn("analysis.json")) as fh:
+        assert json.load(fh)["statepoint"]["replica"] == 0
+    assert "analysis" not in short.doc and "too short" in short.doc["analysis_error"]
+    proc = _cli("analyze", "--root", project.path, "--json")
+    assert json.loads(proc.stdout)["analysed"] == []  # done jobs are not redone
+    proc = _cli("gather", "--root", project.path, "-o", tmp_path / "r.h5")
+    assert proc.returncode == 0, proc.stderr
+    assert "too short" in proc.stderr  # the failed job is reported as skipped
+    assert "note:" in proc.stderr  # a one-temperature campaign: no Arrhenius fit, figures with notes
+    assert (tmp_path / "figures" / "fig1_arrhenius.png").is_file()

@@ -1,0 +1,63 @@
+import copy
+
+import numpy as np
+import pytest
+
+from lpsens.analysis import analyze_trajectory
+from lpsens.analysis.synthetic import write_random_walk
+from lpsens.gather import JobRecord, build_tables
+from lpsens.plots import make_figures
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory):
+    path = write_random_walk(tmp_path_factory.mktemp("p") / "trajectory.h5", n_frames=2000, n_walkers=8,
+                             n_framework=12)
+    return analyze_trajectory(path)
+
+
+def _record(template, material, T, constraint="none", replica=0, x=75.0):
+    res = copy.deepcopy(template)
+    res["temperature_K"] = float(T)
+    sp = {"material": material, "x_Li2S_mol_pct": x, "temperature_K": T, "replica": replica, "constraint": constraint}
+    return JobRecord(f"{material}{T}{constraint}{replica}", sp, res, {})
+
+
+def test_demo_sized_campaign_draws_all_figures(tmp_path, template):
+    recs = [_record(template, "beta_Li3PS4", 600), _record(template, "beta_Li3PS4", 600, replica=1)]
+    tables, notes = build_tables(recs)
+    paths, fig_notes = make_figures(recs, tables, tmp_path)
+    names = {p.name for p in paths}
+    assert {"fig1_arrhenius.png", "fig1_arrhenius.pdf", "fig2_rdf_SS.png", "fig3_anions.png",
+            "fig4_volume_frozen.pdf"} <= names
+    assert all(p.stat().st_size > 1000 for p in paths)
+    assert any("alpha_Li3PS4" in n for n in fig_notes)  # missing phases are noted, not fatal
+    assert any("frozen" in n for n in fig_notes)
+
+
+def test_no_li3ps4_skips_rdf_figure(tmp_path, template):
+    recs = [_record(template, "glass", T) for T in (500, 600)]
+    recs[0].result["anion_counts_per_frame"] = {"PS4": [3, 4, 4], "P2S7": [1, 0, 0], "P2S6": [0, 0, 0],
+                                               "other": [0, 0, 1]}
+    tables, _ = build_tables(recs)
+    paths, notes = make_figures(recs, tables, tmp_path)
+    assert not (tmp_path / "fig2_rdf_SS.png").exists()
+    assert any("Fig. 2" in n for n in notes)
+    assert (tmp_path / "fig3_anions.png").is_file()
+
+
+def test_empty_campaign(tmp_path):
+    tables, _ = build_tables([])
+    paths, notes = make_figures([], tables, tmp_path)
+    assert paths == []
+    assert len(notes) == 4
+
+
+def test_nonpositive_sigma_does_not_crash(tmp_path, template):
+    recs = [_record(template, "gamma_Li3PS4", T) for T in (500, 600, 700)]
+    recs[0].result["sigma_S_cm"] = -1e-5
+    tables, _ = build_tables(recs)
+    assert tables["arrhenius"][0]["excluded_K"] == "500"
+    paths, _ = make_figures(recs, tables, tmp_path)
+    assert (tmp_path / "fig1_arrhenius.png").is_file()
+    assert np.isfinite(tables["arrhenius"][0]["Ea_eV"])
