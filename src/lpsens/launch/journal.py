@@ -20,7 +20,7 @@ from lpsens.errors import LaunchError
 __all__ = ["Journal", "journal_path", "read_journal"]
 
 #: Events a journal line can record.
-EVENTS = frozenset({"launch_start", "claim", "start", "checkpoint", "finish", "lost", "skip", "launch_end"})
+EVENTS = frozenset({"launch_start", "claim", "start", "checkpoint", "finish", "lost", "launch_end"})
 
 
 def journal_path(root: str | Path) -> Path:

@@ -134,6 +134,9 @@ class CostModel:
 class Scheduler:
     """Longest-expected-first queue with the walltime rule.
 
+    Tasks are kept in one queue per width (ranks), each sorted by estimated duration; a pick
+    merges the heads of the widths that fit, so a pick costs O(widths), not O(tasks).
+
     Parameters
     ----------
     tasks
@@ -145,20 +148,25 @@ class Scheduler:
     margin_s
         Safety margin kept free before ``end_s`` (writing the checkpoint, the job document,
         MPI shutdown).
+    resort_tolerance
+        Re-sort the queues when the relative throughput of two task classes has changed by
+        more than this fraction since the last sort.
     """
 
     def __init__(self, tasks: Iterable[TaskCost], model: CostModel, *, end_s: float | None = None,
-                 margin_s: float = 0.0):
+                 margin_s: float = 0.0, resort_tolerance: float = 0.05):
         self.model = model
         self.end_s = end_s
         self.margin_s = float(margin_s)
+        self.resort_tolerance = float(resort_tolerance)
         self._tasks: dict[str, TaskCost] = {}
         for t in tasks:
             if t.key in self._tasks:
                 raise LaunchError(f"task {t.key} given twice")
             self._tasks[t.key] = t
-        self._order: list[str] = []
-        self._sorted_at = -1.0
+        self._queues: dict[int, list[tuple[float, str]]] = {}
+        self._heads: dict[int, int] = {}
+        self._signature: dict[str, float] = {}
         self._resort()
 
     def __len__(self) -> int:
@@ -167,10 +175,31 @@ class Scheduler:
     def __contains__(self, key: str) -> bool:
         return key in self._tasks
 
+    def remaining(self) -> list[TaskCost]:
+        """Tasks not yet discarded (any order)."""
+        return list(self._tasks.values())
+
+    def _rates(self) -> dict[str, float]:
+        classes = {t.cls for t in self._tasks.values()}
+        return {c: self.model.rate(c) for c in classes}
+
     def _resort(self) -> None:
-        est = {k: self.model.estimate_s(t) for k, t in self._tasks.items()}
-        self._order = sorted(self._tasks, key=lambda k: (-est[k], k))
-        self._sorted_at = self.model.n_observed_s
+        self._queues, self._heads = {}, {}
+        for key, task in self._tasks.items():
+            self._queues.setdefault(task.ranks, []).append((-self.model.estimate_s(task), key))
+        for q in self._queues.values():
+            q.sort()
+        self._heads = dict.fromkeys(self._queues, 0)
+        self._signature = self._rates()
+
+    def _stale_order(self) -> bool:
+        now = self._rates()
+        common = [c for c in now if c in self._signature]
+        if len(common) < 2:
+            return False  # one class: the order is by atom-steps whatever the rate
+        ref = common[0]
+        return any(abs((now[c] / now[ref]) / (self._signature[c] / self._signature[ref]) - 1.0)
+                   > self.resort_tolerance for c in common[1:])
 
     def fits(self, task: TaskCost, now_s: float) -> bool:
         """The walltime rule: can ``task`` reach its next checkpoint before the end?"""
@@ -178,33 +207,38 @@ class Scheduler:
             return True
         return now_s + self.model.checkpoint_s(task) + self.margin_s <= self.end_s
 
+    def _iter_queue(self, width: int, now_s: float) -> Iterator[tuple[float, str]]:
+        q = self._queues[width]
+        head = self._heads[width]
+        while head < len(q) and q[head][1] not in self._tasks:
+            head += 1
+        self._heads[width] = head
+        for i in range(head, len(q)):
+            item = q[i]
+            task = self._tasks.get(item[1])
+            if task is not None and self.fits(task, now_s):
+                yield item
+
     def candidates(self, now_s: float, free_ranks: int | None = None) -> Iterator[TaskCost]:
         """Remaining tasks, longest expected first, that fit ``free_ranks`` and the walltime.
 
-        The order is refreshed when the cost model has learned from new runs (a class that
-        turns out slower moves forward). Tasks are not removed: call :meth:`discard` once a
+        The order is refreshed when the cost model has learned that one class of tasks is
+        relatively slower than thought. Tasks are not removed: call :meth:`discard` once a
         task is taken (by this caller or, as a failed claim shows, by someone else).
         """
-        if self.model.n_observed_s != self._sorted_at:
+        if self._stale_order():
             self._resort()
-        for key in list(self._order):
+        widths = [w for w in self._queues if free_ranks is None or w <= free_ranks]
+        for _, key in heapq.merge(*(self._iter_queue(w, now_s) for w in widths)):
             task = self._tasks.get(key)
-            if task is None:
-                continue
-            if free_ranks is not None and task.ranks > free_ranks:
-                continue
-            if self.fits(task, now_s):
+            if task is not None:
                 yield task
 
     def discard(self, key: str) -> None:
-        if self._tasks.pop(key, None) is not None:
-            try:
-                self._order.remove(key)
-            except ValueError:
-                pass
+        self._tasks.pop(key, None)
 
     def pop_next(self, now_s: float, free_ranks: int | None = None) -> TaskCost | None:
-        """Take the first candidate (the simulation's and the static split's dispatch)."""
+        """Take the first candidate (the simulation's dispatch)."""
         for task in self.candidates(now_s, free_ranks):
             self.discard(task.key)
             return task
@@ -238,7 +272,7 @@ class SimResult:
     n_ranks
         Ranks in the allocation.
     starts
-        ``key -> (start_s, end_s, first_rank)``.
+        ``key -> (start_s, end_s, ranks)`` with ``ranks`` the tuple of rank ids used.
     skipped
         Keys of tasks never started (walltime rule).
     """
@@ -246,7 +280,7 @@ class SimResult:
     makespan_s: float
     busy_rank_s: float
     n_ranks: int
-    starts: dict[str, tuple[float, float, int]] = field(default_factory=dict)
+    starts: dict[str, tuple[float, float, tuple[int, ...]]] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
 
     @property
@@ -284,7 +318,7 @@ def simulate(tasks: Sequence[SimTask], n_ranks: int, *, model: CostModel | None 
             use, free = free[: task.ranks], free[task.ranks:]
             end = now + dispatch_s + truth[task.key].true_s
             heapq.heappush(running, (end, task.key, use))
-            result.starts[task.key] = (now, end, use[0])
+            result.starts[task.key] = (now, end, tuple(use))
         if not running:
             break
         end, key, use = heapq.heappop(running)
@@ -331,7 +365,7 @@ def static_split(tasks: Sequence[SimTask], n_ranks: int, *, dispatch_s: float = 
             lane = i % lanes[r]
             start = clocks[lane]
             clocks[lane] = start + dispatch_s + t.true_s
-            result.starts[t.cost.key] = (start, clocks[lane], first_rank + lane * r)
+            result.starts[t.cost.key] = (start, clocks[lane], tuple(range(first_rank + lane * r, first_rank + (lane + 1) * r)))
             result.busy_rank_s += t.true_s * r
         result.makespan_s = max([result.makespan_s, *clocks])
         first_rank += lanes[r] * r

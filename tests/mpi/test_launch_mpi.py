@@ -1,0 +1,137 @@
+"""The launcher under real ``mpiexec -n 2`` with the synthetic sleep task (tests/mpi/synthetic_launch.py)."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from lpsens.launch.journal import read_journal
+from lpsens.launch.synthetic import frame_value, init_synthetic_project
+from lpsens.statepoint import SCHEMA_VERSION
+
+pytestmark = pytest.mark.mpi
+
+BIN = Path(sys.executable).parent
+MPIEXEC = BIN / "mpiexec"
+DRIVER = Path(__file__).with_name("synthetic_launch.py")
+
+
+def _project(root, durations, **kw):
+    project = init_synthetic_project(root, durations, **kw)
+    project.doc["lpsens_schema_version"] = SCHEMA_VERSION
+    return project
+
+
+def _start(root, *args, n=2, env=None):
+    cmd = [str(MPIEXEC), "-n", str(n), sys.executable, str(DRIVER), "--root", str(root),
+           "--progress-interval", "0", *args]
+    return subprocess.Popen(cmd, env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+
+def _run(root, *args, timeout=60, **kw):
+    p = _start(root, *args, **kw)
+    out, err = p.communicate(timeout=timeout)
+    return p.returncode, err
+
+
+def _frames(job):
+    with open(job.fn("trajectory.txt")) as fh:
+        return fh.read().splitlines()
+
+
+def _expected(job):
+    p = job.doc["protocol"]
+    every = round(p["sampling_interval_fs"] / p["timestep_fs"])
+    n = round(p["production_ps"] * 1000 / p["sampling_interval_fs"])
+    return [f"{i * every} {frame_value(job.doc['seed'], i * every)}" for i in range(n + 1)]
+
+
+def _wait_for(predicate, timeout=30.0):
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError("condition not reached")
+
+
+def test_two_ranks_run_two_tasks_at_once(tmp_path):
+    project = _project(tmp_path, [0.6, 0.6], segments=3)
+    rc, err = _run(tmp_path)
+    assert rc == 0, err
+    rec = list(read_journal(tmp_path))
+    starts = {r["job"]: (r["time"], r["rank"]) for r in rec if r["event"] == "start"}
+    ends = {r["job"]: r["time"] for r in rec if r["event"] == "finish"}
+    assert len(starts) == 2 and {rank for _, rank in starts.values()} == {0, 1}
+    assert max(t for t, _ in starts.values()) < min(ends.values())  # the intervals overlap
+    assert all(j.doc["status"] == "done" and _frames(j) == _expected(j) for j in project)
+
+
+def test_failed_task_isolated_exit_nonzero(tmp_path):
+    project = _project(tmp_path, [0.05] * 5, fail={2})
+    rc, err = _run(tmp_path)
+    assert rc == 1
+    status = {j.sp.replica: j.doc["status"] for j in project}
+    assert status == {0: "done", 1: "done", 2: "failed", 3: "done", 4: "done"}
+    bad = next(j for j in project if j.sp.replica == 2)
+    assert "synthetic failure of job 2" in bad.doc["reason"] and bad.id in err
+
+
+def test_sigkill_then_lost_and_resumed_identically(tmp_path):
+    project = _project(tmp_path, [3.0, 3.0], segments=6)
+    p = _start(tmp_path)
+    try:
+        _wait_for(lambda: sum(1 for r in read_journal(tmp_path) if r["event"] == "checkpoint") >= 2)
+    finally:
+        os.killpg(p.pid, signal.SIGKILL)  # the whole allocation dies at once
+        p.communicate()
+    assert {j.doc["status"] for j in project} == {"running"}
+    rc, err = _run(tmp_path)
+    assert rc == 0, err
+    lost = {r["job"] for r in read_journal(tmp_path) if r["event"] == "lost"}
+    assert lost == {j.id for j in project}
+    for job in project:
+        assert job.doc["status"] == "done" and job.doc["lost_count"] == 1
+        assert 0 < job.doc["runs"][-1]["steps"] < 60  # resumed from the checkpoint
+        assert _frames(job) == _expected(job)
+
+
+def test_sigterm_checkpoints_as_timeout_and_resumes(tmp_path):
+    project = _project(tmp_path, [3.0, 3.0], segments=6)
+    p = _start(tmp_path)
+    _wait_for(lambda: sum(1 for r in read_journal(tmp_path) if r["event"] == "checkpoint") >= 2)
+    p.send_signal(signal.SIGTERM)  # mpiexec forwards it to the ranks (as sbatch --signal does)
+    out, err = p.communicate(timeout=30)
+    assert p.returncode == 0, err
+    for job in project:
+        assert job.doc["status"] == "timeout" and "SIGTERM" in job.doc["reason"]
+        assert 0 < job.doc["progress_steps"] < 60 and os.path.exists(job.fn("checkpoint.json"))
+    rc, err = _run(tmp_path)
+    assert rc == 0, err
+    for job in project:
+        assert job.doc["status"] == "done" and _frames(job) == _expected(job)
+        assert [r["exit"] for r in job.doc["runs"]] == ["timeout", "done"]
+
+
+def test_concurrent_launches_never_run_a_task_twice(tmp_path):
+    project = _project(tmp_path, [0.08] * 16, segments=2)
+    procs = [_start(tmp_path), _start(tmp_path)]
+    results = [p.communicate(timeout=60) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [e for _, e in results]
+    starts = [r["job"] for r in read_journal(tmp_path) if r["event"] == "start"]
+    assert sorted(starts) == sorted(j.id for j in project)  # each exactly once
+    assert len({r["launch"] for r in read_journal(tmp_path) if r["event"] == "start"}) >= 1
+    assert all(j.doc["status"] == "done" and len(j.doc["runs"]) == 1 for j in project)
+
+
+def test_error_escaping_a_task_aborts_all_ranks(tmp_path):
+    _project(tmp_path, [0.05, 2.0, 2.0, 2.0])
+    t0 = time.time()
+    rc, err = _run(tmp_path, env={"SYNTHETIC_TASK": "interrupt"}, timeout=60)
+    assert rc != 0 and "aborting all ranks" in err
+    assert time.time() - t0 < 30
