@@ -59,6 +59,10 @@ def main_status(args) -> int:
     project = open_project(args.root)
     keys = tuple(k.strip() for k in args.group_by.split(",") if k.strip())
     report = status_report(project, keys, detailed=args.detailed)
+    from lpsens.submit import submissions_path, unfinished_submissions
+
+    if submissions_path(args.root).exists():  # only then ask SLURM (keeps status fast)
+        report["unfinished_submissions"] = unfinished_submissions(args.root)
     if args.json:
         print(json.dumps(report, indent=1))
     else:

@@ -196,6 +196,11 @@ def format_report(report: dict) -> str:
         out.append("Jobs that need attention:")
         for f in report["failures"]:
             out.append(f"  {f['id'][:10]} {f['status']:8s} {_sp_label(f['statepoint'])}: {f['reason']}")
+    if report.get("unfinished_submissions"):
+        out.append("")
+        out.append("SLURM allocations that ended without finishing their jobs:")
+        for sub in report["unfinished_submissions"]:
+            out.append(f"  {sub['slurm_job_id']} ({sub.get('state')}): {sub.get('reason')}")
     if "jobs" in report:
         out.append("")
         out.append("Jobs:")
@@ -205,7 +210,7 @@ def format_report(report: dict) -> str:
             extra = ""
             if last:
                 sps = last.get("steps_per_s")
-                extra = f" last run: {last.get('host', '?')} {last.get('exit_reason', last.get('status', ''))}" + (
+                extra = f" last run: {last.get('host', '?')} {last.get('exit', '')}" + (
                     f" {sps:.1f} steps/s" if isinstance(sps, (int, float)) else ""
                 )
             out.append(f"  {j['id'][:10]} {j['status']:8s} {prog:>15s} {_sp_label(j['statepoint'])}{extra}")

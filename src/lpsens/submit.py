@@ -122,7 +122,7 @@ def find_jobscripts(explicit: str | Path | None = None, root: str | Path | None 
     or the one of the lpsens source tree."""
     candidates = [explicit, os.environ.get("LPSENS_JOBSCRIPTS"),
                   None if root is None else Path(root) / "jobscripts",
-                  Path(__file__).resolve().parents[2] / "jobscripts"]
+                  Path.cwd() / "jobscripts", Path(__file__).resolve().parents[2] / "jobscripts"]
     for c in candidates:
         if c and (Path(c) / TEMPLATE_NAME).is_file():
             return Path(c)
