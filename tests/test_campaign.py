@@ -57,6 +57,8 @@ BAD = [
     ("missing-gap", _replace('bundled = "demo"', 'path = "nowhere.xml"'), "potential.path", "does not exist"),
     ("malformed-gap", _potential_file("<GAP_params label='x'><broken"), "potential", "xml"),
     ("wrong-label", _replace('bundled = "demo"', f'path = "{GOOD_XML}"\nlabel = "NO_SUCH_LABEL"'), "potential", "NO_SUCH_LABEL"),
+    ("analysis-key", _append("\n[analysis]\nfit_start = 1.0\n"), "analysis", "fit_start_ps"),
+    ("analysis-blocks", _append("\n[analysis]\nn_blocks = 1\n"), "analysis.n_blocks", ">="),
     ("min-atoms-type", _replace("min_atoms = 16", 'min_atoms = "many"'), "system.min_atoms", "integer"),
 ]
 

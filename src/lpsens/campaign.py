@@ -72,7 +72,9 @@ class Campaign:
     system: SystemSpec
     potential: PotentialSpec
     source: Path | None = None
-    extra: dict = field(default_factory=dict)
+    #: Per-trajectory analysis settings (``[analysis]``; see docs/analysis.md); used by
+    #: ``lpsens analyze --root`` unless overridden on the command line.
+    analysis: dict = field(default_factory=dict)
 
     def state_points(self):
         """Yield ``(StatePoint, MDProtocol)`` for every job, in a stable order without duplicates."""
@@ -89,7 +91,7 @@ class Campaign:
         return derive_seed(self.seed, sp)
 
 
-_TOP_KEYS = {"campaign", "system", "protocol", "potential", "material"}
+_TOP_KEYS = {"campaign", "system", "protocol", "potential", "material", "analysis"}
 _CAMPAIGN_KEYS = {"name", "seed", "temperatures_K", "replicas", "constraints"}
 _MATERIAL_KEYS = {"name", "x_Li2S_mol_pct", "temperatures_K", "replicas", "constraints", "protocol"}
 
@@ -192,7 +194,20 @@ def parse_campaign(data: dict, *, file: Path | None = None) -> Campaign:
         materials.append(MaterialSpec(mat, None if x is None else float(x), temps, reps, cons, protocol))
 
     potential = _potential(data["potential"], file)
-    return Campaign(name.strip(), seed, tuple(materials), system, potential, source=file)
+    analysis = _analysis(data.get("analysis", {}), file)
+    return Campaign(name.strip(), seed, tuple(materials), system, potential, source=file, analysis=analysis)
+
+
+def _analysis(table, file) -> dict:
+    from lpsens.analysis.settings import AnalysisSettings
+
+    if not isinstance(table, dict):
+        raise SpecError(f"expected a table, got {table!r}", file=file, key="analysis")
+    try:
+        return AnalysisSettings.from_dict(table).to_dict() if table else {}
+    except LpsensError as exc:
+        key = exc.key if (exc.key or "").startswith("analysis") else f"analysis.{exc.key}" if exc.key else "analysis"
+        raise SpecError(exc.reason, file=file, key=key) from None
 
 
 def _temperatures(value, key) -> tuple[int, ...]:

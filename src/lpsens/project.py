@@ -144,6 +144,8 @@ def init_project(campaign: Campaign, root: str | Path) -> InitReport:
             }
         )
         added += 1
+    if campaign.analysis:
+        project.doc["analysis_settings"] = campaign.analysis
     campaigns = list(project.doc.get("campaigns", []))
     campaigns.append({"name": campaign.name, "spec": str(campaign.source), "at": now, "added": added})
     project.doc["campaigns"] = campaigns
