@@ -86,13 +86,14 @@ def run_demo(root: Path, *, quick: bool = False, ranks: int = 2) -> Path:
         env=env,
     )
     _stage("analysis", [py, "-m", "lpsens", "analyze", "--root", str(root)], env=env)
-    results = root / "results.h5"
+    results = root / "results" / "results.h5"  # tables next to it, figures in results/figures
     _stage("gather", [py, "-m", "lpsens", "gather", "--root", str(root), "-o", str(results)], env=env)
     print(
         f"\nlpsens demo finished in {time.perf_counter() - t0:.0f} s.\n"
         f"  project:  {root.resolve()}   (lpsens status --root {root})\n"
         f"  results:  {results.resolve()}\n"
-        f"  tables and figures: {(root / 'results').resolve()}",
+        f"  tables:   {results.parent.resolve()}/*.csv\n"
+        f"  figures:  {(results.parent / 'figures').resolve()}",
         file=sys.stderr,
     )
     return results
