@@ -4,7 +4,7 @@ import tomllib
 
 import pytest
 
-from conftest import MINI_SPEC, REPO, run_cli
+from lpsens_testing import MINI_SPEC, REPO, run_cli
 from lpsens.campaign import load_campaign
 from lpsens.errors import SpecError
 

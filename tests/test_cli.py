@@ -1,4 +1,4 @@
-from conftest import REPO, run_cli
+from lpsens_testing import REPO, run_cli
 import lpsens
 
 

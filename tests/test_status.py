@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from conftest import run_cli
+from lpsens_testing import run_cli
 from lpsens.errors import ProjectError
 from lpsens.project import open_project
 from lpsens.status import JobStatus, set_status

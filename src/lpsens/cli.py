@@ -214,9 +214,13 @@ def main_analyze(args) -> int:
     overrides = {k: v for k, v in (("fit_start_ps", args.fit_start_ps), ("fit_end_fraction", args.fit_end_fraction),
                                    ("n_blocks", args.n_blocks)) if v is not None}
     if args.trajectory is None:  # a project's own [analysis] settings (from its spec) come first
-        from lpsens.project import open_project
+        import signac
 
-        overrides = {**open_project(args.root).doc.get("analysis_settings", {}), **overrides}
+        try:
+            stored = signac.get_project(str(args.root), search=False).doc.get("analysis_settings", {})
+        except LookupError:
+            stored = {}  # analyze_project reports the missing project
+        overrides = {**stored, **overrides}
     settings = AnalysisSettings.from_dict(overrides)
     if args.trajectory is not None:
         result = analyze_trajectory(args.trajectory, settings, temperature_K=args.temperature_K)
