@@ -1,0 +1,47 @@
+"""Fixtures for MD tests: the bundled demo GAP, small signac jobs, short protocols."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+from lpsens.md.protocol import MDProtocol  # noqa: E402
+from lpsens.potential import demo_potential_path, inspect_potential  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def demo_info():
+    return inspect_potential(demo_potential_path())
+
+
+#: 20 equilibration + 60 production steps of 2 fs, 3 production segments, a frame every 10 steps.
+SHORT = dict(timestep_fs=2.0, equilibration_ps=0.04, production_ps=0.12, sampling_interval_fs=20.0,
+             segment_ps=0.04, thermostat="nose_hoover", thermostat_damping_fs=50.0)
+
+
+@pytest.fixture
+def make_job(tmp_path, demo_info):
+    """Factory: a job of a fresh tmp signac project with a filled job document."""
+    import signac
+
+    project = signac.init_project(tmp_path / "project")
+
+    def make(*, material="gamma_Li3PS4", x=75.0, temperature_K=600, replica=0, constraint="none",
+             seed=7, min_atoms=16, **protocol):
+        sp = {"material": material, "x_Li2S_mol_pct": x, "temperature_K": temperature_K,
+              "replica": replica, "constraint": constraint}
+        job = project.open_job(sp).init()
+        job.doc.update(
+            seed=seed,
+            protocol=MDProtocol(**{**SHORT, **protocol}).to_dict(),
+            potential={"path": str(demo_info.path), "label": demo_info.label,
+                       "sha256": demo_info.sha256, "bundled": True},
+            system={"min_atoms": min_atoms, "min_width_A": 0.0},
+            status="pending",
+        )
+        return job
+
+    return make
