@@ -87,50 +87,63 @@ def main_run(args) -> int:
     import dataclasses
     import json
     import signal
-
-    import signac
+    import threading
+    import uuid
 
     from lpsens.errors import ProjectError
+    from lpsens.launch.claims import Owner, inspect_claim, try_claim
     from lpsens.md.task import run_task
+    from lpsens.project import find_job, open_project
     from lpsens.status import JobStatus, get_status, set_status
 
-    try:
-        project = signac.get_project(str(args.root), search=False)
-    except LookupError:
-        raise ProjectError("no signac project here; create one with `lpsens init SPEC --root DIR`",
-                           file=args.root) from None
-    matches = [job for job in project if job.id.startswith(args.job_id)]
-    if len(matches) != 1:
-        what = "no job" if not matches else f"{len(matches)} jobs"
-        raise ProjectError(f"{what} with id prefix {args.job_id!r}; see `lpsens status --detailed`",
-                           file=args.root, key="job_id")
-    job = matches[0]
+    job = find_job(open_project(args.root), args.job_id)
     if get_status(job) is JobStatus.DONE:
         log.warning("job %s is already done", job.id)
         return 0
+    # Hold the same claim a launcher would, so a concurrent launch neither runs this job
+    # nor mistakes it for lost.
+    claim = try_claim(job.path, Owner.here(f"run-{uuid.uuid4().hex[:8]}", 0))
+    if claim is None:
+        _, info = inspect_claim(job.path, stale_after_s=float("inf"))
+        raise ProjectError(
+            f"job is claimed by launch {info.get('launch')} on {info.get('host')} (pid {info.get('pid')}); "
+            "wait for it, or remove .lpsens_claim.json from the job directory if that process is gone",
+            job_id=job.id,
+        )
+    finished = threading.Event()
+
+    def heartbeat():
+        while not finished.wait(30.0):
+            claim.heartbeat()
 
     stop = []
+
     def request_stop(signum, frame):  # noqa: ARG001
         stop.append(signum)
         log.warning("signal %d: stopping at the next segment boundary", signum)
+
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
-    set_status(job, JobStatus.RUNNING)
+    threading.Thread(target=heartbeat, daemon=True).start()
     try:
-        outcome = run_task(job, should_stop=lambda: bool(stop), backend=args.backend,
-                           on_segment=lambda done, total: log.info("%s: step %d / %d", job.id[:8], done, total))
-    except LpsensError as exc:
-        set_status(job, JobStatus.FAILED, reason=str(exc))
-        raise
-    except Exception as exc:
-        set_status(job, JobStatus.FAILED, reason=f"{type(exc).__name__}: {exc}")
-        raise
+        set_status(job, JobStatus.RUNNING)
+        try:
+            outcome = run_task(job, should_stop=lambda: bool(stop), backend=args.backend,
+                               on_segment=lambda done, total: log.info("%s: step %d / %d", job.id[:8], done, total))
+        except LpsensError as exc:
+            set_status(job, JobStatus.FAILED, reason=str(exc))
+            raise
+        except Exception as exc:
+            set_status(job, JobStatus.FAILED, reason=f"{type(exc).__name__}: {exc}")
+            raise
+        if outcome.status == "done":
+            set_status(job, JobStatus.DONE)
+        else:
+            set_status(job, JobStatus.TIMEOUT, reason="stopped by a signal at a segment boundary; resume with `lpsens run`")
     finally:
+        finished.set()
+        claim.release()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    if outcome.status == "done":
-        set_status(job, JobStatus.DONE)
-    else:
-        set_status(job, JobStatus.TIMEOUT, reason="stopped by a signal at a segment boundary; resume with `lpsens run`")
     print(json.dumps({"job_id": job.id, **dataclasses.asdict(outcome)}))
     return 0 if outcome.status == "done" else 3
 

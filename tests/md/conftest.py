@@ -27,7 +27,10 @@ def make_job(tmp_path, demo_info):
     """Factory: a job of a fresh tmp signac project with a filled job document."""
     import signac
 
+    from lpsens.statepoint import SCHEMA_VERSION
+
     project = signac.init_project(tmp_path / "project")
+    project.doc["lpsens_schema_version"] = SCHEMA_VERSION  # as `lpsens init` would
 
     def make(*, material="gamma_Li3PS4", x=75.0, temperature_K=600, replica=0, constraint="none",
              seed=7, min_atoms=16, **protocol):

@@ -35,3 +35,17 @@ def test_lpsens_run_unknown_job(make_job):
     job = make_job()
     proc = _run("run", "ffffffffff", "--root", job.project.path)
     assert proc.returncode != 0 and "no job" in proc.stderr
+
+
+def test_lpsens_run_refuses_a_job_claimed_by_a_launch(make_job):
+    from lpsens.launch.claims import Owner, try_claim
+
+    job = make_job()
+    claim = try_claim(job.path, Owner.here("launch-under-test", 0))
+    try:
+        proc = _run("run", job.id, "--root", job.project.path)
+    finally:
+        claim.release()
+    assert proc.returncode != 0
+    assert "launch-under-test" in proc.stderr and ".lpsens_claim.json" in proc.stderr
+    assert job.doc["status"] == "pending"  # nothing was written
