@@ -103,6 +103,22 @@ MD_SAMPLE_EVERY = 10
 
 REFERENCE_HELDOUT_FRACTION = 0.15
 
+# Active learning: the reference MD above never shows the fitted GAP's own failure modes
+# (P-S bonds breaking in glasses at 700-900 K). Each round runs Langevin MD with the 2b+3b GAP
+# of the previous round (round 0: the GAP fitted on the groups above) on freshly built
+# glasses and labels the snapshots with SevenNet-0, broken PS4 units included: they teach
+# the GAP the restoring forces. Frames with atoms closer than AL_MIN_DISTANCE_A are dropped.
+AL_ROUNDS = 1
+AL_GLASS_X_MOL_PCT = (67.0, 70.0, 75.0)
+AL_GLASS_MIN_ATOMS = (48, 60)  # one glass (own seed) per size
+AL_TEMPERATURES_K = (600.0, 700.0, 800.0, 900.0)
+AL_MD_STEPS = 600  # 1.2 ps
+AL_SAMPLE_FROM_STEP = 100
+AL_SAMPLE_EVERY = 50  # 100 fs
+AL_FRICTION_PER_FS = 0.01
+AL_MIN_DISTANCE_A = 1.5
+AL_VARIANT = "2b+3b"
+
 DISTANCE_2B = (
     "distance_2b cutoff=5.0 cutoff_transition_width=1.0 covariance_type=ard_se delta=1.0 "
     "theta_uniform=1.0 sparse_method=uniform n_sparse=30 add_species=T"
@@ -234,8 +250,68 @@ def md_snapshots(atoms: ase.Atoms, calc, temperature_K: float, seed: int) -> lis
     return frames
 
 
-def label_groups(skip_glass: bool) -> list[tuple[str, callable]]:
-    """(group name, producer) pairs; each producer returns labelled frames."""
+def al_fit_name(round_: int) -> str:
+    """Fit directory (under build/fits) of the GAP that drives active-learning round ``round_ + 1``."""
+    return f"al_round{round_}"
+
+
+def gap_md_snapshots(atoms: ase.Atoms, xml: Path, temperature_K: float, seed: int) -> list[ase.Atoms]:
+    """Langevin NVT with the GAP in ``xml``; unlabelled snapshots every AL_SAMPLE_EVERY steps."""
+    from ase import units
+    from ase.md.langevin import Langevin
+    from ase.constraints import FixCom
+    from ase.md.velocitydistribution import Stationary, thermalize_momenta
+    from quippy.potential import Potential
+
+    if not xml.is_file():
+        sys.exit(f"Error: {xml} not found: active learning needs the GAP of the previous round")
+    a = atoms.copy()
+    a.calc = Potential(param_filename=str(xml.resolve()))
+    rng = np.random.default_rng(seed)
+    thermalize_momenta(a, temperature_K=temperature_K, rng=rng)
+    Stationary(a)
+    a.set_constraint(FixCom())
+    dyn = Langevin(a, timestep=MD_TIMESTEP_FS * units.fs, temperature_K=temperature_K,
+                   friction=AL_FRICTION_PER_FS / units.fs, fixcm=False, rng=np.random.default_rng(seed + 1))
+    frames = []
+    for step in range(1, AL_MD_STEPS + 1):
+        dyn.run(1)
+        if step >= AL_SAMPLE_FROM_STEP and step % AL_SAMPLE_EVERY == 0:
+            d = a.get_all_distances(mic=True)
+            np.fill_diagonal(d, np.inf)
+            if d.min() >= AL_MIN_DISTANCE_A:
+                frames.append(ase.Atoms(a.get_chemical_symbols(), positions=a.get_positions(), cell=a.cell, pbc=True))
+    return frames
+
+
+def al_groups(round_: int) -> list[tuple[str, callable]]:
+    """Active-learning round ``round_`` (>= 1): GAP MD of glasses, labelled with the reference."""
+    groups = []
+    xml = BUILD_DIR / "fits" / al_fit_name(round_ - 1) / "gap.xml"
+    for j, x in enumerate(AL_GLASS_X_MOL_PCT):
+        for k, n_min in enumerate(AL_GLASS_MIN_ATOMS):
+            glass_seed = SEED + 10_000 * round_ + 10 * j + k
+            for T in AL_TEMPERATURES_K:
+                name = f"al{round_}_glass{int(x)}_n{n_min}_gapmd{int(T)}K"
+
+                def produce(calc, x=x, n_min=n_min, glass_seed=glass_seed, T=T, name=name):
+                    from lpsens.structures import build_structure
+
+                    atoms = build_structure("glass", x, glass_seed, min_atoms=n_min)
+                    atoms.pbc = True
+                    frames = gap_md_snapshots(atoms, xml, T, seed=glass_seed + int(T))
+                    return [label_with(calc, f, name) for f in frames]
+
+                groups.append((name, produce))
+    return groups
+
+
+def label_groups(skip_glass: bool, al_rounds: int = AL_ROUNDS) -> list[tuple[str, callable]]:
+    """(group name, producer) pairs; each producer returns labelled frames.
+
+    ``al_rounds`` active-learning rounds are appended after the base groups (appending keeps
+    the held-out choice of the earlier groups unchanged).
+    """
     groups = []
     for i, name in enumerate(CRYSTALS):
         def distorted(calc, name=name, i=i):
@@ -261,6 +337,8 @@ def label_groups(skip_glass: bool) -> list[tuple[str, callable]]:
                     return frames
 
                 groups.append((f"glass{int(x)}_md{int(T)}K", gmd))
+        for r in range(1, al_rounds + 1):
+            groups.extend(al_groups(r))
     return groups
 
 
@@ -273,9 +351,9 @@ def read_dft() -> list[ase.Atoms]:
     return frames
 
 
-def stage_label(args) -> None:
+def stage_label(args, al_rounds: int = AL_ROUNDS) -> None:
     label_dir = BUILD_DIR / "label"
-    groups = label_groups(args.skip_glass)
+    groups = label_groups(args.skip_glass, al_rounds)
     calc = None
     for name, produce in groups:
         path = label_dir / f"{name}.extxyz"
@@ -299,12 +377,17 @@ def stage_label(args) -> None:
 
 
 # --------------------------------------------------------------------------- stage: split
-def stage_split(args) -> dict:
-    """Assemble train / held-out sets; returns the training set summary."""
+def stage_split(args, al_rounds: int = AL_ROUNDS) -> dict:
+    """Assemble train / held-out sets; returns the training set summary.
+
+    With ``al_rounds < AL_ROUNDS`` (an intermediate active-learning round) only the training
+    file ``train_al_round{al_rounds}.extxyz`` is written; the held-out files are the final ones.
+    """
+    final = al_rounds == AL_ROUNDS or args.skip_glass
     label_dir = BUILD_DIR / "label"
     rng = np.random.default_rng([SEED, 2])
     train, heldout, summary = [], [], {}
-    for name, _ in label_groups(args.skip_glass):
+    for name, _ in label_groups(args.skip_glass, al_rounds):
         frames = ase.io.read(label_dir / f"{name}.extxyz", ":")
         n_hold = max(1, round(REFERENCE_HELDOUT_FRACTION * len(frames)))
         hold = set(rng.choice(len(frames), size=n_hold, replace=False).tolist())
@@ -331,10 +414,14 @@ def stage_split(args) -> dict:
     energy = np.array([a.get_potential_energy() for a in train])
     e0, *_ = np.linalg.lstsq(comp, energy, rcond=None)
 
-    write_atomic_xyz(BUILD_DIR / "train.extxyz", train)
-    write_atomic_xyz(BUILD_DIR / "heldout_reference.extxyz", heldout)
-    write_atomic_xyz(BUILD_DIR / "heldout_dft.extxyz", [dft[i] for i in DFT_HELDOUT])
+    train_file = BUILD_DIR / ("train.extxyz" if final else f"train_{al_fit_name(al_rounds)}.extxyz")
+    write_atomic_xyz(train_file, train)
+    if final:
+        write_atomic_xyz(BUILD_DIR / "heldout_reference.extxyz", heldout)
+        write_atomic_xyz(BUILD_DIR / "heldout_dft.extxyz", [dft[i] for i in DFT_HELDOUT])
     info = {
+        "train_file": str(train_file),
+        "active_learning_rounds": 0 if args.skip_glass else al_rounds,
         "groups": summary,
         "n_train_configs": len(train),
         "n_train_atoms": int(sum(len(a) for a in train)),
@@ -345,7 +432,8 @@ def stage_split(args) -> dict:
         "sevennet0_vs_dft_train_force_rmse_eV_A": float(np.sqrt(np.mean((f_ref - f_dft) ** 2))),
         "e0_eV": dict(zip(SPECIES, map(float, e0))),
     }
-    write_atomic_text(BUILD_DIR / "train_summary.json", json.dumps(info, indent=2))
+    if final:
+        write_atomic_text(BUILD_DIR / "train_summary.json", json.dumps(info, indent=2))
     log(f"training set: {len(train)} configs ({info['n_train_atoms']} atoms); held out {len(heldout)} reference configs")
     return info
 
@@ -361,11 +449,11 @@ def gap_fit_binary() -> str:
     return found
 
 
-def fit_command(variant: str, e0: dict, xml: Path) -> list[str]:
+def fit_command(variant: str, e0: dict, xml: Path, train_file: Path) -> list[str]:
     e0_str = ":".join(f"{s}:{e0[s]:.8f}" for s in SPECIES)
     return [
         gap_fit_binary(),
-        f"at_file={(BUILD_DIR / 'train.extxyz').relative_to(REPO)}",
+        f"at_file={train_file.relative_to(REPO)}",
         f"gap={{{DESCRIPTORS[variant]['gap']}}}",
         f"default_sigma={DEFAULT_SIGMA}",
         f"e0={{{e0_str}}}",
@@ -398,11 +486,11 @@ def strip_training_data(xml_text: str) -> str:
     return stripped
 
 
-def stage_fit(variant: str, info: dict) -> dict:
-    fit_dir = BUILD_DIR / "fits" / variant.replace("+", "_")
+def stage_fit(variant: str, info: dict, fit_name: str | None = None) -> dict:
+    fit_dir = BUILD_DIR / "fits" / (fit_name or variant.replace("+", "_"))
     xml = fit_dir / "gap.xml"
     result_path = fit_dir / "fit.json"
-    cmd = fit_command(variant, info["e0_eV"], fit_dir / "raw.xml")
+    cmd = fit_command(variant, info["e0_eV"], fit_dir / "raw.xml", Path(info["train_file"]))
     shown = " ".join([Path(cmd[0]).name, *cmd[1:]])
     if result_path.is_file():
         cached = json.loads(result_path.read_text())
@@ -509,6 +597,15 @@ def stage_install(variant: str, info: dict, fits: dict, validations: dict, skip_
                 f"{info['dft_energy_shift_eV_per_atom']:.4f} eV/atom onto the SevenNet-0 zero"
             ),
             "glass_included": not skip_glass,
+            "active_learning_rounds": info["active_learning_rounds"],
+            "active_learning": (
+                f"per round: ASE Langevin NVT ({MD_TIMESTEP_FS} fs, friction {AL_FRICTION_PER_FS} 1/fs, "
+                f"{AL_MD_STEPS * MD_TIMESTEP_FS / 1000:.1f} ps) with the previous round's {AL_VARIANT} GAP on glasses "
+                f"x = {', '.join(str(int(x)) for x in AL_GLASS_X_MOL_PCT)} ({', '.join(map(str, AL_GLASS_MIN_ATOMS))} "
+                f"atoms minimum) at {', '.join(str(int(T)) for T in AL_TEMPERATURES_K)} K; snapshots every "
+                f"{AL_SAMPLE_EVERY * MD_TIMESTEP_FS:.0f} fs from {AL_SAMPLE_FROM_STEP * MD_TIMESTEP_FS:.0f} fs, "
+                f"broken PS4 included, labelled with SevenNet-0"
+            ),
             **{k: info[k] for k in ("groups", "n_train_configs", "n_train_atoms", "n_heldout_reference_configs",
                                     "dft_train_frames", "dft_heldout_frames", "sevennet0_vs_dft_train_force_rmse_eV_A")},
         },
@@ -562,6 +659,11 @@ def main(argv=None) -> int:
         except ImportError as exc:
             p.error(f"lpsens.structures.build_structure is not importable ({exc}); pass --skip-glass")
 
+    if not args.skip_glass:
+        # Active learning: round r's GAP (fitted on the base groups + rounds 1..r) drives round r+1.
+        for r in range(AL_ROUNDS):
+            stage_label(args, r)
+            stage_fit(AL_VARIANT, stage_split(args, r), fit_name=al_fit_name(r))
     stage_label(args)
     info = stage_split(args)
     fits = {v: stage_fit(v, info) for v in variants}

@@ -20,21 +20,20 @@ from lpsens.structures.crystals import (
     structure_data_dir,
     supercell,
 )
+from lpsens.statepoint import Material as StatePointMaterial
 from lpsens.structures.glass import build_glass
 
 __all__ = ["MATERIALS", "Material", "build_crystal", "build_structure"]
 
 
-class Material(str, enum.Enum):
-    """Materials of the state points (``Li4P2S6`` and ``Li2S`` are reference crystals)."""
-
-    ALPHA_LI3PS4 = "alpha_Li3PS4"
-    BETA_LI3PS4 = "beta_Li3PS4"
-    GAMMA_LI3PS4 = "gamma_Li3PS4"
-    LI7P3S11 = "Li7P3S11"
-    GLASS = "glass"
-    LI4P2S6 = "Li4P2S6"
-    LI2S = "Li2S"
+#: Materials of the state points (one source: :class:`lpsens.statepoint.Material`) plus the
+#: reference crystals ``Li4P2S6`` and ``Li2S`` that tests and training sets use.
+Material = enum.Enum(
+    "Material",
+    {**{m.name: m.value for m in StatePointMaterial}, "LI4P2S6": "Li4P2S6", "LI2S": "Li2S"},
+    type=str,
+    module=__name__,
+)
 
 
 #: Material names accepted by :func:`build_structure`.
