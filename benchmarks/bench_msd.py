@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from lpsens.analysis import MSD, AnalysisSettings, Diffusion, TrajectoryReader
-from lpsens.analysis.synthetic import TrajectoryWriter, random_walk_positions
+from lpsens.analysis.synthetic import TrajectoryWriter
 
 
 def rss_MB() -> float:

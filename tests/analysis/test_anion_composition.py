@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from lpsens.analysis.synthetic import STRUCTURES
 
-from lpsens.analysis import AnionComposition, TrajectoryReader, analyze_trajectory
+from lpsens.analysis import AnionComposition, TrajectoryReader
 from lpsens.analysis.synthetic import crystal_positions, write_trajectory
 
 

@@ -32,7 +32,7 @@ from lpsens.launch.claims import Claim, ClaimState, Owner, break_stale, inspect_
 from lpsens.launch.journal import Journal, journal_path, read_journal
 from lpsens.launch.scheduler import CostModel, Scheduler, TaskCost
 from lpsens.launch.walltime import allocation_end
-from lpsens.status import JobStatus, get_status, set_status, utcnow
+from lpsens.status import JobStatus, set_status, utcnow
 
 __all__ = ["Dispatch", "LaunchOptions", "LaunchReport", "launch", "DEFAULT_ELIGIBLE"]
 
