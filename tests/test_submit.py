@@ -23,7 +23,7 @@ LAUNCH_ARGS = ["-f", '{"material": "glass"}', "--max-retries", "2"]
 
 
 def _render(name):
-    return render_script(load_profile(name), root=ROOT, launch_args=LAUNCH_ARGS)
+    return render_script(load_profile(name), root=ROOT, launch_args=LAUNCH_ARGS, python_env="/home/user/lpsens/.venv")
 
 
 @pytest.mark.parametrize("name", PROFILES)

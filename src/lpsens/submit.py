@@ -17,6 +17,7 @@ import shlex
 import shutil
 import string
 import subprocess
+import sys
 import time
 import tomllib
 from dataclasses import dataclass
@@ -122,7 +123,8 @@ def find_jobscripts(explicit: str | Path | None = None, root: str | Path | None 
     or the one of the lpsens source tree."""
     candidates = [explicit, os.environ.get("LPSENS_JOBSCRIPTS"),
                   None if root is None else Path(root) / "jobscripts",
-                  Path.cwd() / "jobscripts", Path(__file__).resolve().parents[2] / "jobscripts"]
+                  Path.cwd() / "jobscripts", Path(__file__).resolve().parents[2] / "jobscripts",
+                  Path(sys.prefix) / "share" / "lpsens" / "jobscripts"]  # installed with the package
     for c in candidates:
         if c and (Path(c) / TEMPLATE_NAME).is_file():
             return Path(c)
@@ -150,7 +152,8 @@ def load_profile(name: str, *, jobscripts: str | Path | None = None, root: str |
 
 
 def render_script(profile: Profile, *, root: str | Path, launch_args: list[str] | tuple[str, ...] = (),
-                  jobscripts: str | Path | None = None, job_name: str = "lpsens") -> str:
+                  jobscripts: str | Path | None = None, job_name: str = "lpsens",
+                  python_env: str | Path | None = None) -> str:
     """The sbatch script text for ``profile`` running ``lpsens launch`` on the project ``root``.
 
     ``root`` is used as given (absolute paths make the script independent of the submit
@@ -165,7 +168,11 @@ def render_script(profile: Profile, *, root: str | Path, launch_args: list[str] 
     sbatch = [f"#SBATCH --{k}={v}" for k, v in (("partition", profile.partition), ("account", profile.account),
                                                  ("qos", profile.qos)) if v]
     sbatch += [f"#SBATCH {opt}" for opt in profile.extra_sbatch]
-    setup = [f"module load {q(m)}" for m in profile.modules] + list(profile.setup)
+    # ${python_env} in a setup line: the Python environment lpsens runs from (the venv with the
+    # mpich wheel), so the job uses the same installation as the submitting shell.
+    env = q(str(python_env if python_env is not None else sys.prefix))
+    setup = [f"module load {q(m)}" for m in profile.modules] + [
+        line.replace("${python_env}", env) for line in profile.setup]
     if profile.mpi_launcher is MpiLauncher.SRUN:
         mpi = ["srun", *profile.mpi_launcher_args]
     else:  # mpiexec: as many ranks as SLURM allocated (or the profile's count outside SLURM)
