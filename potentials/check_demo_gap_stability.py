@@ -43,11 +43,11 @@ CELLS = {
 }
 
 
-def build(name: str, seed: int) -> ase.Atoms:
+def build(name: str, seed: int, glass_min_atoms: int = 60) -> ase.Atoms:
     if name.startswith("glass"):
         from lpsens.structures import build_structure
 
-        return build_structure("glass", float(name[len("glass"):]), seed, min_atoms=60)
+        return build_structure("glass", float(name[len("glass"):]), seed, min_atoms=glass_min_atoms)
     cif, reps = CELLS[name]
     atoms = ase.io.read(STRUCTURES / cif) * reps
     atoms.pbc = True
@@ -64,8 +64,8 @@ def coordination(atoms: ase.Atoms) -> tuple[np.ndarray, int]:
     return np.array([np.count_nonzero(i[ps] == p) for p in p_index]), n_pp
 
 
-def run(name: str, calc, temperature_K: float, ps: float, seed: int) -> dict:
-    atoms = build(name, seed)
+def run(name: str, calc, temperature_K: float, ps: float, seed: int, glass_min_atoms: int = 60) -> dict:
+    atoms = build(name, seed, glass_min_atoms)
     atoms.calc = calc
     rng = np.random.default_rng(seed)
     thermalize_momenta(atoms, temperature_K=temperature_K, rng=rng)
@@ -75,11 +75,12 @@ def run(name: str, calc, temperature_K: float, ps: float, seed: int) -> dict:
                    fixcm=False, rng=rng)
     c0, pp0 = coordination(atoms)
     n_blocks = round(ps / 0.2)
-    bad, temps, min_ps = [], [], []
+    bad, temps, min_ps, frac_p4 = [], [], [], []
     t0 = time.perf_counter()
     for block in range(n_blocks):
         dyn.run(100)
         c, n_pp = coordination(atoms)
+        frac_p4.append(float(np.mean(c == 4)))
         if np.any(c != c0) or n_pp != pp0:
             bad.append({"t_ps": round(0.2 * (block + 1), 1), "coordination": sorted(set(c.tolist())), "P-P": n_pp})
         temps.append(atoms.get_temperature())
@@ -94,6 +95,8 @@ def run(name: str, calc, temperature_K: float, ps: float, seed: int) -> dict:
         "initial_PS_coordination": sorted(set(c0.tolist())),
         "initial_PP_bonds": pp0,
         "intact": not bad,
+        "checks_all_intact_fraction": round(1.0 - len(bad) / n_blocks, 3),
+        "mean_fraction_P_with_4S": round(float(np.mean(frac_p4)), 3),
         "changes": bad[:10],
         "mean_T_K": float(np.mean(temps[len(temps) // 10:])),
         "min_PS_distance_A": float(np.min(min_ps)),
@@ -108,6 +111,7 @@ def main(argv=None) -> int:
     p.add_argument("--temperature-K", type=float, default=800.0)
     p.add_argument("--ps", type=float, default=20.0)
     p.add_argument("--seed", type=int, default=800)
+    p.add_argument("--glass-min-atoms", type=int, default=60, help="min_atoms for glass structures")
     p.add_argument("--json", type=Path, default=None)
     args = p.parse_args(argv)
     from quippy.potential import Potential
@@ -115,7 +119,7 @@ def main(argv=None) -> int:
     calc = Potential(param_filename=str(args.xml.resolve()))
     results = []
     for name in args.structures.split(","):
-        r = run(name, calc, args.temperature_K, args.ps, args.seed)
+        r = run(name, calc, args.temperature_K, args.ps, args.seed, args.glass_min_atoms)
         results.append(r)
         print(json.dumps(r), flush=True)
     if args.json is not None:
