@@ -4,6 +4,7 @@ backend on a 2-rank communicator fails cleanly on both ranks instead of hanging.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -41,8 +42,9 @@ def test_two_ranks_two_jobs_and_clean_multirank_error(make_job):
         capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"},
     )
     assert proc.returncode == 0, proc.stderr
-    lines = sorted(proc.stdout.split("\n"))
-    assert sum(" done " in ln for ln in lines) == 2
-    assert sum(ln.endswith("MDError True") for ln in lines) == 2
+    # Count in the whole output: mpiexec may join the two ranks' lines.
+    out = proc.stdout
+    assert len(re.findall(r"rank [01] done \d+", out)) == 2, out
+    assert len(re.findall(r"rank [01] MDError True", out)) == 2, out + proc.stderr[-2000:]
     for job in jobs[:2]:
         assert job.doc["progress_steps"] == job.doc["total_steps"]
