@@ -166,3 +166,15 @@ def test_script_propagates_launcher_exit_status(tmp_path):
     proc = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert json.loads((root / ".lpsens" / "journal.jsonl").read_text().splitlines()[-1])["event"] == "launch_end"
+
+
+@pytest.mark.parametrize("walltime, lead_s, ok", [
+    ("5", 300, False), ("6", 300, True),          # a bare number is minutes, as for sbatch --time
+    ("0-00:05", 300, False), ("0-00:06", 300, True),  # days-hours:minutes
+])
+def test_profile_checks_the_duration_sbatch_will_use(walltime, lead_s, ok):
+    if ok:
+        Profile(name="x", walltime=walltime, signal_lead_s=lead_s)
+    else:
+        with pytest.raises(SubmitError, match="signal_lead_s"):
+            Profile(name="x", walltime=walltime, signal_lead_s=lead_s)

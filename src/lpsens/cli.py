@@ -179,7 +179,7 @@ def _add_submit(sub):
     p.add_argument("--nodes", type=int)
     p.add_argument("--ranks-per-node", type=int)
     p.add_argument("--cpus-per-task", type=int)
-    p.add_argument("--walltime", help="[D-]HH:MM:SS")
+    p.add_argument("--walltime", help="SLURM --time: minutes, MM:SS, HH:MM:SS, D-HH[:MM[:SS]]")
     p.add_argument("--ranks-per-task", type=int)
     p.add_argument("--dry-run", action="store_true", help="print the script to stdout; write and submit nothing")
     p.add_argument("launch_args", nargs=argparse.REMAINDER, help="after '--': options for lpsens launch")

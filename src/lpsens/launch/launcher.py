@@ -642,7 +642,7 @@ def add_arguments(p) -> None:
     p.add_argument("--ranks-per-task", "-k", type=int, default=1, metavar="K",
                    help="MPI ranks per task; the number of ranks must be a multiple (default: 1)")
     p.add_argument("--walltime", default=None,
-                   help="allocation length, seconds or [D-]HH:MM:SS (default: SLURM_JOB_END_TIME, squeue, or none)")
+                   help="allocation length as SLURM --time: minutes, MM:SS, HH:MM:SS, D-HH[:MM[:SS]] (default: SLURM_JOB_END_TIME, squeue, or none)")
     p.add_argument("-f", "--filter", type=_json, default=None, metavar="JSON",
                    help='signac state-point filter, e.g. \'{"material": "glass", "temperature_K": {"$gte": 600}}\'')
     p.add_argument("--status", default="pending,timeout,lost",

@@ -1,4 +1,12 @@
-"""When does the allocation end? ``--walltime``, ``SLURM_JOB_END_TIME`` or ``squeue``."""
+"""When does the allocation end? ``--walltime``, ``SLURM_JOB_END_TIME`` or ``squeue``.
+
+Time strings are read exactly as SLURM reads ``sbatch --time`` (sbatch(1), "-t, --time"):
+``minutes``, ``minutes:seconds``, ``hours:minutes:seconds``, ``days-hours``,
+``days-hours:minutes`` and ``days-hours:minutes:seconds``. A bare number is *minutes*, as for
+SLURM, so the string ``lpsens submit`` writes into ``#SBATCH --time`` and the duration lpsens
+checks are the same. ``squeue -o %L`` (time left) prints a subset of these forms, or
+``UNLIMITED``/``NOT_SET``/``INVALID``.
+"""
 
 from __future__ import annotations
 
@@ -11,45 +19,71 @@ from collections.abc import Mapping
 
 from lpsens.errors import LaunchError
 
-__all__ = ["parse_walltime", "allocation_end"]
+__all__ = ["parse_walltime", "parse_time_left", "allocation_end", "NO_LIMIT"]
 
-_CLOCK = re.compile(r"^(?:(?P<d>\d+)-)?(?P<rest>\d+(?::\d+){0,2})$")
+#: What squeue prints for a job without a (known) limit.
+NO_LIMIT = frozenset({"UNLIMITED", "NOT_SET", "INVALID", "INFINITE"})
+
+_FORMS = "minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS (SLURM --time; a bare number is minutes)"
+_DAYS = re.compile(r"^(?P<d>\d+)-(?P<rest>\d+(?::\d+){0,2})$")
+_PLAIN = re.compile(r"^\d+(?::\d+){0,2}$")
+
+
+def _slurm_seconds(s: str) -> int | None:
+    """Seconds of a SLURM time string, or None if it is not one of SLURM's forms."""
+    m = _DAYS.match(s)
+    if m:  # days-hours[:minutes[:seconds]]: fields after the dash fill from the left (hours first)
+        h, mi, se = ([int(p) for p in m["rest"].split(":")] + [0, 0])[:3]
+        return int(m["d"]) * 86400 + h * 3600 + mi * 60 + se
+    if _PLAIN.match(s):
+        parts = [int(p) for p in s.split(":")]
+        if len(parts) == 1:  # minutes
+            return parts[0] * 60
+        if len(parts) == 2:  # minutes:seconds
+            return parts[0] * 60 + parts[1]
+        return parts[0] * 3600 + parts[1] * 60 + parts[2]
+    return None
 
 
 def parse_walltime(text: str | float | int) -> float:
-    """Seconds in a walltime given as seconds or SLURM time (``[D-]HH:MM:SS``, ``MM:SS``).
+    """Seconds in a walltime: a SLURM time string, or a Python number of seconds.
 
-    ``"5400"``, ``5400``, ``"01:30:00"``, ``"90:00"``, ``"1-00:00:00"`` are all accepted.
+    Strings follow ``sbatch --time`` exactly: ``"90"`` is 90 minutes, ``"90:00"`` 90 minutes,
+    ``"01:30:00"`` 1.5 h, ``"1-12"`` 36 h, ``"1-12:30"`` 36.5 h, ``"1-12:30:15"``. An ``int`` or
+    ``float`` (Python API only) is seconds.
 
     Raises
     ------
     LaunchError
-        For anything else, or a walltime <= 0.
+        For any other string, or a walltime <= 0.
     """
     if isinstance(text, (int, float)) and not isinstance(text, bool):
         seconds = float(text)
     else:
-        s = str(text).strip()
-        try:
-            seconds = float(s)
-        except ValueError:
-            m = _CLOCK.match(s)
-            if not m:
-                raise LaunchError(
-                    f"walltime {text!r} is not seconds or [D-]HH:MM:SS (e.g. 5400 or 01:30:00)",
-                    key="walltime",
-                ) from None
-            parts = [int(p) for p in m["rest"].split(":")]
-            if m["d"] is not None and len(parts) == 1:  # "D-HH"
-                parts = [parts[0], 0, 0]
-            while len(parts) < 3:
-                # SLURM reads "MM" as minutes and "MM:SS" as minutes:seconds
-                parts = [0, *parts] if len(parts) == 2 else [0, parts[0], 0]
-            h, mi, se = parts
-            seconds = int(m["d"] or 0) * 86400 + h * 3600 + mi * 60 + se
+        seconds = _slurm_seconds(str(text).strip())
+        if seconds is None:
+            raise LaunchError(f"walltime {text!r} is not a SLURM time: use {_FORMS}", key="walltime")
     if not seconds > 0:
         raise LaunchError(f"walltime must be > 0 s, got {text!r}", key="walltime")
-    return seconds
+    return float(seconds)
+
+
+def parse_time_left(text: str) -> float | None:
+    """Seconds left from ``squeue -o %L`` output; None for ``UNLIMITED``, ``NOT_SET``, ``INVALID``.
+
+    Raises
+    ------
+    LaunchError
+        For output that is not a SLURM time.
+    """
+    s = str(text).strip()
+    if s.upper() in NO_LIMIT or not s:
+        return None
+    seconds = _slurm_seconds(s)
+    if seconds is None:
+        raise LaunchError(f"squeue printed {text!r} as time left, which is not a SLURM time; pass --walltime",
+                          key="walltime")
+    return float(seconds)
 
 
 def allocation_end(walltime: str | float | None = None, *, env: Mapping[str, str] | None = None,
@@ -76,6 +110,7 @@ def allocation_end(walltime: str | float | None = None, *, env: Mapping[str, str
                                  text=True, timeout=30, check=True).stdout.strip()
         except (subprocess.SubprocessError, OSError) as exc:
             raise LaunchError(f"cannot ask squeue for the time left of job {job_id} ({exc}); pass --walltime") from None
-        if out and out not in ("UNLIMITED", "NOT_SET", "INVALID"):
-            return now + parse_walltime(out)
+        left = parse_time_left(out)
+        if left is not None:
+            return now + left
     return None
