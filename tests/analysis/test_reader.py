@@ -2,7 +2,7 @@ import h5py
 import numpy as np
 import pytest
 
-from lpsens.analysis import TrajectoryReader
+from lpsens.analysis import MSD, TrajectoryReader
 from lpsens.analysis.synthetic import write_random_walk
 from lpsens.errors import TrajectoryError
 
@@ -51,3 +51,76 @@ def test_atom_slabs_cover_selection():
     covered = np.concatenate([np.arange(s.start, s.stop) for s in slabs])
     assert set(idx) <= set(covered)
     assert all(s.stop - s.start <= 3 for s in slabs)
+
+
+# ---------------------------------------------------------------- redundant facts are cross-checked
+def _walk(tmp_path, **kw):
+    return write_random_walk(tmp_path / "t.h5", n_frames=400, n_walkers=8, n_framework=4, **kw)
+
+
+def _rewrite(path, name, data):
+    with h5py.File(path, "r+") as h:
+        del h[name]
+        h[name] = data
+
+
+def test_wrapped_positions_refused_by_the_msd(tmp_path):
+    path = _walk(tmp_path, D_A2_ps=2.0)
+    with TrajectoryReader(path) as rd:
+        x = rd.read_positions()
+        cell = rd.cell
+    wrapped = (x @ np.linalg.inv(cell)) % 1.0 @ cell  # what a LAMMPS `dump x y z` or XDATCAR gives
+    with h5py.File(path, "r+") as h:
+        h["positions"][...] = wrapped
+    with TrajectoryReader(path) as rd:
+        rd.read_positions()  # image-invariant readers (RDF, anions) may still read them
+        with pytest.raises(TrajectoryError, match="look wrapped.*refused, not unwrapped") as err:
+            MSD(n_blocks=4).compute(rd)
+    assert "\n" not in str(err.value) and len(str(err.value)) < 600
+
+
+def test_constant_cell_per_frame_accepted_varying_refused(tmp_path):
+    path = _walk(tmp_path)
+    with TrajectoryReader(path) as rd:
+        cell, n = rd.cell, rd.n_frames
+    _rewrite(path, "cell", np.repeat(cell[None], n, axis=0))
+    with TrajectoryReader(path) as rd:
+        np.testing.assert_array_equal(rd.cell, cell)
+    breathing = cell[None] * (1 + 0.01 * np.sin(np.arange(n) / 20.0))[:, None, None]
+    _rewrite(path, "cell", breathing)
+    with pytest.raises(TrajectoryError, match=r"varies between frames.*NVT") as err:
+        TrajectoryReader(path)
+    assert len(str(err.value)) < 600 and "(400, 3, 3)" in str(err.value)
+    _rewrite(path, "cell", np.ones((7, 2)))
+    with pytest.raises(TrajectoryError, match=r"shape \(7, 2\)"):
+        TrajectoryReader(path)
+
+
+def test_time_axis_in_fs_refused(tmp_path):
+    path = _walk(tmp_path)
+    with h5py.File(path, "r+") as h:
+        h["time"][...] = h["time"][()] * 1000.0  # written in fs, documented in ps
+    with pytest.raises(TrajectoryError, match=r"'/time'.*sampling_interval_fs = 100 fs.*ratio 1000"):
+        TrajectoryReader(path)
+    with h5py.File(path, "r+") as h:  # without the attribute, /step x timestep_fs still disagrees
+        del h.attrs["sampling_interval_fs"]
+    with pytest.raises(TrajectoryError, match=r"/step x timestep_fs"):
+        TrajectoryReader(path)
+
+
+def test_duplicated_restart_frame_refused(tmp_path):
+    path = _walk(tmp_path)
+    with h5py.File(path, "r+") as h:
+        t, st = h["time"][()], h["step"][()]
+        h["time"][201:] = t[200:-1]  # frame 200 written twice where two restart parts were joined
+        h["step"][201:] = st[200:-1]
+    with pytest.raises(TrajectoryError, match=r"'/time'.*not increasing: frame 201.*duplicated restart"):
+        TrajectoryReader(path)
+
+
+def test_step_contradicting_time_refused(tmp_path):
+    path = _walk(tmp_path)
+    with h5py.File(path, "r+") as h:
+        h["step"][...] = h["step"][()] * 2  # 4 fs between frames according to /step
+    with pytest.raises(TrajectoryError, match=r"/step x timestep_fs"):
+        TrajectoryReader(path)

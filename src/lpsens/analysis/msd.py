@@ -108,7 +108,7 @@ class MSD:
         for b in range(self.n_blocks):
             frames = slice(b * L, (b + 1) * L)
             if len(slabs) == 1:  # the whole block fits: read once
-                x = reader.read_positions(frames, slabs[0])
+                x = reader.read_positions(frames, slabs[0], check_unwrapped=True)
                 com = _com(x, np.arange(slabs[0].start, slabs[0].stop), fw, masses)
                 msd_sum = fft_msd_sum(_take(x, slabs[0], sel) - com[:, None, :])
             else:
@@ -117,13 +117,13 @@ class MSD:
                     num = np.zeros((L, 3))
                     for s in reader.atom_slabs(L, budget, fw):
                         idx = fw[(fw >= s.start) & (fw < s.stop)]
-                        x = reader.read_positions(frames, s)
+                        x = reader.read_positions(frames, s, check_unwrapped=True)
                         w = masses[idx]
                         num += np.einsum("tai,a->ti", x[:, idx - s.start, :], w)
                     com = num / masses[fw].sum()
                 msd_sum = np.zeros(L)
                 for s in reader.atom_slabs(L, budget, sel):
-                    x = reader.read_positions(frames, s)
+                    x = reader.read_positions(frames, s, check_unwrapped=True)
                     msd_sum += fft_msd_sum(_take(x, s, sel) - com[:, None, :])
             block_msd[b] = msd_sum / sel.size
         self._block_msd = block_msd

@@ -83,15 +83,10 @@ class TrajectoryReader:
         self._numbers = np.asarray(self._h5["numbers"][()], dtype=np.int64)
         if self._numbers.shape != (self._n_atoms,):
             self._fail(f"shape {self._numbers.shape} does not match {self._n_atoms} atoms", key="/numbers")
-        cell = np.asarray(self._h5["cell"][()], dtype=np.float64)
-        if cell.shape != (3, 3) or not np.all(np.isfinite(cell)) or abs(np.linalg.det(cell)) < 1e-6:
-            self._fail(f"cell must be a finite, non-singular 3x3 matrix, got {cell.tolist()}", key="/cell")
-        self._cell = cell
+        self._cell = self._read_cell(n)
         self._time = np.asarray(self._h5["time"][:n], dtype=np.float64)
         if n >= 2:
-            dt = np.diff(self._time)
-            if not np.all(dt > 0) or np.ptp(dt) > 1e-6 * max(abs(dt[0]), 1e-12) + 1e-9:
-                self._fail("frame times are not evenly spaced and increasing; the FFT MSD needs a uniform grid", key="/time")
+            self._check_time_axis(n)
         if "frozen" in self._h5:
             frozen = np.asarray(self._h5["frozen"][()], dtype=bool)
             if frozen.shape != (self._n_atoms,):
@@ -99,6 +94,69 @@ class TrajectoryReader:
         else:
             frozen = np.zeros(self._n_atoms, dtype=bool)
         self._frozen = frozen
+
+    def _read_cell(self, n: int) -> np.ndarray:
+        """The one cell: /cell as (3, 3), or (n_frames, 3, 3) if every frame has the same cell."""
+        ds = self._h5["cell"]
+        if ds.ndim == 3 and ds.shape[1:] == (3, 3) and ds.shape[0] >= max(n, 1):
+            cells = np.asarray(ds[: max(n, 1)], dtype=np.float64)
+            if not np.all(np.isfinite(cells)):
+                self._fail(f"shape {ds.shape}: non-finite entries", key="/cell")
+            spread = float(np.max(np.abs(cells - cells[0])))
+            if spread > 1e-6 * max(float(np.max(np.abs(cells[0]))), 1.0):
+                vol = np.abs(np.linalg.det(cells))
+                self._fail(
+                    f"shape {ds.shape}: the cell varies between frames (volume {vol.min():.1f}-{vol.max():.1f} A^3, "
+                    f"largest change {spread:.3g} A); the MSD and Nernst-Einstein need one constant cell (NVT): "
+                    "re-run NVT at the mean NPT volume, as Staacke et al. do, and store /cell as (3, 3)",
+                    key="/cell")
+            cell = cells[0]
+        elif ds.shape == (3, 3):
+            cell = np.asarray(ds[()], dtype=np.float64)
+        else:
+            self._fail(f"shape {ds.shape}: must be (3, 3) (one constant cell, rows in Angstrom), or "
+                       f"(n_frames, 3, 3) with the same cell in every frame", key="/cell")
+        if not np.all(np.isfinite(cell)) or abs(np.linalg.det(cell)) < 1e-6:
+            rows = "; ".join(" ".join(f"{v:.4g}" for v in row) for row in cell)
+            self._fail(f"cell must be a finite, non-singular 3x3 matrix, got [{rows}]", key="/cell")
+        return cell
+
+    def _check_time_axis(self, n: int) -> None:
+        """Cross-check the frame spacing of /time, sampling_interval_fs and /step x timestep_fs."""
+        dt = np.diff(self._time)
+        bad = np.flatnonzero(~(dt > 0))
+        if bad.size:
+            i = int(bad[0])
+            self._fail(f"frame times are not increasing: frame {i + 1} is at {self._time[i + 1]:g} ps after "
+                       f"{self._time[i]:g} ps at frame {i} ({bad.size} such place(s); a duplicated restart frame?); "
+                       "drop the repeated frames", key="/time")
+        if np.ptp(dt) > 1e-6 * abs(dt[0]) + 1e-9:
+            i = int(np.argmax(np.abs(dt - np.median(dt))))
+            self._fail(f"frame times are not evenly spaced (spacing {dt.min():g}-{dt.max():g} ps, e.g. "
+                       f"{dt[i]:g} ps after frame {i}); the FFT MSD needs a uniform grid", key="/time")
+        dt_ps = float(dt.mean())
+        attrs = self._h5.attrs
+        sampling = attrs.get("sampling_interval_fs")
+        if sampling is not None and float(sampling) > 0 and not math.isclose(dt_ps, float(sampling) / 1000.0,
+                                                                             rel_tol=1e-4):
+            self._fail(f"frames are {dt_ps:g} apart in /time but the attribute sampling_interval_fs = "
+                       f"{float(sampling):g} fs says {float(sampling) / 1000.0:g} ps; /time must be in ps "
+                       f"(ratio {dt_ps / (float(sampling) / 1000.0):.4g}: written in another unit?)", key="/time")
+        timestep = attrs.get("timestep_fs")
+        if "step" in self._h5:
+            step = np.asarray(self._h5["step"][:n], dtype=np.float64)
+            if step.shape == (n,):
+                dstep = np.diff(step)
+                if np.any(dstep <= 0):
+                    i = int(np.flatnonzero(dstep <= 0)[0])
+                    self._fail(f"MD steps are not increasing: frame {i + 1} repeats or precedes step "
+                               f"{int(step[i])} (a duplicated restart frame?); drop the repeated frames", key="/step")
+                if timestep is not None and float(timestep) > 0:
+                    dt_step_ps = float(dstep.mean()) * float(timestep) / 1000.0
+                    if np.ptp(dstep) > 0 or not math.isclose(dt_ps, dt_step_ps, rel_tol=1e-4):
+                        self._fail(f"frames are {dt_ps:g} apart in /time but /step x timestep_fs "
+                                   f"({float(timestep):g} fs) gives {dt_step_ps:g} ps; /time must be in ps",
+                                   key="/time")
 
     # ------------------------------------------------------------------ context
     def close(self):
@@ -190,11 +248,19 @@ class TrajectoryReader:
         return float(values.mean()) if values.size else None
 
     # ------------------------------------------------------------------ data
-    def read_positions(self, frames: slice = slice(None), atoms: slice = slice(None)) -> np.ndarray:
+    def read_positions(self, frames: slice = slice(None), atoms: slice = slice(None), *,
+                       check_unwrapped: bool = False) -> np.ndarray:
         """Unwrapped Cartesian positions (Angstrom) of a slab, float64, shape (n_sel_frames, n_sel_atoms, 3).
 
         ``frames`` is clipped to the complete frames; both selections are slices (steps allowed
         for frames) so that h5py reads hyperslabs, not point lists.
+
+        Raises
+        ------
+        TrajectoryError
+            Non-finite positions, or, with ``check_unwrapped`` (used by the MSD; frame step 1), an
+            atom moving more than half the shortest cell width between two consecutive frames: the
+            coordinates are wrapped, which the MSD cannot use (refused, never silently unwrapped).
         """
         start, stop, step = frames.indices(self._n_frames)
         out = self._h5["positions"][start:stop:step, atoms, :]
@@ -205,7 +271,33 @@ class TrajectoryReader:
                 file=self.path,
                 key="/positions",
             )
+        if check_unwrapped and step == 1 and out.shape[0] >= 2:
+            self._check_unwrapped(out, start, atoms)
         return out
+
+    @property
+    def half_width_A(self) -> float:
+        """Half the shortest perpendicular width of the cell, Angstrom."""
+        inv = np.linalg.inv(self._cell)
+        return float(0.5 / np.max(np.linalg.norm(inv, axis=0)))
+
+    def _check_unwrapped(self, x: np.ndarray, first_frame: int, atoms: slice) -> None:
+        """Refuse wrapped coordinates: no atom moves half a cell between consecutive frames."""
+        d = np.diff(x, axis=0)
+        jump2 = np.einsum("tai,tai->ta", d, d)
+        del d
+        worst = int(np.argmax(jump2))
+        limit = self.half_width_A
+        if jump2.flat[worst] > limit**2:
+            t, a = np.unravel_index(worst, jump2.shape)
+            atom = range(self._n_atoms)[atoms][a]
+            n_bad = int(np.count_nonzero(jump2 > limit**2))
+            self._fail(f"positions look wrapped into the cell: atom {atom} (Z={self._numbers[atom]}) jumps "
+                       f"{math.sqrt(jump2.flat[worst]):.2f} A between frames {first_frame + t} and "
+                       f"{first_frame + t + 1}, more than half the cell width ({limit:.2f} A), with "
+                       f"{n_bad} such jump(s) in frames {first_frame}-{first_frame + x.shape[0] - 1}; refused, "
+                       "not unwrapped: /positions must be unwrapped (accumulate minimum-image frame-to-frame "
+                       "displacements, or dump LAMMPS xu yu zu)", key="/positions")
 
     def atom_slabs(self, n_frames: int, budget_bytes: float, indices: np.ndarray | None = None) -> list[slice]:
         """Contiguous atom ranges covering ``indices`` whose positions for ``n_frames`` frames fit the budget.
