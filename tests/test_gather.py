@@ -127,3 +127,28 @@ def test_analyze_root_then_gather(tmp_path):
     assert "too short" in proc.stderr  # the failed job is reported as skipped
     assert "note:" in proc.stderr  # a one-temperature campaign: no Arrhenius fit, figures with notes
     assert (tmp_path / "figures" / "fig1_arrhenius.png").is_file()
+
+
+def test_gather_and_analyze_skip_corrupt_job_documents(tmp_path, template):
+    from lpsens.analysis import analyze_project
+
+    project, jobs = _project(tmp_path / "proj", template, frozen=False)
+    empty, cut = jobs[0], jobs[1]
+    doc_path = empty.fn("signac_job_document.json")
+    from pathlib import Path
+
+    Path(doc_path).write_text("")  # quota full: 0 bytes
+    cut_path = Path(cut.fn("signac_job_document.json"))
+    cut_path.write_text(cut_path.read_text()[: len(cut_path.read_text()) // 2])  # node died mid-write
+    res = gather(project.path, tmp_path / "r.h5", figures=False)
+    reasons = dict(res.skipped)
+    assert set(reasons) == {empty.id, cut.id} and len(res.records) == len(jobs) - 2
+    assert doc_path in reasons[empty.id] and "empty" in reasons[empty.id]
+    for reason in reasons.values():
+        assert "\n" not in reason and "restore" in reason and "delete" not in reason
+    report = analyze_project(project.path)  # every good job is done and analysed already
+    assert {j for j, _ in report.unreadable} == {empty.id, cut.id}
+    assert len(report.skipped) == len(jobs) - 2 + 1  # the running job, and the analysed ones
+    proc = _cli("analyze", "--root", project.path)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert f"job {cut.id}: skipped:" in proc.stderr and "unreadable 2" in proc.stderr

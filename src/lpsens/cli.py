@@ -253,12 +253,15 @@ def main_analyze(args) -> int:
     report = analyze_project(args.root, settings, force=args.force)
     for job_id, message in report.failed:
         print(f"job {job_id}: analysis failed: {message}", file=sys.stderr)
-    print(f"analysed {len(report.analysed)}, skipped {len(report.skipped)}, failed {len(report.failed)}",
-          file=sys.stderr)
+    for job_id, message in report.unreadable:
+        print(f"job {job_id}: skipped: {message}", file=sys.stderr)
+    print(f"analysed {len(report.analysed)}, skipped {len(report.skipped)}, failed {len(report.failed)}, "
+          f"unreadable {len(report.unreadable)}", file=sys.stderr)
     if args.json:
         print(json.dumps({"analysed": report.analysed, "skipped": [list(s) for s in report.skipped],
-                          "failed": [list(f) for f in report.failed]}))
-    return 1 if report.failed else 0
+                          "failed": [list(f) for f in report.failed],
+                          "unreadable": [list(u) for u in report.unreadable]}))
+    return 1 if report.failed or report.unreadable else 0
 
 
 # --------------------------------------------------------------------------- gather

@@ -12,6 +12,7 @@ __all__ = [
     "LpsensError",
     "SpecError",
     "ProjectError",
+    "DocumentError",
     "StructureError",
     "PotentialError",
     "MDError",
@@ -58,6 +59,10 @@ class SpecError(LpsensError, ValueError):
 
 class ProjectError(LpsensError, RuntimeError):
     """The signac data space is missing, of another schema, or inconsistent with the spec."""
+
+
+class DocumentError(ProjectError):
+    """One job's ``signac_job_document.json`` is empty, truncated or not JSON: that job is skipped."""
 
 
 class StructureError(LpsensError, ValueError):

@@ -24,8 +24,8 @@ from lpsens import __version__
 from lpsens.analysis.anions import ANION_KEYS
 from lpsens.analysis.arrhenius import ArrheniusFit
 from lpsens.analysis.pipeline import RESULT_FORMAT
-from lpsens.errors import LpsensError, ProjectError
-from lpsens.status import utcnow
+from lpsens.errors import DocumentError, LpsensError, ProjectError
+from lpsens.status import read_job_document, utcnow
 
 __all__ = ["JobRecord", "GatherResult", "load_records", "transport_table", "arrhenius_table", "anion_table",
            "volume_table", "frozen_ratio_table", "build_tables", "format_table", "write_csv", "write_results_h5",
@@ -96,7 +96,11 @@ def load_records(root) -> tuple[list[JobRecord], list[tuple[str, str]]]:
         raise ProjectError("no signac project here; run 'lpsens init' or pass --root", file=root) from None
     records, skipped = [], []
     for job in sorted(project, key=lambda j: j.id):
-        doc = job.doc()
+        try:
+            doc = read_job_document(job.path)
+        except DocumentError as exc:
+            skipped.append((job.id, exc.reason if exc.file is None else f"{exc.file}: {exc.reason}"))
+            continue
         if doc.get("status") != "done":
             continue
         sp = dict(job.sp())

@@ -10,7 +10,7 @@ import enum
 import socket
 from datetime import UTC, datetime
 
-from lpsens.errors import ProjectError
+from lpsens.errors import LpsensError, ProjectError
 
 __all__ = ["JobStatus", "ALLOWED", "set_status", "utcnow", "get_status"]
 
@@ -86,6 +86,43 @@ def _read_json(path):
         return json.loads(fh.read())
 
 
+#: The one fix offered for an unreadable job document (never "delete": the document holds the seed,
+#: the protocol and the run records, and the job's trajectory and checkpoint are still good).
+DOCUMENT_FIX = ("restore it from a backup or file-system snapshot; the job's trajectory.h5 and checkpoint.h5 "
+                "are untouched, and the job is skipped until then")
+
+
+def read_job_document(job_dir) -> dict:
+    """The job document of the job directory ``job_dir`` (``{}`` if it has none yet).
+
+    The one safe reader for every command that walks the data space (``status``, ``analyze``,
+    ``gather``, the launcher): an empty or half-written file (disk quota, node crash) is reported
+    for this job only, so callers can skip it and go on with the rest.
+
+    Raises
+    ------
+    DocumentError
+        The file exists but is empty, truncated or not a JSON object; the message is one line
+        naming the file and the fix.
+    """
+    import os
+
+    from lpsens.errors import DocumentError
+
+    path = os.path.join(os.fspath(job_dir), "signac_job_document.json")
+    try:
+        doc = _read_json(path)
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        size = os.path.getsize(path) if os.path.exists(path) else 0
+        what = "empty" if size == 0 else f"unreadable ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})"
+        raise DocumentError(f"job document is {what}; {DOCUMENT_FIX}", file=path) from None
+    if not isinstance(doc, dict):
+        raise DocumentError(f"job document is not a JSON object; {DOCUMENT_FIX}", file=path)
+    return doc
+
+
 def iter_job_records(project):
     """Yield ``(job_id, statepoint, document)`` for every job, reading the files once.
 
@@ -109,11 +146,9 @@ def iter_job_records(project):
             except (OSError, ValueError):
                 continue  # not a job directory
             try:
-                doc = _read_json(os.path.join(entry.path, "signac_job_document.json"))
-            except FileNotFoundError:
-                doc = {}
-            except (OSError, ValueError) as exc:
-                doc = {"status": "failed", "reason": f"unreadable job document: {exc}"}
+                doc = read_job_document(entry.path)
+            except LpsensError as exc:
+                doc = {"status": "failed", "reason": str(exc), "unreadable_document": True}
             yield entry.name, sp, doc
 
 

@@ -19,8 +19,8 @@ from lpsens.analysis.rdf import RDF
 from lpsens.analysis.reader import TrajectoryReader
 from lpsens.analysis.settings import AnalysisSettings
 from lpsens.analysis.volume import AccessibleVolume
-from lpsens.errors import AnalysisError, LpsensError, ProjectError
-from lpsens.status import utcnow
+from lpsens.errors import AnalysisError, DocumentError, LpsensError, ProjectError
+from lpsens.status import read_job_document, utcnow
 
 __all__ = ["analyze_trajectory", "analyze_job", "analyze_project", "AnalyzeReport", "write_json_atomic",
            "RESULT_FORMAT", "RESULT_VERSION", "SUMMARY_KEYS"]
@@ -167,17 +167,20 @@ def analyze_job(job, settings: AnalysisSettings | None = None) -> dict:
 
 @dataclass
 class AnalyzeReport:
-    """What ``analyze_project`` did: job ids analysed, skipped (with reasons) and failed (with messages)."""
+    """What ``analyze_project`` did: job ids analysed, skipped (with reasons), failed (with messages)
+    and unreadable (an empty or truncated job document; with the one-line message)."""
 
     analysed: list[str] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
+    unreadable: list[tuple[str, str]] = field(default_factory=list)
 
 
 def analyze_project(root, settings: AnalysisSettings | None = None, *, force: bool = False) -> AnalyzeReport:
     """Analyse every finished job (``status == "done"``) not analysed yet; ``force`` redoes all.
 
     A job fails on its own (the message is stored in ``job.doc["analysis_error"]``); the others go on.
+    A job whose document cannot be read is listed in ``unreadable`` and left alone.
     """
     import signac
 
@@ -187,11 +190,17 @@ def analyze_project(root, settings: AnalysisSettings | None = None, *, force: bo
         raise ProjectError("no signac project here; run 'lpsens init' or pass --root", file=root) from None
     report = AnalyzeReport()
     for job in sorted(project, key=lambda j: j.id):
-        status = job.doc.get("status")
+        try:
+            doc = read_job_document(job.path)
+        except DocumentError as exc:
+            report.unreadable.append((job.id, str(exc)))
+            log.warning("job %s: %s", job.id, exc)
+            continue
+        status = doc.get("status")
         if status != "done":
             report.skipped.append((job.id, f"status {status!r}"))
             continue
-        if not force and "analysis" in job.doc and os.path.isfile(job.fn("analysis.json")):
+        if not force and "analysis" in doc and os.path.isfile(job.fn("analysis.json")):
             report.skipped.append((job.id, "already analysed"))
             continue
         try:
