@@ -17,6 +17,7 @@ __all__ = [
     "PotentialError",
     "MDError",
     "TrajectoryError",
+    "TrajectoryLockedError",
     "AnalysisError",
     "InsufficientDataError",
     "LaunchError",
@@ -79,6 +80,16 @@ class MDError(LpsensError, RuntimeError):
 
 class TrajectoryError(LpsensError, OSError):
     """A trajectory file is missing, unreadable, or not in the documented format."""
+
+
+class TrajectoryLockedError(TrajectoryError):
+    """Another process holds an HDF5 lock on a trajectory (or the file system has no locks).
+
+    Nothing was written: the job's checkpoint is intact and the job can be resumed
+    (``resumable`` is True), so a launcher may treat it like a ``timeout``.
+    """
+
+    resumable = True
 
 
 class AnalysisError(LpsensError, ValueError):

@@ -5,10 +5,10 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import h5py
 import numpy as np
 
-from lpsens.errors import TrajectoryError
+from lpsens.errors import TrajectoryError, TrajectoryLockedError
+from lpsens.hdf5 import LOCK_HINT, FileLockedError, locks_unsupported, open_h5
 
 __all__ = ["TrajectoryReader", "FORMAT", "FORMAT_VERSION"]
 
@@ -24,9 +24,15 @@ class TrajectoryReader:
     ----------
     path
         The trajectory file.
+    lock_wait_s
+        How long to wait (with back-off) while a writer (the MD task appending a segment) holds
+        the file's HDF5 lock.
 
     Raises
     ------
+    TrajectoryLockedError
+        If the file stays locked by a writer for ``lock_wait_s``, or the file system has no locks
+        (the message names ``HDF5_USE_FILE_LOCKING=FALSE``).
     TrajectoryError
         If the file is missing, unreadable, of another format/version, or inconsistent.
 
@@ -36,14 +42,19 @@ class TrajectoryReader:
     bounded however long the run is.
     """
 
-    def __init__(self, path):
+    def __init__(self, path, lock_wait_s: float = 10.0):
         self.path = Path(path)
         if not self.path.is_file():
             raise TrajectoryError("no such trajectory file; check the path (or run the MD job first)", file=self.path)
         try:
-            self._h5 = h5py.File(self.path, "r")
+            self._h5 = open_h5(self.path, "r", wait_s=lock_wait_s)
+        except FileLockedError as exc:
+            what = ("the file system refuses HDF5 file locks" if locks_unsupported(exc.cause)
+                    else f"locked by a writer (the MD task appending a segment?) for {exc.waited_s:.0f} s; try again "
+                         "in a moment")
+            raise TrajectoryLockedError(f"{what}; {LOCK_HINT}", file=self.path) from None
         except OSError as exc:
-            raise TrajectoryError(f"cannot open as HDF5 ({exc}); the file is corrupt or still locked", file=self.path) from None
+            raise TrajectoryError(f"cannot open as HDF5 ({exc}); the file is damaged or not HDF5", file=self.path) from None
         try:
             self._validate()
         except BaseException:

@@ -124,7 +124,8 @@ def read_checkpoint(job_dir) -> Checkpoint | None:
     path = job_dir / CHECKPOINT_FILE
     if not path.exists():
         return None
-    fix = "delete checkpoint.h5, checkpoint_*.restart and trajectory.h5 to rerun the job from the start"
+    fix = ("restore checkpoint.h5 and its restart file from a backup to resume (keep trajectory.h5); "
+           "to start the job over instead, run the campaign in a new --root")
     try:
         with h5py.File(path, "r") as f:
             if f.attrs.get("format") != FORMAT:

@@ -14,9 +14,28 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from lpsens.errors import TrajectoryError
+from lpsens.errors import TrajectoryError, TrajectoryLockedError
+from lpsens.hdf5 import LOCK_HINT, FileLockedError, locks_unsupported, open_h5
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "THERMO_KEYS", "TrajectoryWriter", "read_trajectory_attrs"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "THERMO_KEYS", "TrajectoryWriter", "read_trajectory_attrs", "LOCK_WAIT_S"]
+
+#: How long the writer waits for a reader (notebook, ``lpsens analyze``) to release the file.
+LOCK_WAIT_S = 600.0
+_KEEP = "checkpoint.h5 is intact and the job resumes from it"
+
+
+def _open_error(path, exc: OSError) -> TrajectoryError:
+    """The one-line error for a trajectory that cannot be opened; never advises deleting anything."""
+    if isinstance(exc, FileLockedError):
+        if locks_unsupported(exc.cause):
+            return TrajectoryLockedError(f"the file system refuses HDF5 file locks ({exc.cause}); {LOCK_HINT} "
+                                         f"in the job script; {_KEEP}", file=path)
+        return TrajectoryLockedError(
+            f"locked by another process for {exc.waited_s:.0f} s (a reader: a notebook or `lpsens analyze`?); "
+            f"nothing was written and {_KEEP}: close the reader and run the job again "
+            f"(`lpsens launch --retry-failed` if it was marked failed); {LOCK_HINT}", file=path)
+    return TrajectoryError(f"cannot open trajectory ({exc}); the file is damaged; {_KEEP} once trajectory.h5 is "
+                           "restored from a backup (keep both files)", file=path)
 
 FORMAT = "lpsens-trajectory"
 FORMAT_VERSION = 1
@@ -31,13 +50,10 @@ def read_trajectory_attrs(path) -> dict:
     if not path.exists():
         return {}
     try:
-        with h5py.File(path, "r") as f:
+        with open_h5(path, "r", wait_s=LOCK_WAIT_S) as f:
             return {k: (v.item() if isinstance(v, np.generic) else v) for k, v in f.attrs.items()}
     except OSError as exc:
-        raise TrajectoryError(
-            f"cannot open trajectory ({exc}); delete it together with checkpoint.h5 to rerun the job",
-            file=path,
-        ) from None
+        raise _open_error(path, exc) from None
 
 
 class TrajectoryWriter:
@@ -47,10 +63,18 @@ class TrajectoryWriter:
     ----------
     path
         File path (``<job>/trajectory.h5``).
+    lock_wait_s
+        How long to wait (with back-off) while another process holds a lock on the file.
+
+    Raises
+    ------
+    TrajectoryLockedError
+        From every method that opens the file, if it stays locked for ``lock_wait_s``.
     """
 
-    def __init__(self, path):
+    def __init__(self, path, lock_wait_s: float = LOCK_WAIT_S):
         self.path = Path(path)
+        self.lock_wait_s = float(lock_wait_s)
 
     def exists(self) -> bool:
         return self.path.exists()
@@ -94,12 +118,9 @@ class TrajectoryWriter:
 
     def _open(self, mode="r+") -> h5py.File:
         try:
-            f = h5py.File(self.path, mode)
+            f = open_h5(self.path, mode, wait_s=self.lock_wait_s)
         except OSError as exc:
-            raise TrajectoryError(
-                f"cannot open trajectory ({exc}); delete it together with checkpoint.h5 to rerun the job",
-                file=self.path,
-            ) from None
+            raise _open_error(self.path, exc) from None
         if f.attrs.get("format") != FORMAT:
             f.close()
             raise TrajectoryError(f"not an {FORMAT} file", file=self.path, key="format")
@@ -112,7 +133,7 @@ class TrajectoryWriter:
             if present < n_frames or f.attrs["n_frames"] < n_frames:
                 raise TrajectoryError(
                     f"holds {min(present, int(f.attrs['n_frames']))} complete frames but the checkpoint "
-                    f"expects {n_frames}; delete trajectory.h5 and checkpoint.h5 to rerun the job",
+                    f"expects {n_frames}; restore trajectory.h5 from a backup to resume (keep checkpoint.h5)",
                     file=self.path,
                     key="n_frames",
                 )
