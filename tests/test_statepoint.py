@@ -1,3 +1,8 @@
+import json
+from decimal import Decimal
+from fractions import Fraction
+
+import numpy as np
 import pytest
 
 from lpsens.errors import SpecError
@@ -48,3 +53,37 @@ def test_seeds_differ_per_replica_and_are_stable():
     assert derive_seed(1, a) != derive_seed(1, b)
     assert derive_seed(1, a) == derive_seed(1, StatePoint.canonical("glass", "75", 600.0, 0, "none"))
     assert derive_seed(1, a) != derive_seed(2, a)
+
+
+_REF = StatePoint.canonical("glass", 70.3, 600, 1, "none")
+
+
+@pytest.mark.parametrize("x, T, replica", [
+    (70.3, np.arange(500, 700, 100)[1], np.int32(1)),             # np.int64 from np.arange
+    (np.float64(70.3), np.array(600), np.array(1, dtype=np.uint8)),  # 0-d arrays (unyt, h5py reads)
+    (np.float32(70.3), np.float64(600.0), np.int16(1)),           # float32 rounds to what was written
+    (np.array(np.float32(70.3)), np.float32(600.0), Fraction(1)),
+    (np.str_("70.3"), np.bytes_(b"600"), "1"),
+    (Decimal("70.30"), 600, np.uint64(1)),
+])
+def test_exact_numpy_and_numeric_types_give_one_job(x, T, replica):
+    sp = StatePoint.canonical(np.str_("glass"), x, T, replica, np.bytes_(b"none"))
+    assert sp == _REF
+    assert json.dumps(sp.to_dict()) == json.dumps(_REF.to_dict())  # signac hashes this JSON
+    assert derive_seed(7, sp) == derive_seed(7, _REF)
+    assert type(sp.temperature_K) is int and type(sp.x_Li2S_mol_pct) is float
+
+
+@pytest.mark.parametrize("key, value, match", [
+    ("temperature_K", np.float32(600.5), "whole number"),
+    ("temperature_K", np.array([600, 700]), r"array of shape \(2,\)"),
+    ("temperature_K", np.bool_(True), "integer"),
+    ("x_Li2S_mol_pct", np.complex128(75 + 0j), "real number"),
+    ("x_Li2S_mol_pct", np.float64("nan"), "finite"),
+    ("replica", np.float64(0.5), "whole number"),
+])
+def test_inexact_or_non_scalar_values_refused_clearly(key, value, match):
+    base = {"material": "glass", "x_Li2S_mol_pct": 75, "temperature_K": 600, "replica": 0, "constraint": "none"}
+    with pytest.raises(SpecError, match=match) as err:
+        StatePoint.from_dict({**base, key: value})
+    assert err.value.key == key

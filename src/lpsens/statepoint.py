@@ -10,7 +10,11 @@ import enum
 import hashlib
 import json
 import math
+import numbers
 from dataclasses import dataclass
+from decimal import Decimal
+
+import numpy as np
 
 from lpsens.errors import SpecError
 
@@ -58,14 +62,55 @@ def _allowed(enum_cls) -> str:
 
 
 def coerce_enum(enum_cls, value, key):
+    value = plain_value(value, key)
     try:
         return enum_cls(value)
     except ValueError:
         raise SpecError(f"unknown value {value!r}; allowed: {_allowed(enum_cls)}", key=key) from None
 
 
+def plain_value(value, key):
+    """A plain Python value from numpy scalars, 0-d arrays, bytes and other exact numeric types.
+
+    ``np.int64(600)`` (from ``np.arange``), ``np.array(600)``, ``np.int32``, ``np.float64`` and
+    ``Fraction``/``Decimal`` become ``int``/``float``; a ``np.float32`` becomes the float of its
+    shortest decimal form (``np.float32(70.3)`` -> ``70.3``, not 70.30000305: the value the user
+    wrote, hence the same job); ``np.bytes_``/``bytes`` become ``str``. Anything else is returned
+    unchanged for the caller's own check.
+
+    Raises
+    ------
+    SpecError
+        For arrays of more than one value, complex numbers and undecodable bytes.
+    """
+    if isinstance(value, np.ndarray):
+        if value.ndim != 0:
+            raise SpecError(f"expected one value, got an array of shape {value.shape}", key=key)
+        value = value[()]
+    if isinstance(value, (bytes, np.bytes_)):
+        try:
+            return bytes(value).decode("ascii")
+        except UnicodeDecodeError:
+            raise SpecError(f"expected text or a number, got undecodable bytes {bytes(value)[:20]!r}", key=key) from None
+    if isinstance(value, np.str_):
+        return str(value)
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (complex, np.complexfloating)):
+        raise SpecError(f"expected a real number, got {value!r}", key=key)
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(str(value))  # shortest repr of its own precision: float32(70.3) -> 70.3
+    if isinstance(value, (numbers.Rational, Decimal)):
+        return float(value)
+    return value
+
+
 def coerce_int(value, key, *, minimum=None) -> int:
-    """An integer from 600, 600.0 or "600"; anything else (600.5, True, "hot") is an error."""
+    """An integer from 600, 600.0, "600", np.int64(600), np.array(600) or np.float32(600.0);
+    anything else (600.5, True, "hot") is an error."""
+    value = plain_value(value, key)
     if isinstance(value, bool):
         raise SpecError(f"expected an integer, got {value!r}", key=key)
     if isinstance(value, str):
@@ -85,6 +130,8 @@ def coerce_int(value, key, *, minimum=None) -> int:
 
 
 def coerce_float(value, key) -> float:
+    """A finite float from a Python or numpy number, a 0-d array or a numeric string."""
+    value = plain_value(value, key)
     if isinstance(value, bool):
         raise SpecError(f"expected a number, got {value!r}", key=key)
     if isinstance(value, str):
