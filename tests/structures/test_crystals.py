@@ -167,3 +167,39 @@ def test_unreadable_cif(tmp_path):
     assert "broken.cif" in str(err.value)
     with pytest.raises(StructureError, match="not found"):
         read_cif(tmp_path / "missing.cif")
+
+
+_CIF = """data_test
+_cell_length_a 6.0
+_cell_length_b 6.0
+_cell_length_c 6.0
+_cell_angle_alpha 90
+_cell_angle_beta 90
+_cell_angle_gamma 90
+_symmetry_space_group_name_H-M 'P 1'
+loop_
+ _atom_site_label
+ _atom_site_type_symbol
+ _atom_site_fract_x
+ _atom_site_fract_y
+ _atom_site_fract_z
+ _atom_site_occupancy
+ P1 P 0.0 0.0 0.0 1
+ S1 S 0.5 0.5 0.5 1.0
+ LiA Li 0.5 0.0 0.0 {a}
+ LiB Li 0.0 0.5 0.0 {b}
+"""
+
+
+def test_partial_occupancy_refused_naming_the_sites(tmp_path):
+    ordered = tmp_path / "ordered.cif"
+    ordered.write_text(_CIF.format(a="1", b="1"))
+    assert read_cif(ordered).get_chemical_symbols().count("Li") == 2
+    disordered = tmp_path / "disordered.cif"
+    disordered.write_text(_CIF.format(a="0.7(1)", b="0.3"))  # Li split over two sites, as in beta-Li3PS4 4b/4c
+    with pytest.raises(StructureError, match=r"2 partially occupied.*LiA \(Li, occupancy 0.7\); LiB \(Li, "
+                                             r"occupancy 0.3\).*ordered") as err:
+        read_cif(disordered)
+    assert err.value.key == "_atom_site_occupancy"
+    with pytest.raises(StructureError, match="partially occupied"):
+        build_structure("beta_Li3PS4", 75.0, 0, min_atoms=64, cif_path=disordered)

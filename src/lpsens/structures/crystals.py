@@ -97,11 +97,63 @@ def structure_data_dir() -> Path:
     return Path(str(files("lpsens") / "data" / "structures"))
 
 
+def partial_occupancies(path: str | Path) -> list[tuple[str, str, float]]:
+    """``(label, species, occupancy)`` of every site of a CIF with ``_atom_site_occupancy`` < 1.
+
+    ASE reads such a site as a full atom (it keeps the occupancy only in ``atoms.info``), so a
+    disordered CIF would otherwise become a cell with too many atoms (orex/supercell#58).
+    """
+    from ase.io.cif import parse_cif
+
+    out = []
+    for block in parse_cif(str(path)):
+        occ = block.get("_atom_site_occupancy")
+        if occ is None:
+            continue
+        labels = block.get("_atom_site_label") or [f"site{i}" for i in range(len(occ))]
+        species = block.get("_atom_site_type_symbol") or labels
+        for label, sym, value in zip(labels, species, occ, strict=False):
+            try:
+                value = float(str(value).split("(")[0])
+            except ValueError:
+                continue  # "?" or "." : unknown, ASE reads it as 1
+            if value < 1.0 - 1e-6:
+                out.append((str(label), str(sym), value))
+    return out
+
+
+def _describe_sites(sites) -> str:
+    groups: dict[tuple[str, float], list[str]] = {}
+    for label, sym, occ in sites:
+        groups.setdefault((sym, round(occ, 4)), []).append(label)
+    parts = []
+    for (sym, occ), labels in groups.items():
+        shown = ", ".join(labels[:4]) + (f" and {len(labels) - 4} more" if len(labels) > 4 else "")
+        parts.append(f"{shown} ({sym}, occupancy {occ:g})")
+    return "; ".join(parts)
+
+
 def read_cif(path: str | Path) -> Atoms:
-    """Read an ordered CIF with ASE; raise :class:`StructureError` naming the file on failure."""
+    """Read an ordered CIF with ASE.
+
+    Raises
+    ------
+    StructureError
+        The file is missing or unreadable, has no atoms or cell, or has partially occupied sites
+        (named in the message): a disordered CIF is refused, not read as fully occupied.
+    """
     path = Path(path)
     if not path.is_file():
         raise StructureError("CIF file not found; reinstall lpsens or pass an existing file", file=path)
+    try:
+        partial = partial_occupancies(path)
+    except Exception:  # unparsable: ase.io.read below says why
+        partial = []
+    if partial:
+        raise StructureError(
+            f"CIF has {len(partial)} partially occupied site(s): {_describe_sites(partial)}; lpsens reads ordered "
+            "CIFs only (one atom per site). Use the bundled cell (omit cif_path; for beta_Li3PS4 lpsens draws the "
+            "4b/4c Li occupancy per seed itself) or pass an ordered CIF", file=path, key="_atom_site_occupancy")
     try:
         atoms = ase.io.read(path, format="cif")
     except Exception as exc:  # ase raises many types for malformed CIFs
