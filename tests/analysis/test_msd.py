@@ -1,5 +1,8 @@
 import numpy as np
 import pytest
+from lpsens.analysis.msd import count_hops
+from lpsens.analysis.pipeline import uncertainty_flags
+from lpsens.analysis.synthetic import lattice_gas_positions, write_trajectory
 from lpsens.analysis.synthetic import write_random_walk as walker_file
 
 from lpsens.analysis import MSD, AnalysisSettings, Diffusion, TrajectoryReader, analyze_trajectory, fft_msd_sum
@@ -40,6 +43,7 @@ def test_small_memory_limit_gives_same_msd(tmp_path):
         b = MSD(n_blocks=4, memory_limit_MB=1.0).compute(rd)  # forces many atom slabs
         assert len(rd.atom_slabs(500, 1.0 * 2**20 / 6)) > 1
     np.testing.assert_allclose(a.block_msd_A2, b.block_msd_A2, rtol=1e-10, atol=1e-10)
+    np.testing.assert_array_equal(a.hops_per_atom, b.hops_per_atom)  # hop state carried across slabs and blocks
 
 
 def test_uncertainty_is_calibrated(tmp_path):
@@ -77,3 +81,54 @@ def test_results_before_compute_raise():
         MSD().msd_A2
     with pytest.raises(AnalysisError):
         Diffusion().D_cm2_s
+
+
+# ---------------------------------------------------------------- few hopping ions (issue 12 item 2)
+def test_count_hops_counts_moves_from_the_last_site():
+    x = np.zeros((10, 2, 3))
+    x[3:, 0, 0] = 2.6   # hop 1 of atom 0
+    x[6:, 0, 0] = 5.2   # hop 2 (2.6 A from where it settled, 5.2 A from the start)
+    x[:, 1, 0] = 0.3 * np.sin(np.arange(10))  # atom 1 only vibrates
+    hops, ref = count_hops(x[:5], x[0], 2.5)
+    more, _ = count_hops(x[5:], ref, 2.5)  # state carried into the next block
+    assert (hops + more).tolist() == [2, 0]
+
+
+def _few_hopper_z(tmp_path, seeds, **kw):
+    z = []
+    for seed in seeds:
+        pos, num, D_true = lattice_gas_positions(seed=seed, **kw)
+        path = write_trajectory(tmp_path / "lg.h5", pos, np.eye(3) * 24.0, num)
+        with TrajectoryReader(path) as rd:
+            d = Diffusion(fit_start_ps=2.0).compute(MSD(n_blocks=8, framework=()).compute(rd))
+        z.append(((d.D_A2_ps - D_true) / d.D_err_A2_ps, (d.D_A2_ps - D_true) / d.D_err_blocks_A2_ps, d))
+    return z
+
+
+def test_error_bars_calibrated_with_few_hopping_ions(tmp_path):
+    """2 of 16 Li hop, ~8 hops per run: the block error alone is overconfident; the combined error is not."""
+    z = _few_hopper_z(tmp_path, range(30), n_li=16, n_mobile=2, n_frames=4000, dt_ps=0.1, hop_rate_per_ps=0.01)
+    rms = float(np.sqrt(np.mean([v[0] ** 2 for v in z])))
+    assert 0.6 < rms < 1.4, rms
+    assert all(v[2].hop_statistics == "poor" for v in z if 0 < v[2].n_hops < 20)
+    assert rms < float(np.sqrt(np.mean([v[1] ** 2 for v in z])))  # the counting error is what helps
+
+
+def test_never_hopping_run_is_an_upper_limit_not_zero(tmp_path):
+    pos, num, _ = lattice_gas_positions(16, 0, 2000, dt_ps=0.1, hop_rate_per_ps=0.0)
+    path = write_trajectory(tmp_path / "frozen.h5", pos, np.eye(3) * 24.0, num)
+    with TrajectoryReader(path) as rd:
+        d = Diffusion(fit_start_ps=2.0).compute(MSD(n_blocks=8, framework=()).compute(rd))
+    assert d.hop_statistics == "none" and d.n_hops == 0
+    one_hop = 2.5**2 / (6 * 16 * 200.0)  # D of a single 2.5 A hop of one of 16 Li in 200 ps
+    assert d.D_err_A2_ps >= 2.9 * one_hop > 10 * abs(d.D_A2_ps)
+    assert uncertainty_flags(d.D_cm2_s, d.D_err_cm2_s, d.hop_statistics) == "error>value;no-hops"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("n_mobile, rate", [(1, 0.02), (3, 0.005), (2, 0.01), (4, 0.2), (16, 0.5)])
+def test_error_bars_calibrated_many_seeds(tmp_path, n_mobile, rate):
+    z = _few_hopper_z(tmp_path, range(100), n_li=16, n_mobile=n_mobile, n_frames=4000, dt_ps=0.1,
+                      hop_rate_per_ps=rate)
+    rms = float(np.sqrt(np.mean([v[0] ** 2 for v in z])))
+    assert 0.7 < rms < 1.25, rms

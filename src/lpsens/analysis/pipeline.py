@@ -22,7 +22,7 @@ from lpsens.analysis.volume import AccessibleVolume
 from lpsens.errors import AnalysisError, DocumentError, LpsensError, ProjectError
 from lpsens.status import read_job_document, utcnow
 
-__all__ = ["analyze_trajectory", "analyze_job", "analyze_project", "AnalyzeReport", "write_json_atomic",
+__all__ = ["uncertainty_flags", "analyze_trajectory", "analyze_job", "analyze_project", "AnalyzeReport", "write_json_atomic",
            "RESULT_FORMAT", "RESULT_VERSION", "SUMMARY_KEYS"]
 
 log = logging.getLogger("lpsens.analysis")
@@ -30,7 +30,7 @@ log = logging.getLogger("lpsens.analysis")
 RESULT_FORMAT = "lpsens-analysis"
 RESULT_VERSION = 1
 #: keys of the result copied into ``job.doc["analysis"]``
-SUMMARY_KEYS = ("D_cm2_s", "D_err_cm2_s", "sigma_S_cm", "sigma_err_S_cm", "temperature_K", "n_Li", "volume_A3",
+SUMMARY_KEYS = ("D_cm2_s", "D_err_cm2_s", "hop_statistics", "n_hops", "uncertain", "sigma_S_cm", "sigma_err_S_cm", "temperature_K", "n_Li", "volume_A3",
                 "anion_counts", "li_accessible_fraction", "msd_loglog_slope", "analysed", "lpsens_version")
 
 
@@ -40,6 +40,23 @@ def _log_subsample(n: int, points: int = 200) -> np.ndarray:
         return np.arange(n)
     idx = np.unique(np.concatenate([[0], np.geomspace(1, n - 1, points - 1).astype(int)]))
     return idx
+
+
+def uncertainty_flags(value: float, error: float, hop_statistics: str | None = None) -> str:
+    """Why a value should not be read as a point: ``""`` (fine), or ``;``-joined flags.
+
+    ``error>value``: the uncertainty exceeds the value (a point from it would be meaningless);
+    ``few-hops``/``no-hops``: the hop statistics of the run are poor or absent (D is then an
+    estimate with a counting error, or only an upper limit).
+    """
+    flags = []
+    if not (math.isfinite(value) and math.isfinite(error)) or error >= abs(value):
+        flags.append("error>value")
+    if hop_statistics == "poor":
+        flags.append("few-hops")
+    elif hop_statistics == "none":
+        flags.append("no-hops")
+    return ";".join(flags)
 
 
 def _finite(x):
@@ -78,8 +95,10 @@ def analyze_trajectory(path, settings: AnalysisSettings | None = None, temperatu
             t_source = "given by the caller"
         if not temperature_K > 0:
             raise AnalysisError(f"temperature_K must be > 0, got {temperature_K!r}", key="temperature_K")
-        msd = MSD(n_blocks=settings.n_blocks, memory_limit_MB=settings.memory_limit_MB).compute(rd)
-        diff = Diffusion(settings.fit_start_ps, settings.fit_end_fraction, settings.min_fit_points).compute(msd)
+        msd = MSD(n_blocks=settings.n_blocks, memory_limit_MB=settings.memory_limit_MB,
+                  hop_length_A=settings.hop_length_A).compute(rd)
+        diff = Diffusion(settings.fit_start_ps, settings.fit_end_fraction, settings.min_fit_points,
+                         min_hops=settings.min_hops).compute(msd)
         n_li = int(np.sum(rd.numbers == LI))
         ne = NernstEinstein(n_li, rd.volume_A3, temperature_K, charge_number=settings.charge_number,
                             haven_ratio=settings.haven_ratio).compute(diff.D_cm2_s, diff.D_err_cm2_s)
@@ -116,11 +135,18 @@ def analyze_trajectory(path, settings: AnalysisSettings | None = None, temperatu
             "D_cm2_s": diff.D_cm2_s,
             "D_err_cm2_s": diff.D_err_cm2_s,
             "D_blocks_cm2_s": (diff.D_blocks_A2_ps * 1e-4).tolist(),
+            "D_err_blocks_cm2_s": diff.D_err_blocks_A2_ps * 1e-4,
+            "D_err_counting_cm2_s": diff.D_err_counting_A2_ps * 1e-4,
+            "n_hops": diff.n_hops,
+            "n_hopping_Li": diff.n_hopping,
+            "hop_statistics": diff.hop_statistics,
+            "uncertain": uncertainty_flags(diff.D_cm2_s, diff.D_err_cm2_s, diff.hop_statistics),
             "sigma_S_cm": ne.sigma_S_cm,
             "sigma_err_S_cm": ne.sigma_err_S_cm,
             "sigma_formula": "sigma = n z^2 e^2 D / (k_B T H_R), tracer Nernst-Einstein",
-            "uncertainty": f"block averaging: {settings.n_blocks} time blocks; standard error of the block mean "
-                           "x sqrt((n-1)/(n-3))",
+            "uncertainty": f"block averaging ({settings.n_blocks} time blocks; standard error of the block mean "
+                           "x sqrt((n-1)/(n-3))) and the Poisson counting error of the Li hops "
+                           f"(hop length {settings.hop_length_A:g} A), in quadrature",
             "fit": {"method": "ordinary least squares MSD = 6 D t + c per block (free intercept)",
                     "window_ps": list(diff.window_ps), "block_length_ps": msd.block_length_ps,
                     "n_blocks": settings.n_blocks, "drift_correction": "mass-weighted centre of mass of P+S per frame"},

@@ -27,6 +27,11 @@ class AnalysisSettings:
         spread of the block values gives the uncertainty (>= 4, see docs/analysis.md).
     min_fit_points
         Minimum number of MSD lags inside the fit window.
+    hop_length_A
+        A Li hops when it moves this far from where it last settled; the hop count sets the
+        counting error of D and its ``hop_statistics`` flag (docs/analysis.md).
+    min_hops
+        Fewer hops in a run flag its D ``"poor"`` (0 hops: ``"none"``, D is an upper limit).
     memory_limit_MB
         Budget for the positions read from HDF5 at once (and the FFT buffers that go with them).
     charge_number
@@ -55,6 +60,8 @@ class AnalysisSettings:
     fit_end_fraction: float = 0.5
     n_blocks: int = 8
     min_fit_points: int = 10
+    hop_length_A: float = 2.5
+    min_hops: int = 20
     memory_limit_MB: float = 256.0
     charge_number: int = 1
     haven_ratio: float = 1.0
@@ -68,7 +75,7 @@ class AnalysisSettings:
     volume_smoothing_A: float = 0.3
     volume_isovalue: float = 0.1
 
-    _INTS = ("n_blocks", "min_fit_points", "charge_number", "structure_max_frames", "rdf_bins", "volume_max_frames")
+    _INTS = ("n_blocks", "min_fit_points", "min_hops", "charge_number", "structure_max_frames", "rdf_bins", "volume_max_frames")
 
     def __post_init__(self):
         for f in dataclasses.fields(self):
@@ -88,6 +95,8 @@ class AnalysisSettings:
             ("fit_end_fraction", 0 < self.fit_end_fraction <= 0.5, "in (0, 0.5]"),
             ("n_blocks", self.n_blocks >= 4, ">= 4 (the error estimate needs >= 3 degrees of freedom)"),
             ("min_fit_points", self.min_fit_points >= 3, ">= 3"),
+            ("hop_length_A", 0.5 <= self.hop_length_A <= 6.0, "in [0.5, 6] Angstrom"),
+            ("min_hops", self.min_hops >= 1, ">= 1"),
             ("memory_limit_MB", self.memory_limit_MB >= 1, ">= 1"),
             ("charge_number", self.charge_number != 0, "non-zero"),
             ("haven_ratio", self.haven_ratio > 0, "> 0"),

@@ -14,7 +14,7 @@ import numpy as np
 
 from lpsens.analysis.reader import FORMAT, FORMAT_VERSION
 
-__all__ = ["write_trajectory", "write_random_walk", "random_walk_positions", "crystal_positions", "TrajectoryWriter",
+__all__ = ["write_trajectory", "write_random_walk", "random_walk_positions", "lattice_gas_positions", "crystal_positions", "TrajectoryWriter",
            "STRUCTURES"]
 
 
@@ -146,6 +146,36 @@ def random_walk_positions(n_walkers, n_frames, *, D_A2_ps, dt_ps, cell, n_framew
     pos += np.arange(n_frames)[:, None, None] * dt_ps * np.asarray(drift_A_ps, float)
     numbers = np.array([3] * n_walkers + [15 if i % 2 == 0 else 16 for i in range(n_framework)], dtype=np.int32)
     return pos, numbers
+
+
+def lattice_gas_positions(n_li, n_mobile, n_frames, *, dt_ps, hop_rate_per_ps, hop_length_A=2.5, vibration_A=0.15,
+                          cell_A=24.0, seed=0):
+    """Li of which only ``n_mobile`` hop: the few-hopper regime of small cells and low temperatures.
+
+    Each mobile Li makes Poisson hops (rate ``hop_rate_per_ps``) of length ``hop_length_A`` in a
+    random direction; every Li vibrates with Gaussian noise ``vibration_A`` around its site.
+
+    Returns
+    -------
+    positions : ndarray, shape (n_frames, n_li, 3), Angstrom (unwrapped)
+    numbers : ndarray, shape (n_li,), all 3
+    D_true_A2_ps : float
+        The tracer D averaged over all Li, ``(n_mobile / n_li) rate a^2 / 6``.
+    """
+    rng = np.random.default_rng(seed)
+    sites = rng.random((n_li, 3)) * cell_A
+    disp = np.zeros((n_frames, n_li, 3))
+    for i in range(n_mobile):
+        n_hops = min(rng.poisson(hop_rate_per_ps * dt_ps * (n_frames - 1)), n_frames - 1)
+        frames = rng.choice(np.arange(1, n_frames), size=n_hops, replace=False)  # at most one hop per frame
+        v = rng.standard_normal((n_hops, 3))
+        v *= hop_length_A / np.linalg.norm(v, axis=1)[:, None]
+        steps = np.zeros((n_frames, 3))
+        steps[frames] = v
+        disp[:, i] = np.cumsum(steps, axis=0)
+    pos = sites + disp + vibration_A * rng.standard_normal((n_frames, n_li, 3))
+    D_true = n_mobile / n_li * hop_rate_per_ps * hop_length_A**2 / 6.0
+    return pos, np.full(n_li, 3, dtype=np.int32), float(D_true)
 
 
 def crystal_positions(cif, n_frames, *, repeat=(1, 1, 1), noise_A=0.05, shift_images=True, seed=0):
