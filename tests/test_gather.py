@@ -152,3 +152,69 @@ def test_gather_and_analyze_skip_corrupt_job_documents(tmp_path, template):
     proc = _cli("analyze", "--root", project.path)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert f"job {cut.id}: skipped:" in proc.stderr and "unreadable 2" in proc.stderr
+
+
+# ---------------------------------------------------------------- no absurd numbers (issue 14 item 5)
+def _rows(Ts, rel_err=0.05, Ea=0.3, hops=None):
+    from lpsens.analysis.pipeline import uncertainty_flags
+
+    rows = []
+    for i, T in enumerate(Ts):
+        s = 1e3 / T * np.exp(-Ea / (K_B_EV * T))
+        h = (hops or {}).get(T, "ok")
+        rows.append({"material": "glass", "x_Li2S_mol_pct": 75.0, "constraint": "none", "temperature_K": T,
+                     "sigma_S_cm": s, "sigma_sem_S_cm": rel_err * s, "hop_statistics": h,
+                     "flags": uncertainty_flags(s, rel_err * s, h)})
+    return rows
+
+
+def test_two_temperatures_give_no_extrapolation():
+    from lpsens.gather import arrhenius_table
+
+    rows, notes = arrhenius_table(_rows([600, 700]))
+    (row,) = rows
+    assert row["Ea_eV"] == pytest.approx(0.3, rel=1e-6)  # the slope itself is reported
+    assert np.isnan(row["sigma_300K_S_cm"]) and np.isnan(row["sigma_300K_ci95_high_S_cm"])
+    assert "2 temperatures" in row["extrapolation"] and any("not extrapolated" in n for n in notes)
+
+
+def test_unbounded_interval_gives_no_extrapolation_and_flags():
+    from lpsens.gather import arrhenius_table
+
+    (row,), notes = arrhenius_table(_rows([600, 650, 700], rel_err=1.5))  # errors larger than the values
+    assert np.isnan(row["sigma_300K_S_cm"]) and "interval spans a factor" in row["extrapolation"]
+    assert row["flags"] == "error>value"  # Ea is not distinguishable from 0 either
+    (good,), _ = arrhenius_table(_rows([500, 600, 700, 800], rel_err=0.03))
+    assert good["extrapolation"] == "ok" and good["flags"] == ""
+    assert good["sigma_300K_ci95_low_S_cm"] < good["sigma_300K_S_cm"] < good["sigma_300K_ci95_high_S_cm"]
+
+
+def test_runs_without_hops_are_left_out_of_the_fit():
+    from lpsens.gather import arrhenius_table
+
+    rows = _rows([400, 500, 600, 700], hops={400: "none"})
+    rows[0]["sigma_S_cm"] *= 1e-3  # vibration only: a meaningless small value
+    (row,), notes = arrhenius_table(rows)
+    assert row["n_temperatures"] == 3 and row["excluded_K"] == "400"
+    assert row["Ea_eV"] == pytest.approx(0.3, rel=1e-6)
+    assert any("400 K left out" in n for n in notes)
+
+
+def test_flags_reach_csv_text_and_h5(tmp_path, template):
+    project, jobs = _project(tmp_path / "proj", template, frozen=False)
+    with open(jobs[0].fn("analysis.json")) as fh:
+        res = json.load(fh)
+    res["D_err_cm2_s"] = 3 * res["D_cm2_s"]  # one noisy replica of gamma 500 K
+    res["sigma_err_S_cm"] = 3 * res["sigma_S_cm"]
+    res["hop_statistics"] = "poor"
+    write_json_atomic(jobs[0].fn("analysis.json"), res)
+    out = gather(project.path, tmp_path / "r.h5", figures=True, figures_dir=tmp_path / "fig")
+    row = next(r for r in out.tables["transport"] if r["material"] == "gamma_Li3PS4" and r["temperature_K"] == 500)
+    assert row["hop_statistics"] == "poor" and "few-hops" in row["flags"]
+    csv_text = (tmp_path / "transport.csv").read_text()
+    assert "flags" in csv_text.splitlines()[0] and "few-hops" in csv_text
+    assert "few-hops" in out.text
+    with h5py.File(tmp_path / "r.h5", "r") as h:
+        assert any("few-hops" in v.decode() for v in h["tables/transport/flags"][()])
+    arr = {r["material"]: r for r in out.tables["arrhenius"]}
+    assert arr["Li7P3S11"]["extrapolation"] == "ok"  # 3 temperatures, tight errors

@@ -23,7 +23,7 @@ import numpy as np
 from lpsens import __version__
 from lpsens.analysis.anions import ANION_KEYS
 from lpsens.analysis.arrhenius import ArrheniusFit
-from lpsens.analysis.pipeline import RESULT_FORMAT
+from lpsens.analysis.pipeline import RESULT_FORMAT, uncertainty_flags
 from lpsens.errors import DocumentError, LpsensError, ProjectError
 from lpsens.status import read_job_document, utcnow
 
@@ -152,39 +152,87 @@ def _group(records):
     return dict(sorted(groups.items()))
 
 
+_HOP_ORDER = ("ok", "poor", "none")
+
+
+def _worst_hops(recs) -> str:
+    """The poorest hop statistics over replicas (``""`` for results from before hop counting)."""
+    found = [r.result.get("hop_statistics") for r in recs]
+    known = [h for h in found if h in _HOP_ORDER]
+    return max(known, key=_HOP_ORDER.index) if known else ""
+
+
 def transport_table(records) -> list[dict]:
-    """Per (material, x, constraint, T): replica count, mean D and sigma with standard errors."""
+    """Per (material, x, constraint, T): replica count, mean D and sigma with standard errors.
+
+    ``hop_statistics`` is the poorest over the replicas; ``flags`` says why a row must not be read
+    as a point (``error>value``, ``few-hops``, ``no-hops``; see :func:`uncertainty_flags`).
+    """
     rows = []
     for (mat, x, con, T), recs in _group(records).items():
         D, D_err, src = _mean_sem([r.result["D_cm2_s"] for r in recs], [r.result["D_err_cm2_s"] for r in recs])
         s, s_err, _ = _mean_sem([r.result["sigma_S_cm"] for r in recs], [r.result["sigma_err_S_cm"] for r in recs])
+        hops = _worst_hops(recs)
         rows.append({"material": mat, "x_Li2S_mol_pct": x, "constraint": con, "temperature_K": T,
                      "n_replicas": len(recs), "D_cm2_s": D, "D_sem_cm2_s": D_err, "sigma_S_cm": s,
-                     "sigma_sem_S_cm": s_err, "error_from": src})
+                     "sigma_sem_S_cm": s_err, "error_from": src, "hop_statistics": hops,
+                     "flags": uncertainty_flags(D, D_err, hops or None)})
     return rows
 
 
+#: An extrapolation needs at least this many temperatures (2 points always lie on a line).
+MIN_EXTRAPOLATION_TEMPERATURES = 3
+#: ... and a 95 % interval spanning at most this factor (high / low); wider is no number at all.
+MAX_CI_RATIO = 100.0
+
+
 def arrhenius_table(transport_rows, reference_T_K: float = 300.0) -> tuple[list[dict], list[str]]:
-    """Per (material, x, constraint): Arrhenius fit of the transport table (see :data:`ARRHENIUS_FIT`)."""
+    """Per (material, x, constraint): Arrhenius fit of the transport table (see :data:`ARRHENIUS_FIT`).
+
+    Temperatures whose runs saw no Li hop (``hop_statistics == "none"``: D is only an upper
+    limit) are left out of the fit and listed in ``excluded_K``. The extrapolation to
+    ``reference_T_K`` is reported only with >= :data:`MIN_EXTRAPOLATION_TEMPERATURES`
+    temperatures and a 95 % interval narrower than :data:`MAX_CI_RATIO`; otherwise its columns
+    are NaN and ``extrapolation`` says why. ``flags`` marks an Ea whose error exceeds it.
+    """
     groups = defaultdict(list)
     for row in transport_rows:
         groups[(row["material"], row["x_Li2S_mol_pct"], row["constraint"])].append(row)
     rows, notes = [], []
+    ref = f"{reference_T_K:g}K"
     for (mat, x, con), rs in sorted(groups.items()):
-        T = [r["temperature_K"] for r in rs]
+        used = [r for r in rs if r.get("hop_statistics") != "none"]
+        no_hops = [r["temperature_K"] for r in rs if r.get("hop_statistics") == "none"]
+        T = [r["temperature_K"] for r in used]
         base = {"material": mat, "x_Li2S_mol_pct": x, "constraint": con, "n_temperatures": len(T),
                 "temperatures_K": " ".join(str(t) for t in T)}
+        label = f"{mat} x={x:g} {con}"
+        if no_hops:
+            notes.append(f"Arrhenius fit of {label}: {', '.join(f'{t:g} K' for t in no_hops)} left out "
+                         "(no Li hop in the run: D is only an upper limit)")
         try:
-            fit = ArrheniusFit().compute(T, [r["sigma_S_cm"] for r in rs], [r["sigma_sem_S_cm"] for r in rs])
+            fit = ArrheniusFit().compute(T, [r["sigma_S_cm"] for r in used], [r["sigma_sem_S_cm"] for r in used])
         except LpsensError as exc:
-            notes.append(f"no Arrhenius fit for {mat} x={x:g} {con}: {exc}")
+            notes.append(f"no Arrhenius fit for {label}: {exc.reason}")
             continue
-        s300, lo, hi = fit.sigma_at(reference_T_K)
-        rows.append({**base, "Ea_eV": fit.activation_energy_eV, "Ea_err_eV": fit.activation_energy_err_eV,
-                     "ln_prefactor_S_K_cm": fit.ln_prefactor, f"sigma_{reference_T_K:g}K_S_cm": s300,
-                     f"sigma_{reference_T_K:g}K_ci95_low_S_cm": lo, f"sigma_{reference_T_K:g}K_ci95_high_S_cm": hi,
-                     "reduced_chi2": fit.reduced_chi2,
-                     "excluded_K": " ".join(f"{t:g}" for t in fit.excluded_temperatures_K), "fit": ARRHENIUS_FIT})
+        s_ref, lo, hi = fit.sigma_at(reference_T_K)
+        n_T = len(set(T)) - len(fit.excluded_temperatures_K)
+        if n_T < MIN_EXTRAPOLATION_TEMPERATURES:
+            why = f"not extrapolated: {n_T} temperatures (needs >= {MIN_EXTRAPOLATION_TEMPERATURES})"
+        elif not (hi / lo <= MAX_CI_RATIO):
+            why = f"not extrapolated: the 95 % interval spans a factor {hi / lo:.2g} (> {MAX_CI_RATIO:g})"
+        else:
+            why = ""
+        if why:
+            notes.append(f"sigma({ref}) of {label} {why}")
+            s_ref = lo = hi = math.nan
+        Ea, Ea_err = fit.activation_energy_eV, fit.activation_energy_err_eV
+        rows.append({**base, "Ea_eV": Ea, "Ea_err_eV": Ea_err,
+                     "ln_prefactor_S_K_cm": fit.ln_prefactor, f"sigma_{ref}_S_cm": s_ref,
+                     f"sigma_{ref}_ci95_low_S_cm": lo, f"sigma_{ref}_ci95_high_S_cm": hi,
+                     "extrapolation": why or "ok", "reduced_chi2": fit.reduced_chi2,
+                     "excluded_K": " ".join(f"{t:g}" for t in sorted({*fit.excluded_temperatures_K, *no_hops})),
+                     "flags": "error>value" if not Ea_err < abs(Ea) else "", "fit": ARRHENIUS_FIT})
     return rows, notes
 
 
@@ -237,7 +285,7 @@ def frozen_ratio_table(transport_rows) -> list[dict]:
         rows.append({"material": r["material"], "x_Li2S_mol_pct": r["x_Li2S_mol_pct"],
                      "temperature_K": r["temperature_K"], "constraint": r["constraint"],
                      "sigma_S_cm": r["sigma_S_cm"], "sigma_none_S_cm": base["sigma_S_cm"], "ratio": ratio,
-                     "ratio_err": err})
+                     "ratio_err": err, "flags": "error>value" if not err < abs(ratio) else ""})
     return rows
 
 
@@ -274,13 +322,14 @@ def format_table(title: str, rows: list[dict], columns: list[str] | None = None)
 
 _TEXT_COLUMNS = {
     "transport": ["material", "x_Li2S_mol_pct", "constraint", "temperature_K", "n_replicas", "D_cm2_s", "D_sem_cm2_s",
-                  "sigma_S_cm", "sigma_sem_S_cm"],
+                  "sigma_S_cm", "sigma_sem_S_cm", "hop_statistics", "flags"],
     "arrhenius": ["material", "x_Li2S_mol_pct", "constraint", "n_temperatures", "Ea_eV", "Ea_err_eV",
-                  "sigma_300K_S_cm", "sigma_300K_ci95_low_S_cm", "sigma_300K_ci95_high_S_cm"],
+                  "sigma_300K_S_cm", "sigma_300K_ci95_low_S_cm", "sigma_300K_ci95_high_S_cm", "flags",
+                  "extrapolation"],
     "anions": ["material", "x_Li2S_mol_pct", "constraint", "temperature_K", "n_replicas", *ANION_KEYS],
     "accessible_volume": ["material", "x_Li2S_mol_pct", "constraint", "temperature_K", "n_replicas",
                           "accessible_fraction", "accessible_fraction_sem"],
-    "frozen_ratio": ["material", "x_Li2S_mol_pct", "temperature_K", "constraint", "ratio", "ratio_err"],
+    "frozen_ratio": ["material", "x_Li2S_mol_pct", "temperature_K", "constraint", "ratio", "ratio_err", "flags"],
 }
 
 
@@ -348,6 +397,7 @@ def write_results_h5(path, records, tables, skipped, root=None) -> Path:
                     _set_attr(g.attrs, f"sp_{k}", v)
                 for k in (*_REQUIRED, "li_accessible_fraction", "msd_loglog_slope", "temperature_measured_K",
                           "n_frames", "duration_ps", "charge_number", "haven_ratio", "free_S_count", "fit",
+                          "hop_statistics", "n_hops", "n_hopping_Li", "uncertain",
                           "settings", "analysed", "complete"):
                     _set_attr(g.attrs, k, res.get(k))
                 _set_attr(g.attrs, "analysis_lpsens_version", res.get("lpsens_version"))

@@ -51,28 +51,49 @@ def plot_arrhenius(tables, stem: Path) -> tuple[list[Path], list[str]]:
     groups = defaultdict(list)
     for r in rows:
         groups[(r["material"], r["x_Li2S_mol_pct"])].append(r)
+    missing = []
     for i, ((mat, x), rs) in enumerate(sorted(groups.items())):
         color = f"C{i % 10}"
         T = np.array([r["temperature_K"] for r in rs], float)
         s = np.array([r["sigma_S_cm"] for r in rs])
         e = np.array([r["sigma_sem_S_cm"] for r in rs])
-        ok = s > 0
+        flags = [r.get("flags", "") for r in rs]
+        upper = np.array(["no-hops" in f for f in flags])  # no hop seen: an upper limit, not a point
+        vague = np.array(["error>value" in f for f in flags]) & ~upper
+        firm = (s > 0) & ~upper & ~vague
         lo = np.where(s - e > 0, s - e, s * 0.5)
-        ax.errorbar(1000 / T[ok], s[ok], yerr=[s[ok] - lo[ok], e[ok]], fmt="o", color=color, label=_label(mat, x),
-                    capsize=2)
+        ax.errorbar(1000 / T[firm], s[firm], yerr=[s[firm] - lo[firm], e[firm]], fmt="o", color=color,
+                    label=_label(mat, x), capsize=2)
+        pos = (s > 0) & vague  # error > value: hollow, with the upper end of the bar only
+        if pos.any():
+            ax.errorbar(1000 / T[pos], s[pos], yerr=[np.zeros(pos.sum()), e[pos]], fmt="o", mfc="none", color=color,
+                        capsize=2, label=None if firm.any() else _label(mat, x))
+        lim = upper & (s + e > 0)
+        if lim.any():
+            ax.errorbar(1000 / T[lim], (s + e)[lim], yerr=0.3 * (s + e)[lim], uplims=True, fmt="v", color=color,
+                        mfc="none", label=None if (firm.any() or pos.any()) else _label(mat, x))
         fit = fits.get((mat, x))
         if fit is not None:
-            inv = np.linspace(1000 / T.max(), 1000 / 300.0, 50)
+            inv = np.linspace(1000 / T.max(), 1000 / T.min(), 50)
+            c300 = fit.get("sigma_300K_S_cm", math.nan)
+            if math.isfinite(c300):
+                inv = np.linspace(1000 / T.max(), 1000 / 300.0, 50)
             y = fit["ln_prefactor_S_K_cm"] - fit["Ea_eV"] / (8.617333262e-5) * inv / 1000
             ax.plot(inv, np.exp(y) / (1000 / inv), "--", color=color, lw=1)
-            c300 = fit["sigma_300K_S_cm"]
-            ax.errorbar([1000 / 300], [c300], yerr=[[c300 - fit["sigma_300K_ci95_low_S_cm"]],
-                                                     [fit["sigma_300K_ci95_high_S_cm"] - c300]],
-                        fmt="s", mfc="none", color=color, capsize=2)
+            if math.isfinite(c300):
+                ax.errorbar([1000 / 300], [c300], yerr=[[c300 - fit["sigma_300K_ci95_low_S_cm"]],
+                                                         [fit["sigma_300K_ci95_high_S_cm"] - c300]],
+                            fmt="s", mfc="none", color=color, capsize=2)
+            else:
+                missing.append(f"{_label(mat, x)}: {fit.get('extrapolation', 'not extrapolated')}")
+    if missing:  # the figure says why an extrapolation is absent, as the table does
+        ax.text(0.02, 0.02, "no 300 K value for\n" + "\n".join(missing), transform=ax.transAxes, fontsize=6,
+                color="0.3", va="bottom")
     ax.set_yscale("log")
     ax.set_xlabel("1000 / T (1/K)")
     ax.set_ylabel(r"$\sigma$ (S/cm)")
-    ax.set_title("Arrhenius plot (open squares: 300 K extrapolation, 95 % CI)", fontsize=9)
+    ax.set_title("Arrhenius plot (open squares: 300 K extrapolation, 95 % CI; open circles: error > value;\n"
+                 "triangles: no Li hop, upper limit)", fontsize=8)
     ax.legend(fontsize=7)
     return _save(fig, stem), []
 
