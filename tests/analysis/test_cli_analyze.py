@@ -26,6 +26,8 @@ def test_analyze_trajectory_json(tmp_path):
     assert set(out["anion_counts"]) >= {"PS4", "P2S7", "P2S6", "other"}
     assert out["D_cm2_s"] == pytest.approx(0.5e-4, rel=0.1)
     assert out["haven_ratio"] == 1.0 and out["charge_number"] == 1
+    assert out["hop_statistics"] == "ok" and out["n_hops"] > 100 and out["uncertain"] == ""
+    assert out["D_err_cm2_s"] ** 2 == pytest.approx(out["D_err_blocks_cm2_s"] ** 2 + out["D_err_counting_cm2_s"] ** 2)
 
 
 def test_analyze_default_temperature_from_file(tmp_path):
@@ -47,3 +49,10 @@ def test_analyze_not_a_trajectory(tmp_path):
     bad.write_text("junk")
     proc = _cli("analyze", "--trajectory", bad, "--json")
     assert proc.returncode != 0 and "Error:" in proc.stderr
+
+
+def test_analyze_text_flags_a_run_without_hops(tmp_path):
+    path = write_random_walk(tmp_path / "trajectory.h5", n_frames=2000, n_walkers=8, D_A2_ps=1e-4)
+    proc = _cli("analyze", "--trajectory", path)
+    assert proc.returncode == 0, proc.stderr
+    assert "0 Li hops by 0 Li: none" in proc.stdout and "[error>value;no-hops]" in proc.stdout
