@@ -94,6 +94,25 @@ def test_count_hops_counts_moves_from_the_last_site():
     assert (hops + more).tolist() == [2, 0]
 
 
+def test_count_hops_matches_a_frame_by_frame_loop():
+    x = np.cumsum(np.random.default_rng(3).standard_normal((700, 9, 3)) * 0.6, axis=0)
+
+    def reference(x, r):  # the definition, one frame at a time
+        ref, n = x[0].copy(), np.zeros(x.shape[1], int)
+        for frame in x:
+            for i in range(x.shape[1]):
+                if np.sum((frame[i] - ref[i]) ** 2) > r * r:
+                    n[i] += 1
+                    ref[i] = frame[i]
+        return n, ref
+
+    hops, ref = count_hops(x, x[0], 2.5)
+    want, want_ref = reference(x, 2.5)
+    assert hops.sum() > 100
+    np.testing.assert_array_equal(hops, want)
+    np.testing.assert_array_equal(ref, want_ref)
+
+
 def _few_hopper_z(tmp_path, seeds, **kw):
     z = []
     for seed in seeds:

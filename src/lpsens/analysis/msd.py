@@ -26,6 +26,9 @@ FRAMEWORK = (15, 16)  # P, S: the framework whose centre-of-mass drift is remove
 HOP_LENGTH_A = 2.5
 #: Fewer hops than this in the whole run: the hop statistics are poor and D is flagged.
 MIN_HOPS = 20
+#: Hops are counted on frames at least this far apart (a Li hop takes longer; keeps the count cheap
+#: for finely sampled runs).
+HOP_SAMPLING_PS = 0.1
 #: Upper 95 % limit of a Poisson mean when 0 events were seen (-ln 0.05).
 POISSON_UPPER_95 = -math.log(0.05)
 
@@ -51,11 +54,23 @@ def count_hops(x: np.ndarray, ref: np.ndarray, hop_length_A: float) -> tuple[np.
     ref = np.array(ref, dtype=np.float64)
     hops = np.zeros(x.shape[1], dtype=np.int64)
     r2 = hop_length_A**2
-    for frame in x:  # sequential by nature; vectorised over atoms
-        moved = np.einsum("ai,ai->a", frame - ref, frame - ref) > r2
-        if moved.any():
-            hops += moved
-            ref[moved] = frame[moved]
+    chunk = 64  # frames per vectorised step; a Li rarely hops more than once in 64 frames
+    for a in range(0, x.shape[0], chunk):
+        xs = x[a:a + chunk]
+        start = np.zeros(x.shape[1], dtype=np.int64)  # first frame of xs still to examine, per atom
+        todo = np.arange(x.shape[1])
+        while todo.size:
+            d = xs[:, todo, :] - ref[todo]
+            far = np.einsum("tai,tai->ta", d, d) > r2
+            far &= np.arange(xs.shape[0])[:, None] >= start[todo]
+            hit = far.any(axis=0)
+            todo = todo[hit]
+            if not todo.size:
+                break
+            first = far[:, hit].argmax(axis=0)  # the frame of the hop: the atom settles there
+            hops[todo] += 1
+            ref[todo] = xs[first, todo]
+            start[todo] = first + 1
     return hops, ref
 
 
@@ -148,6 +163,8 @@ class MSD:
         slabs = reader.atom_slabs(L, budget, all_atoms)
         block_msd = np.zeros((self.n_blocks, L))
         hops = np.zeros(sel.size, dtype=np.int64)
+        dt = reader.frame_interval_ps
+        hs = max(1, int(HOP_SAMPLING_PS / dt + 1e-9)) if dt > 0 else 1  # hop-count stride (frames)
         ref = None  # settled Li positions (drift-corrected), carried from block to block
         for b in range(self.n_blocks):
             frames = slice(b * L, (b + 1) * L)
@@ -157,7 +174,7 @@ class MSD:
                 li = _take(x, slabs[0], sel) - com[:, None, :]
                 del x
                 msd_sum = fft_msd_sum(li)
-                h, ref = count_hops(li, li[0] if ref is None else ref, self.hop_length_A)
+                h, ref = count_hops(li[::hs], li[0] if ref is None else ref, self.hop_length_A)
                 hops += h
             else:
                 com = np.zeros((L, 3))
@@ -178,7 +195,7 @@ class MSD:
                     msd_sum += fft_msd_sum(li)
                     k = (sel >= s.start) & (sel < s.stop)
                     start = np.where(np.isnan(ref[k]), li[0], ref[k])
-                    h, ref[k] = count_hops(li, start, self.hop_length_A)
+                    h, ref[k] = count_hops(li[::hs], start, self.hop_length_A)
                     hops[k] += h
             block_msd[b] = msd_sum / sel.size
         self._block_msd = block_msd

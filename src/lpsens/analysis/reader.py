@@ -294,11 +294,20 @@ class TrajectoryReader:
 
     def _check_unwrapped(self, x: np.ndarray, first_frame: int, atoms: slice) -> None:
         """Refuse wrapped coordinates: no atom moves half a cell between consecutive frames."""
+        limit = self.half_width_A
+        # cheap screen in frame chunks: no component above limit/sqrt(3) means no jump above limit
+        worst_component = 0.0
+        for a in range(0, x.shape[0] - 1, 2048):
+            b = min(a + 2048, x.shape[0] - 1)
+            d = x[a + 1:b + 1] - x[a:b]
+            np.abs(d, out=d)
+            worst_component = max(worst_component, float(d.max()))
+        if worst_component <= limit / math.sqrt(3.0):
+            return
         d = np.diff(x, axis=0)
         jump2 = np.einsum("tai,tai->ta", d, d)
         del d
         worst = int(np.argmax(jump2))
-        limit = self.half_width_A
         if jump2.flat[worst] > limit**2:
             t, a = np.unravel_index(worst, jump2.shape)
             atom = range(self._n_atoms)[atoms][a]
