@@ -159,7 +159,7 @@ def _rows(Ts, rel_err=0.05, Ea=0.3, hops=None):
     from lpsens.analysis.pipeline import uncertainty_flags
 
     rows = []
-    for i, T in enumerate(Ts):
+    for T in Ts:
         s = 1e3 / T * np.exp(-Ea / (K_B_EV * T))
         h = (hops or {}).get(T, "ok")
         rows.append({"material": "glass", "x_Li2S_mol_pct": 75.0, "constraint": "none", "temperature_K": T,

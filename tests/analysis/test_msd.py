@@ -1,11 +1,18 @@
 import numpy as np
 import pytest
+
+from lpsens.analysis import (
+    MSD,
+    AnalysisSettings,
+    Diffusion,
+    TrajectoryReader,
+    analyze_trajectory,
+    fft_msd_sum,
+)
 from lpsens.analysis.msd import count_hops
 from lpsens.analysis.pipeline import uncertainty_flags
 from lpsens.analysis.synthetic import lattice_gas_positions, write_trajectory
 from lpsens.analysis.synthetic import write_random_walk as walker_file
-
-from lpsens.analysis import MSD, AnalysisSettings, Diffusion, TrajectoryReader, analyze_trajectory, fft_msd_sum
 from lpsens.errors import AnalysisError, InsufficientDataError
 
 
