@@ -164,13 +164,29 @@ def _symbols(numbers) -> list[str]:
 
 
 def _pairs(numbers, positions, cell, cutoff_A):
-    """Pairs i < j within ``cutoff_A`` (minimum image of any periodic cell) and their distances."""
+    """Pairs i < j within ``cutoff_A`` (minimum image of any periodic cell) and their distances.
+
+    Orthorhombic cells wider than twice the cutoff use a periodic k-d tree (scipy, fast);
+    any other cell the general neighbour list of ASE.
+    """
+    cell = np.asarray(cell, float).reshape(3, 3)
+    positions = np.asarray(positions, float)
+    frac = np.linalg.solve(cell.T, positions.T).T
+    frac -= np.floor(frac)  # unwrapped MD positions: wrap before the search
+    lengths = np.diag(cell)
+    if np.allclose(cell, np.diag(lengths), atol=1e-9) and np.all(lengths > 2 * cutoff_A):
+        from scipy.spatial import cKDTree
+
+        box = frac * lengths
+        box %= lengths  # floor() of -1e-17 leaves 1.0: keep strictly inside [0, L)
+        pairs = cKDTree(box, boxsize=lengths).query_pairs(cutoff_A, output_type="ndarray")
+        i, j = pairs[:, 0], pairs[:, 1]
+        delta = box[j] - box[i]
+        delta -= lengths * np.round(delta / lengths)
+        return i, j, np.linalg.norm(delta, axis=1)
     from ase.neighborlist import primitive_neighbor_list
 
-    cell = np.asarray(cell, float).reshape(3, 3)
-    frac = np.linalg.solve(cell.T, np.asarray(positions, float).T).T
-    wrapped = (frac - np.floor(frac)) @ cell  # unwrapped MD positions: wrap before the search
-    i, j, d = primitive_neighbor_list("ijd", (True, True, True), cell, wrapped, cutoff_A, self_interaction=False)
+    i, j, d = primitive_neighbor_list("ijd", (True, True, True), cell, frac @ cell, cutoff_A, self_interaction=False)
     keep = i < j
     return i[keep], j[keep], d[keep]
 
