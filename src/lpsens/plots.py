@@ -124,7 +124,8 @@ def plot_anions(records, stem: Path) -> tuple[list[Path], list[str]]:
         per = rec.result.get("anion_counts_per_frame")
         if sp["constraint"] != "none" or not per:
             continue
-        counts = np.array([per[k] for k in ANION_KEYS], float)
+        n = len(next(iter(per.values())))
+        counts = np.array([per.get(k, [0] * n) for k in ANION_KEYS], float)
         total = counts.sum(axis=0)
         total[total == 0] = np.nan
         for k, key in enumerate(ANION_KEYS[:3]):
