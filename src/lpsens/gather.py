@@ -24,6 +24,7 @@ from lpsens import __version__
 from lpsens.analysis.anions import ANION_KEYS
 from lpsens.analysis.arrhenius import ArrheniusFit
 from lpsens.analysis.integrity import integrity_summary
+from lpsens.analysis.paper import CITATION, paper_comparison
 from lpsens.analysis.pipeline import RESULT_FORMAT
 from lpsens.errors import LpsensError, ProjectError
 from lpsens.status import utcnow
@@ -283,7 +284,8 @@ def build_tables(records, include_broken: bool = False) -> tuple[dict[str, list[
 
     Jobs with broken chemistry (:attr:`JobRecord.broken`) are left out of every aggregated table
     and fit unless ``include_broken``; the ``integrity`` table lists every job and the notes say
-    how many were excluded.
+    how many were excluded. The ``paper`` table sets the paper's values and trends next to the
+    campaign's (:func:`lpsens.analysis.paper.paper_comparison`).
     """
     broken = [r for r in records if r.broken]
     kept = records if include_broken else [r for r in records if not r.broken]
@@ -295,9 +297,11 @@ def build_tables(records, include_broken: bool = False) -> tuple[dict[str, list[
     elif broken:
         notes.insert(0, f"{len(broken)} of {len(records)} jobs have broken chemistry and are INCLUDED in the tables "
                         "and fits (--include-broken)")
-    return {"transport": transport, "arrhenius": arrhenius, "anions": anion_table(kept),
-            "accessible_volume": volume_table(kept), "frozen_ratio": frozen_ratio_table(transport),
-            "integrity": integrity_table(records, include_broken)}, notes
+    tables = {"transport": transport, "arrhenius": arrhenius, "anions": anion_table(kept),
+              "accessible_volume": volume_table(kept), "frozen_ratio": frozen_ratio_table(transport),
+              "integrity": integrity_table(records, include_broken)}
+    tables["paper"] = paper_comparison(tables, kept)
+    return tables, notes
 
 
 def _fmt(v) -> str:
@@ -332,6 +336,7 @@ _TEXT_COLUMNS = {
     "accessible_volume": ["material", "x_Li2S_mol_pct", "constraint", "temperature_K", "n_replicas",
                           "accessible_fraction", "accessible_fraction_sem"],
     "frozen_ratio": ["material", "x_Li2S_mol_pct", "temperature_K", "constraint", "ratio", "ratio_err"],
+    "paper": ["claim", "paper_value", "campaign_value", "verdict", "why"],
     "integrity": ["job_id", "material", "x_Li2S_mol_pct", "constraint", "temperature_K", "replica", "broken",
                   "broken_fraction", "excluded", "reason"],
 }
@@ -393,7 +398,8 @@ def write_results_h5(path, records, tables, skipped, root=None, include_broken: 
             h.attrs.update({"format": RESULTS_FORMAT, "format_version": RESULTS_VERSION, "lpsens_version": __version__,
                             "created": utcnow(), "n_jobs": len(records), "root": str(root or ""),
                             "skipped": json.dumps(skipped), "arrhenius_fit": ARRHENIUS_FIT,
-                            "n_jobs_broken": sum(r.broken for r in records), "include_broken": include_broken})
+                            "n_jobs_broken": sum(r.broken for r in records), "include_broken": include_broken,
+                            "paper_reference": CITATION})
             for rec in records:
                 g = h.create_group(_group_name(rec.statepoint))
                 res, doc = rec.result, rec.doc
@@ -483,7 +489,8 @@ def gather(root, output, *, tables_dir=None, figures_dir=None, figures: bool = T
     text = []
     for name, rows in tables.items():
         result.csv_files.append(write_csv(tables_dir / f"{name}.csv", rows))
-        text.append(format_table(name, rows, [c for c in _TEXT_COLUMNS[name] if not rows or c in rows[0]]))
+        title = f"{name} (reference: {CITATION})" if name == "paper" else name
+        text.append(format_table(title, rows, [c for c in _TEXT_COLUMNS[name] if not rows or c in rows[0]]))
     result.text = "\n".join(text)
     if figures:
         from lpsens.plots import make_figures
