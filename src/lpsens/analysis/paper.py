@@ -18,12 +18,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["CITATION", "CLAIMS", "Claim", "paper_comparison", "SS_PEAK_A", "VERDICTS"]
+__all__ = ["CITATION", "CLAIMS", "Claim", "paper_comparison", "has_ss_peak", "SS_PEAK_A", "VERDICTS",
+           "SIGMA300_HIGH_S_CM", "SIGMA300_LOW_RANGE_S_CM", "SS_PEAK_GONE_ABOVE_K"]
 
 CITATION = ("Staacke, Huss, Margraf, Reuter, Scheurer, Nanomaterials 2022, 12, 2950, "
             "doi:10.3390/nano12092950")
 VERDICTS = ("agrees", "disagrees", "not computed")
 
+#: sigma(300 K) of alpha-Li3PS4 and Li7P3S11: "up to" this (S/cm).
+SIGMA300_HIGH_S_CM = 3.6e-3
+#: sigma(300 K) range of beta- and gamma-Li3PS4 (S/cm).
+SIGMA300_LOW_RANGE_S_CM = (1e-7, 1e-5)
 #: The S-S RDF peak of beta/gamma-Li3PS4 whose disappearance marks the transition to the alpha-like phase.
 SS_PEAK_A = 4.3
 SS_PEAK_WINDOW_A = (4.0, 4.6)
@@ -107,7 +112,7 @@ def _sigma_claims(arrhenius):
             rows.append(_row(key, "not computed", why=f"no Arrhenius extrapolation of {mat} to 300 K"))
             continue
         s = r["sigma_300K_S_cm"]
-        ok = 3.6e-4 <= s <= 3.6e-2
+        ok = SIGMA300_HIGH_S_CM / 10 <= s <= SIGMA300_HIGH_S_CM * 10
         rows.append(_row(key, "agrees" if ok else "disagrees", s, "Arrhenius fit extrapolated to 300 K"))
     for key, mat in (("sigma300_beta", "beta_Li3PS4"), ("sigma300_gamma", "gamma_Li3PS4")):
         r = _sigma300(arrhenius, mat)
@@ -118,7 +123,7 @@ def _sigma_claims(arrhenius):
         lo, hi = r.get("sigma_300K_ci95_low_S_cm", s), r.get("sigma_300K_ci95_high_S_cm", s)
         lo = lo if _finite(lo) else s
         hi = hi if _finite(hi) else s
-        ok = hi >= 1e-7 and lo <= 1e-5
+        ok = hi >= SIGMA300_LOW_RANGE_S_CM[0] and lo <= SIGMA300_LOW_RANGE_S_CM[1]
         rows.append(_row(key, "agrees" if ok else "disagrees", s,
                          f"Arrhenius fit extrapolated to 300 K, 95 % interval {lo:.2g}..{hi:.2g} S/cm"))
     return rows

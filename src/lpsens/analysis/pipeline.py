@@ -137,6 +137,8 @@ def analyze_trajectory(path, settings: AnalysisSettings | None = None, temperatu
             "msd_loglog_slope": _finite(diff.loglog_slope),
             "msd": {"lag_time_ps": msd.lag_time_ps[idx].tolist(), "msd_A2": msd.msd_A2[idx].tolist()},
             "rdf_SS": {"r_A": rdf.r_A.tolist(), "g": rdf.g.tolist(), "r_max_A": rdf.r_max_used_A,
+                       "r_max_rule": ("half the shortest cell width (minimum image)" if settings.rdf_r_max_A is None
+                                      else "[analysis] rdf_r_max_A"),
                        "n_frames": rdf.n_frames,
                        "normalisation": "ideal-gas pair density N_S (N_S - 1) / V; g -> 1 at large r"},
             "anion_counts": {k: counts[k] for k in ANION_KEYS},
