@@ -131,3 +131,30 @@ def test_limits_are_configurable_and_validated():
         ChemistryLimits(S_S_min_A=-1)
     with pytest.raises(AnalysisError, match="P_min_S"):
         ChemistryLimits(P_min_S=5, P_max_S=4)
+
+
+def test_the_three_neighbour_searches_agree():
+    """Periodic k-d tree (orthorhombic), k-d tree over images (triclinic) and ASE's list (narrow cells)."""
+    from lpsens.chemistry import _pairs
+
+    rng = np.random.default_rng(1)
+    num, pos, cell = _crystal(GAMMA, (2, 2, 2))
+    pos = pos + rng.normal(0, 0.3, pos.shape)
+    from ase.neighborlist import primitive_neighbor_list
+
+    def reference(p, c, r):
+        i, j, d = primitive_neighbor_list("ijd", (True,) * 3, c, p, r)
+        k = i < j
+        return sorted(zip(i[k].tolist(), j[k].tolist(), np.round(d[k], 9).tolist(), strict=True))
+
+    sheared = cell.copy()
+    sheared[1] += 0.5 * cell[0]
+    for c in (cell, sheared):
+        i, j, d = _pairs(num, pos, c, 3.0)
+        ours = sorted(zip(i.tolist(), j.tolist(), np.round(d, 9).tolist(), strict=True))
+        frac = np.linalg.solve(c.T, pos.T).T
+        assert ours == reference((frac - np.floor(frac)) @ c, c, 3.0)
+    narrow = np.diag([4.0, 4.5, 5.0])  # narrower than twice the cutoff: ASE's list
+    few = rng.uniform(0, 4, (6, 3))
+    i, j, d = _pairs(np.full(6, 16), few, narrow, 3.0)
+    assert len(i) > 0 and np.all(d < 3.0)

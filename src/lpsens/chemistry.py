@@ -166,24 +166,36 @@ def _symbols(numbers) -> list[str]:
 def _pairs(numbers, positions, cell, cutoff_A):
     """Pairs i < j within ``cutoff_A`` (minimum image of any periodic cell) and their distances.
 
-    Orthorhombic cells wider than twice the cutoff use a periodic k-d tree (scipy, fast);
-    any other cell the general neighbour list of ASE.
+    Cells at least twice the cutoff wide in every direction use a k-d tree (scipy): periodic
+    for orthorhombic cells, over the 27 neighbouring images for triclinic ones. Narrower cells,
+    where an atom can meet several images of another, use ASE's general neighbour list.
     """
+    from scipy.spatial import cKDTree
+
     cell = np.asarray(cell, float).reshape(3, 3)
     positions = np.asarray(positions, float)
     frac = np.linalg.solve(cell.T, positions.T).T
     frac -= np.floor(frac)  # unwrapped MD positions: wrap before the search
-    lengths = np.diag(cell)
-    if np.allclose(cell, np.diag(lengths), atol=1e-9) and np.all(lengths > 2 * cutoff_A):
-        from scipy.spatial import cKDTree
-
-        box = frac * lengths
-        box %= lengths  # floor() of -1e-17 leaves 1.0: keep strictly inside [0, L)
-        pairs = cKDTree(box, boxsize=lengths).query_pairs(cutoff_A, output_type="ndarray")
-        i, j = pairs[:, 0], pairs[:, 1]
-        delta = box[j] - box[i]
-        delta -= lengths * np.round(delta / lengths)
-        return i, j, np.linalg.norm(delta, axis=1)
+    frac[frac >= 1.0] = 0.0  # floor() of -1e-17 leaves 1.0
+    volume = abs(np.linalg.det(cell))
+    widths = volume / np.linalg.norm(np.cross(cell[[1, 2, 0]], cell[[2, 0, 1]]), axis=1)
+    if np.all(widths > 2 * cutoff_A):
+        lengths = np.diag(cell)
+        if np.allclose(cell, np.diag(lengths), atol=1e-9):
+            box = frac * lengths
+            pairs = cKDTree(box, boxsize=lengths).query_pairs(cutoff_A, output_type="ndarray")
+            i, j = pairs[:, 0], pairs[:, 1]
+            delta = box[j] - box[i]
+            delta -= lengths * np.round(delta / lengths)
+            return i, j, np.linalg.norm(delta, axis=1)
+        wrapped = frac @ cell
+        shifts = np.array([(a, b, c) for a in (-1, 0, 1) for b in (-1, 0, 1) for c in (-1, 0, 1)], float) @ cell
+        images = (wrapped[None, :, :] + shifts[:, None, :]).reshape(-1, 3)
+        found = cKDTree(wrapped).sparse_distance_matrix(cKDTree(images), cutoff_A, output_type="ndarray")
+        n = len(wrapped)
+        i, j, d = found["i"], found["j"] % n, found["v"]
+        keep = i < j  # each pair once; at most one image of j is within the cutoff of i here
+        return i[keep], j[keep], d[keep]
     from ase.neighborlist import primitive_neighbor_list
 
     i, j, d = primitive_neighbor_list("ijd", (True, True, True), cell, frac @ cell, cutoff_A, self_interaction=False)

@@ -110,8 +110,8 @@ def plot_rdf(records, stem: Path) -> tuple[list[Path], list[str]]:
         if phase != "alpha_Li3PS4":
             ax.axvline(SS_PEAK_A, color="k", ls=":", lw=0.8)
             gone = "-".join(f"{t:g}" for t in SS_PEAK_GONE_ABOVE_K)
-            ax.text(SS_PEAK_A, 0.02, f" paper: {SS_PEAK_A} Å peak,\n gone above {gone} K",
-                    transform=ax.get_xaxis_transform(), fontsize=6, va="bottom")
+            ax.text(SS_PEAK_A, 0.02, f"paper: {SS_PEAK_A} Å peak, \ngone above {gone} K ",
+                    transform=ax.get_xaxis_transform(), fontsize=6, va="bottom", ha="right")
             if r_max < SS_PEAK_A:
                 notes.append(f"Fig. 2: {phase} RDF stops at {r_max:.2f} Å (half the cell), before the paper's "
                              f"{SS_PEAK_A} Å S-S peak; wider cells are needed to see it")

@@ -71,4 +71,4 @@ def test_thresholds_come_from_the_analysis_settings(tmp_path):
     with pytest.raises(AnalysisError, match="analysis.integrity_max_frames"):
         ChemistryIntegrity(crystal=True, max_frames=0)
     with pytest.raises(AnalysisError, match="compute"):
-        ChemistryIntegrity(crystal=True).broken_fraction
+        _ = ChemistryIntegrity(crystal=True).broken_fraction

@@ -11,7 +11,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from lpsens.chemistry import CRYSTAL_UNIT_KINDS, UNIT_KINDS, ChemistryLimits, check_frame, unit_census
+from lpsens.chemistry import (
+    CRYSTAL_UNIT_KINDS,
+    UNIT_KINDS,
+    ChemistryLimits,
+    check_frame,
+    unit_census,
+)
 from lpsens.errors import AnalysisError, InsufficientDataError
 
 __all__ = ["ChemistryIntegrity", "integrity_summary"]
