@@ -158,3 +158,11 @@ def test_the_three_neighbour_searches_agree():
     few = rng.uniform(0, 4, (6, 3))
     i, j, d = _pairs(np.full(6, 16), few, narrow, 3.0)
     assert len(i) > 0 and np.all(d < 3.0)
+
+
+def test_limits_from_an_analysis_table():
+    limits = ChemistryLimits.from_settings({"integrity_Li_min_A": 1.2, "bond_cutoff_PS_A": 2.4, "n_blocks": 8})
+    assert limits.Li_min_A == 1.2 and limits.bond_PS_A == 2.4 and limits.S_S_min_A == 2.3
+    assert ChemistryLimits.from_settings(None) == ChemistryLimits()
+    with pytest.raises(AnalysisError, match="analysis.integrity_P_max_S"):
+        ChemistryLimits.from_settings({"integrity_P_max_S": 4.5})

@@ -105,6 +105,26 @@ class ChemistryLimits:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_settings(cls, table) -> ChemistryLimits:
+        """Limits from a campaign's ``[analysis]`` table (a plain mapping; unknown keys ignored).
+
+        Keys ``integrity_<field>`` (e.g. ``integrity_S_S_min_A``) and the census cutoffs
+        ``bond_cutoff_PS_A``/``bond_cutoff_PP_A``; missing keys keep the defaults.
+
+        Raises
+        ------
+        AnalysisError
+            A bad value (see the class).
+        """
+        table = dict(table or {})
+        names = {f.name for f in fields(cls)}
+        kw = {name: table[f"integrity_{name}"] for name in names if f"integrity_{name}" in table}
+        for name, key in (("bond_PS_A", "bond_cutoff_PS_A"), ("bond_PP_A", "bond_cutoff_PP_A")):
+            if key in table:
+                kw[name] = table[key]
+        return cls(**kw)
+
 
 @dataclass(frozen=True)
 class Breakage:

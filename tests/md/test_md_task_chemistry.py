@@ -67,6 +67,13 @@ def test_the_check_can_be_switched_off(make_job):
     assert run_task(job).status == "done"
 
 
+def test_the_campaign_thresholds_apply(make_job):
+    job = make_job(constraint="frozen_S", min_atoms=32, production_ps=0.04, segment_ps=0.04)
+    _bonded_s_start(job)
+    job.project.doc["analysis_settings"] = {"integrity_S_S_min_A": 2.0}  # as `lpsens init` stores [analysis]
+    assert run_task(job).status == "done"
+
+
 def test_a_frame_that_breaks_mid_run_stops_at_that_segment_boundary(make_job, monkeypatch):
     job = make_job(min_atoms=32)  # SHORT: 20 equilibration steps, 3 segments of 20 steps, a frame every 10
     prot = MDProtocol.from_dict(job.doc["protocol"]())

@@ -129,12 +129,7 @@ class AnalysisSettings:
         """The thresholds of the chemistry integrity check as :class:`lpsens.chemistry.ChemistryLimits`."""
         from lpsens.chemistry import ChemistryLimits
 
-        return ChemistryLimits(
-            S_S_min_A=self.integrity_S_S_min_A, P_S_min_A=self.integrity_P_S_min_A,
-            P_P_min_A=self.integrity_P_P_min_A, Li_min_A=self.integrity_Li_min_A,
-            coordination_PS_A=self.integrity_coordination_PS_A, P_min_S=self.integrity_P_min_S,
-            P_max_S=self.integrity_P_max_S, bond_PS_A=self.bond_cutoff_PS_A, bond_PP_A=self.bond_cutoff_PP_A,
-        )
+        return ChemistryLimits.from_settings(self.to_dict())
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lpsens.chemistry import check_frame
+from lpsens.chemistry import ChemistryLimits, check_frame
 from lpsens.errors import ChemistryError, MDError, PotentialError, StructureError
 from lpsens.md.backends import Backend
 from lpsens.md.checkpoint import Checkpoint, commit_restart, read_checkpoint, restart_name, write_checkpoint
@@ -341,12 +341,16 @@ def run_task(job, *, comm=None, should_stop=None, backend="auto", on_segment=Non
                     job_id=job.id,
                 )
 
+        # the campaign's [analysis] thresholds, as `lpsens analyze` will apply them (read on every
+        # rank, so a bad value raises everywhere)
+        limits = ChemistryLimits.from_settings(getattr(project, "doc", {}).get("analysis_settings"))
+
         def check_chemistry(new_frames, first_frame: int) -> None:
             # only the frames written since the last boundary: the cost stays a fixed share of the MD
             message = None
             if protocol.stop_on_broken_chemistry and is_root:
                 for k, x in enumerate(new_frames):
-                    found = check_frame(atoms.numbers, x, atoms.cell[:])
+                    found = check_frame(atoms.numbers, x, atoms.cell[:], limits)
                     if found:
                         f = first_frame + k
                         more = f" (+{len(found) - 1} more)" if len(found) > 1 else ""
