@@ -77,5 +77,5 @@ def test_reference_overlays_and_rdf_range_note(tmp_path, template):
         keep = np.asarray(rdf["r_A"]) <= 3.85
         rdf.update(r_A=list(np.asarray(rdf["r_A"])[keep]), g=list(np.asarray(rdf["g"])[keep]), r_max_A=3.85)
     paths, notes = make_figures(recs, tables, tmp_path)
-    assert any("gamma_Li3PS4 RDF stops at 3.85 Å" in n for n in notes)
+    assert any("gamma_Li3PS4 RDF stops at r_max = 3.85 Å" in n for n in notes)
     assert (tmp_path / "fig2_rdf_SS.png").is_file() and (tmp_path / "fig1_arrhenius.png").is_file()

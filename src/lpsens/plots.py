@@ -113,7 +113,7 @@ def plot_rdf(records, stem: Path) -> tuple[list[Path], list[str]]:
             ax.text(SS_PEAK_A, 0.02, f"paper: {SS_PEAK_A} Å peak, \ngone above {gone} K ",
                     transform=ax.get_xaxis_transform(), fontsize=6, va="bottom", ha="right")
             if r_max < SS_PEAK_A:
-                notes.append(f"Fig. 2: {phase} RDF stops at {r_max:.2f} Å (half the cell), before the paper's "
+                notes.append(f"Fig. 2: {phase} RDF stops at r_max = {r_max:.2f} Å, before the paper's "
                              f"{SS_PEAK_A} Å S-S peak; wider cells are needed to see it")
         for k, T in enumerate(temps):
             curves = by_phase[phase][T]

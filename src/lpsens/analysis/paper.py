@@ -113,7 +113,8 @@ def _sigma_claims(arrhenius):
             continue
         s = r["sigma_300K_S_cm"]
         ok = SIGMA300_HIGH_S_CM / 10 <= s <= SIGMA300_HIGH_S_CM * 10
-        rows.append(_row(key, "agrees" if ok else "disagrees", s, "Arrhenius fit extrapolated to 300 K"))
+        rows.append(_row(key, "agrees" if ok else "disagrees", s,
+                         f"Arrhenius fit over {r.get('n_temperatures', '?')} temperatures extrapolated to 300 K"))
     for key, mat in (("sigma300_beta", "beta_Li3PS4"), ("sigma300_gamma", "gamma_Li3PS4")):
         r = _sigma300(arrhenius, mat)
         if r is None:
@@ -125,7 +126,8 @@ def _sigma_claims(arrhenius):
         hi = hi if _finite(hi) else s
         ok = hi >= SIGMA300_LOW_RANGE_S_CM[0] and lo <= SIGMA300_LOW_RANGE_S_CM[1]
         rows.append(_row(key, "agrees" if ok else "disagrees", s,
-                         f"Arrhenius fit extrapolated to 300 K, 95 % interval {lo:.2g}..{hi:.2g} S/cm"))
+                         f"Arrhenius fit over {r.get('n_temperatures', '?')} temperatures extrapolated to 300 K, "
+                         f"95 % interval {lo:.2g}..{hi:.2g} S/cm"))
     return rows
 
 
