@@ -248,7 +248,8 @@ def main_analyze(args) -> int:
                   f"  sigma = {result['sigma_S_cm']:.4g} +- {result['sigma_err_S_cm']:.2g} S/cm "
                   f"(z = {result['charge_number']}, H_R = {result['haven_ratio']:g})\n"
                   f"  anions per frame: " + ", ".join(f"{k} {v:.2f}" for k, v in c.items()) + "\n"
-                  f"  Li accessible fraction: {result['li_accessible_fraction']:.3f}")
+                  f"  Li accessible fraction: {result['li_accessible_fraction']:.3f}\n"
+                  f"  chemistry: {'integrity: ' + result['integrity_reason'] if result['integrity_broken'] else 'intact'}")
         return 0
     report = analyze_project(args.root, settings, force=args.force)
     for job_id, message in report.failed:
