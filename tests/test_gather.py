@@ -26,7 +26,11 @@ def _cli(*args):
 @pytest.fixture(scope="module")
 def template(tmp_path_factory):
     path = write_random_walk(tmp_path_factory.mktemp("t") / "trajectory.h5", n_frames=2000, n_walkers=16)
-    return analyze_trajectory(path)
+    result = analyze_trajectory(path)
+    # random walkers overlap (broken chemistry by design); these tests are about the statistics
+    assert result["integrity"]["broken"]
+    result["integrity"].update(broken=False, reason=None)
+    return result
 
 
 def _project(root, template, *, frozen=True):
@@ -122,8 +126,15 @@ def test_analyze_root_then_gather(tmp_path):
     assert "analysis" not in short.doc and "too short" in short.doc["analysis_error"]
     proc = _cli("analyze", "--root", project.path, "--json")
     assert json.loads(proc.stdout)["analysed"] == []  # done jobs are not redone
-    proc = _cli("gather", "--root", project.path, "-o", tmp_path / "r.h5")
+    proc = _cli("gather", "--root", project.path, "-o", tmp_path / "r.h5", "--no-figures")
     assert proc.returncode == 0, proc.stderr
+    # random walkers overlap: the job is flagged and left out of the tables
+    assert f"job {done.id[:10]} (excluded): integrity: broken at 0 ps" in proc.stderr
+    assert "1 of 1 jobs have broken chemistry and are excluded" in proc.stderr
+    assert "== transport: (no data)" in proc.stdout
+    proc = _cli("gather", "--root", project.path, "-o", tmp_path / "r.h5", "--include-broken")
+    assert proc.returncode == 0, proc.stderr
+    assert "(included): integrity: broken" in proc.stderr
     assert "too short" in proc.stderr  # the failed job is reported as skipped
     assert "note:" in proc.stderr  # a one-temperature campaign: no Arrhenius fit, figures with notes
     assert (tmp_path / "figures" / "fig1_arrhenius.png").is_file()
@@ -218,3 +229,44 @@ def test_flags_reach_csv_text_and_h5(tmp_path, template):
         assert any("few-hops" in v.decode() for v in h["tables/transport/flags"][()])
     arr = {r["material"]: r for r in out.tables["arrhenius"]}
     assert arr["Li7P3S11"]["extrapolation"] == "ok"  # 3 temperatures, tight errors
+
+
+def _break(job, reason="broken at 12.4 ps (frame 124, 3% of frames broken): P 17 has 5 S within 2.6 Å"):
+    with open(job.fn("analysis.json")) as fh:
+        res = json.load(fh)
+    res["integrity"].update(broken=True, reason=reason, broken_fraction=0.03,
+                            first_broken={"frame": 124, "time_ps": 12.4, "kind": "P_coordination"})
+    write_json_atomic(job.fn("analysis.json"), res)
+
+
+def test_broken_jobs_are_excluded_counted_and_includable(tmp_path, template):
+    project, jobs = _project(tmp_path / "proj", template, frozen=False)
+    g600 = [j for j in jobs if j.sp["material"] == "gamma_Li3PS4" and j.sp["temperature_K"] == 600]
+    _break(g600[0])
+    li7 = [j for j in jobs if j.sp["material"] == "Li7P3S11"]
+    for j in li7[:2]:  # 500 K and 600 K: one temperature left, no Arrhenius fit
+        _break(j)
+    res = gather(project.path, tmp_path / "r.h5", figures=False)
+    assert [r.job_id for r in res.broken] == sorted(j.id for j in [g600[0], *li7[:2]])
+    transport = {(r["material"], r["temperature_K"]): r for r in res.tables["transport"]}
+    assert transport[("gamma_Li3PS4", 600)]["n_replicas"] == 1
+    assert transport[("gamma_Li3PS4", 600)]["n_excluded_broken"] == 1
+    assert transport[("gamma_Li3PS4", 500)]["n_excluded_broken"] == 0
+    assert ("Li7P3S11", 500) not in transport and transport[("Li7P3S11", 700)]["n_replicas"] == 1
+    assert {r["material"] for r in res.tables["arrhenius"]} == {"gamma_Li3PS4"}
+    assert res.notes[0].startswith("3 of 11 jobs have broken chemistry and are excluded")
+    integ = {r["job_id"]: r for r in res.tables["integrity"]}
+    assert integ[g600[0].id]["excluded"] and integ[g600[0].id]["first_broken_ps"] == 12.4
+    assert not integ[g600[1].id]["excluded"] and integ[g600[1].id]["checked"]
+    assert "P 17 has 5 S within 2.6 Å" in res.text
+    with h5py.File(tmp_path / "r.h5", "r") as h:
+        assert h.attrs["n_jobs_broken"] == 3 and not h.attrs["include_broken"]
+        g = h["statepoints/gamma_Li3PS4/x75.00/none/T600K/replica0"]
+        assert g.attrs["integrity_broken"] and "P 17" in g.attrs["integrity_reason"]
+        assert "integrity/census_per_frame/PS4" in g
+    both = gather(project.path, tmp_path / "r2.h5", figures=False, include_broken=True)
+    transport = {(r["material"], r["temperature_K"]): r for r in both.tables["transport"]}
+    assert transport[("gamma_Li3PS4", 600)]["n_replicas"] == 2
+    assert transport[("gamma_Li3PS4", 600)]["n_excluded_broken"] == 0
+    assert {r["material"] for r in both.tables["arrhenius"]} == {"gamma_Li3PS4", "Li7P3S11"}
+    assert "INCLUDED" in both.notes[0]

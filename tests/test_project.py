@@ -123,3 +123,14 @@ def test_plain_signac_queries(mini_spec, tmp_path):
     ).stdout.split()
     assert len(out) == 1
     assert len(list(project.find_jobs({"doc.status": "pending"}))) == 7
+
+
+def test_jobs_created_before_stop_on_broken_chemistry_extend_cleanly(mini_spec, tmp_path):
+    root = tmp_path / "p"
+    init_project(load_campaign(mini_spec), root)
+    for job in open_project(root):  # a project made before the setting existed
+        proto = dict(job.doc["protocol"])
+        del proto["stop_on_broken_chemistry"]
+        job.doc["protocol"] = proto
+    init_project(load_campaign(mini_spec), root)  # same spec: accepted, nothing added
+    assert len(open_project(root)) == 8

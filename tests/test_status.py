@@ -66,3 +66,20 @@ def test_status_bad_group_key(project, tmp_path):
 def test_status_without_project(tmp_path):
     proc = run_cli("status", "--root", tmp_path)
     assert proc.returncode != 0 and "lpsens init" in proc.stderr
+
+
+def test_status_flags_done_jobs_with_broken_chemistry(project, tmp_path):
+    jobs = sorted(project, key=lambda j: j.id)
+    for job in jobs[:2]:
+        set_status(job, "running")
+        set_status(job, "done")
+    reason = "broken at 12.4 ps (frame 124, 3% of frames broken): P 17 has 5 S within 2.6 Å"
+    jobs[0].doc["analysis"] = {"integrity_broken": True, "integrity_reason": reason}
+    jobs[1].doc["analysis"] = {"integrity_broken": False, "integrity_reason": None}
+    proc = run_cli("status", "--root", tmp_path / "p")
+    assert proc.returncode == 0, proc.stderr
+    assert "1 analysed job(s) have broken chemistry" in proc.stdout
+    assert f"{jobs[0].id[:10]} done     " in proc.stdout and f"integrity: {reason}" in proc.stdout
+    assert jobs[1].id[:10] not in proc.stdout
+    report = json.loads(run_cli("status", "--root", tmp_path / "p", "--json").stdout)
+    assert report["integrity_broken"] == 1

@@ -250,7 +250,8 @@ def main_analyze(args) -> int:
                   f"  sigma = {result['sigma_S_cm']:.4g} +- {result['sigma_err_S_cm']:.2g} S/cm "
                   f"(z = {result['charge_number']}, H_R = {result['haven_ratio']:g})\n"
                   f"  anions per frame: " + ", ".join(f"{k} {v:.2f}" for k, v in c.items()) + "\n"
-                  f"  Li accessible fraction: {result['li_accessible_fraction']:.3f}")
+                  f"  Li accessible fraction: {result['li_accessible_fraction']:.3f}\n"
+                  f"  chemistry: {'integrity: ' + result['integrity_reason'] if result['integrity_broken'] else 'intact'}")
         return 0
     report = analyze_project(args.root, settings, force=args.force)
     for job_id, message in report.failed:
@@ -274,6 +275,8 @@ def _add_gather(sub):
     p.add_argument("--tables-dir", type=Path, help="CSV tables (default: the output's directory)")
     p.add_argument("--figures-dir", type=Path, help="figures (default: OUTPUT_DIR/figures)")
     p.add_argument("--no-figures", action="store_true", help="skip the figures")
+    p.add_argument("--include-broken", action="store_true",
+                   help="include jobs with broken chemistry in the tables, fits and figures (default: excluded)")
     p.set_defaults(func=main_gather)
 
 
@@ -282,9 +285,12 @@ def main_gather(args) -> int:
 
     output = args.output if args.output is not None else args.root / "results.h5"
     result = gather(args.root, output, tables_dir=args.tables_dir, figures_dir=args.figures_dir,
-                    figures=not args.no_figures)
+                    figures=not args.no_figures, include_broken=args.include_broken)
     for job_id, reason in result.skipped:
         print(f"skipped job {job_id}: {reason}", file=sys.stderr)
+    for rec in result.broken:
+        what = "included" if result.include_broken else "excluded"
+        print(f"job {rec.job_id[:10]} ({what}): integrity: {rec.integrity['reason']}", file=sys.stderr)
     print(result.text, end="")
     print(f"wrote {result.output} ({len(result.records)} jobs), {len(result.tables)} tables, "
           f"{len(result.figures)} figures", file=sys.stderr)

@@ -16,6 +16,7 @@ __all__ = [
     "StructureError",
     "PotentialError",
     "MDError",
+    "ChemistryError",
     "TrajectoryError",
     "TrajectoryLockedError",
     "AnalysisError",
@@ -76,6 +77,10 @@ class PotentialError(LpsensError, ValueError):
 
 class MDError(LpsensError, RuntimeError):
     """A molecular-dynamics task failed (LAMMPS error, lost atoms, exploding temperature)."""
+
+
+class ChemistryError(MDError):
+    """A trajectory frame has broken chemistry (fused atoms, wrong P coordination, lost atoms)."""
 
 
 class TrajectoryError(LpsensError, OSError):

@@ -23,13 +23,15 @@ import numpy as np
 from lpsens import __version__
 from lpsens.analysis.anions import ANION_KEYS
 from lpsens.analysis.arrhenius import ArrheniusFit
+from lpsens.analysis.integrity import integrity_summary
+from lpsens.analysis.paper import CITATION, paper_comparison
 from lpsens.analysis.pipeline import RESULT_FORMAT, uncertainty_flags
 from lpsens.errors import DocumentError, LpsensError, ProjectError
 from lpsens.status import read_job_document, utcnow
 
 __all__ = ["JobRecord", "GatherResult", "load_records", "transport_table", "arrhenius_table", "anion_table",
            "volume_table", "frozen_ratio_table", "build_tables", "format_table", "write_csv", "write_results_h5",
-           "gather", "RESULTS_FORMAT", "RESULTS_VERSION", "ARRHENIUS_FIT"]
+           "gather", "RESULTS_FORMAT", "RESULTS_VERSION", "ARRHENIUS_FIT", "integrity_table"]
 
 RESULTS_FORMAT = "lpsens-results"
 RESULTS_VERSION = 1
@@ -49,6 +51,17 @@ class JobRecord:
     doc: dict
 
     @property
+    def integrity(self) -> dict | None:
+        """The chemistry integrity entry of the analysis (None: analysed before lpsens checked it)."""
+        return integrity_summary(self.result)
+
+    @property
+    def broken(self) -> bool:
+        """True if the trajectory has broken chemistry (or a crystal lost its units)."""
+        entry = self.integrity
+        return bool(entry and entry["broken"])
+
+    @property
     def group_key(self) -> tuple:
         sp = self.statepoint
         return (sp["material"], float(sp["x_Li2S_mol_pct"]), sp["constraint"], int(sp["temperature_K"]))
@@ -66,6 +79,8 @@ class GatherResult:
     figures: list[Path] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     text: str = ""
+    broken: list[JobRecord] = field(default_factory=list)
+    include_broken: bool = False
 
 
 # ---------------------------------------------------------------------------------------------- loading
@@ -162,12 +177,16 @@ def _worst_hops(recs) -> str:
     return max(known, key=_HOP_ORDER.index) if known else ""
 
 
-def transport_table(records) -> list[dict]:
+def transport_table(records, excluded=()) -> list[dict]:
     """Per (material, x, constraint, T): replica count, mean D and sigma with standard errors.
 
     ``hop_statistics`` is the poorest over the replicas; ``flags`` says why a row must not be read
     as a point (``error>value``, ``few-hops``, ``no-hops``; see :func:`uncertainty_flags`).
+    ``excluded`` records (broken chemistry) are counted per group in ``n_excluded_broken``.
     """
+    n_excluded = defaultdict(int)
+    for r in excluded:
+        n_excluded[r.group_key] += 1
     rows = []
     for (mat, x, con, T), recs in _group(records).items():
         D, D_err, src = _mean_sem([r.result["D_cm2_s"] for r in recs], [r.result["D_err_cm2_s"] for r in recs])
@@ -176,7 +195,8 @@ def transport_table(records) -> list[dict]:
         rows.append({"material": mat, "x_Li2S_mol_pct": x, "constraint": con, "temperature_K": T,
                      "n_replicas": len(recs), "D_cm2_s": D, "D_sem_cm2_s": D_err, "sigma_S_cm": s,
                      "sigma_sem_S_cm": s_err, "error_from": src, "hop_statistics": hops,
-                     "flags": uncertainty_flags(D, D_err, hops or None)})
+                     "flags": uncertainty_flags(D, D_err, hops or None),
+                     "n_excluded_broken": n_excluded[(mat, x, con, T)]})
     return rows
 
 
@@ -289,12 +309,49 @@ def frozen_ratio_table(transport_rows) -> list[dict]:
     return rows
 
 
-def build_tables(records) -> tuple[dict[str, list[dict]], list[str]]:
-    """All aggregated tables, by name, and notes on what could not be computed."""
-    transport = transport_table(records)
+def integrity_table(records, include_broken: bool = False) -> list[dict]:
+    """Per job: the chemistry integrity verdict and whether the job enters the aggregated tables."""
+    rows = []
+    for r in sorted(records, key=lambda r: (r.group_key, r.statepoint.get("replica", 0), r.job_id)):
+        entry = r.integrity
+        first = (entry or {}).get("first_broken") or {}
+        mat, x, con, T = r.group_key
+        rows.append({"job_id": r.job_id, "material": mat, "x_Li2S_mol_pct": x, "constraint": con,
+                     "temperature_K": T, "replica": int(r.statepoint.get("replica", 0)),
+                     "checked": entry is not None,
+                     "broken": r.broken,
+                     "broken_fraction": float(entry["broken_fraction"]) if entry else math.nan,
+                     "first_broken_ps": float(first["time_ps"]) if first else math.nan,
+                     "crystal_units_lost": str((entry or {}).get("crystal_units_lost")),
+                     "excluded": r.broken and not include_broken,
+                     "reason": (entry or {}).get("reason") or ("" if entry else
+                                                              "not checked: rerun 'lpsens analyze --force'")})
+    return rows
+
+
+def build_tables(records, include_broken: bool = False) -> tuple[dict[str, list[dict]], list[str]]:
+    """All aggregated tables, by name, and notes on what could not be computed.
+
+    Jobs with broken chemistry (:attr:`JobRecord.broken`) are left out of every aggregated table
+    and fit unless ``include_broken``; the ``integrity`` table lists every job and the notes say
+    how many were excluded. The ``paper`` table sets the paper's values and trends next to the
+    campaign's (:func:`lpsens.analysis.paper.paper_comparison`).
+    """
+    broken = [r for r in records if r.broken]
+    kept = records if include_broken else [r for r in records if not r.broken]
+    transport = transport_table(kept, excluded=() if include_broken else broken)
     arrhenius, notes = arrhenius_table(transport)
-    return {"transport": transport, "arrhenius": arrhenius, "anions": anion_table(records),
-            "accessible_volume": volume_table(records), "frozen_ratio": frozen_ratio_table(transport)}, notes
+    if broken and not include_broken:
+        notes.insert(0, f"{len(broken)} of {len(records)} jobs have broken chemistry and are excluded from the tables "
+                        "and fits (column n_excluded_broken; 'lpsens gather --include-broken' includes them)")
+    elif broken:
+        notes.insert(0, f"{len(broken)} of {len(records)} jobs have broken chemistry and are INCLUDED in the tables "
+                        "and fits (--include-broken)")
+    tables = {"transport": transport, "arrhenius": arrhenius, "anions": anion_table(kept),
+              "accessible_volume": volume_table(kept), "frozen_ratio": frozen_ratio_table(transport),
+              "integrity": integrity_table(records, include_broken)}
+    tables["paper"] = paper_comparison(tables, kept)
+    return tables, notes
 
 
 def _fmt(v) -> str:
@@ -322,7 +379,7 @@ def format_table(title: str, rows: list[dict], columns: list[str] | None = None)
 
 _TEXT_COLUMNS = {
     "transport": ["material", "x_Li2S_mol_pct", "constraint", "temperature_K", "n_replicas", "D_cm2_s", "D_sem_cm2_s",
-                  "sigma_S_cm", "sigma_sem_S_cm", "hop_statistics", "flags"],
+                  "sigma_S_cm", "sigma_sem_S_cm", "hop_statistics", "flags", "n_excluded_broken"],
     "arrhenius": ["material", "x_Li2S_mol_pct", "constraint", "n_temperatures", "Ea_eV", "Ea_err_eV",
                   "sigma_300K_S_cm", "sigma_300K_ci95_low_S_cm", "sigma_300K_ci95_high_S_cm", "flags",
                   "extrapolation"],
@@ -330,6 +387,9 @@ _TEXT_COLUMNS = {
     "accessible_volume": ["material", "x_Li2S_mol_pct", "constraint", "temperature_K", "n_replicas",
                           "accessible_fraction", "accessible_fraction_sem"],
     "frozen_ratio": ["material", "x_Li2S_mol_pct", "temperature_K", "constraint", "ratio", "ratio_err", "flags"],
+    "paper": ["claim", "paper_value", "campaign_value", "verdict", "why"],
+    "integrity": ["job_id", "material", "x_Li2S_mol_pct", "constraint", "temperature_K", "replica", "broken",
+                  "broken_fraction", "excluded", "reason"],
 }
 
 
@@ -374,7 +434,7 @@ def _group_name(sp) -> str:
             f"T{int(sp['temperature_K'])}K/replica{int(sp['replica'])}")
 
 
-def write_results_h5(path, records, tables, skipped, root=None) -> Path:
+def write_results_h5(path, records, tables, skipped, root=None, include_broken: bool = False) -> Path:
     """Write the consolidated HDF5 file through a temporary name and a rename.
 
     Layout: one group per state point ``/statepoints/<material>/x<x>/<constraint>/T<T>K/replica<r>``
@@ -388,7 +448,9 @@ def write_results_h5(path, records, tables, skipped, root=None) -> Path:
         with h5py.File(tmp, "w") as h:
             h.attrs.update({"format": RESULTS_FORMAT, "format_version": RESULTS_VERSION, "lpsens_version": __version__,
                             "created": utcnow(), "n_jobs": len(records), "root": str(root or ""),
-                            "skipped": json.dumps(skipped), "arrhenius_fit": ARRHENIUS_FIT})
+                            "skipped": json.dumps(skipped), "arrhenius_fit": ARRHENIUS_FIT,
+                            "n_jobs_broken": sum(r.broken for r in records), "include_broken": include_broken,
+                            "paper_reference": CITATION})
             for rec in records:
                 g = h.create_group(_group_name(rec.statepoint))
                 res, doc = rec.result, rec.doc
@@ -418,6 +480,18 @@ def write_results_h5(path, records, tables, skipped, root=None) -> Path:
                     g["D_blocks_cm2_s"] = np.asarray(res["D_blocks_cm2_s"], float)
                 for k, v in (res.get("anion_counts_per_frame") or {}).items():
                     g[f"anion_counts_per_frame/{k}"] = np.asarray(v, np.int64)
+                entry = rec.integrity
+                g.attrs["integrity_checked"] = entry is not None
+                if entry is not None:
+                    g.attrs["integrity_broken"] = bool(entry["broken"])
+                    for k in ("reason", "broken_fraction", "n_frames_checked", "n_frames_broken", "first_broken",
+                              "crystal_units_lost", "limits"):
+                        _set_attr(g.attrs, f"integrity_{k}", entry.get(k))
+                    g["integrity/time_ps"] = np.asarray(entry["time_ps"], float)
+                    g["integrity/broken_per_frame"] = np.asarray(entry["broken_per_frame"], np.int8)
+                    g["integrity/n_violations_per_frame"] = np.asarray(entry["n_violations_per_frame"], np.int64)
+                    for k, v in entry["census_per_frame"].items():
+                        g[f"integrity/census_per_frame/{k}"] = np.asarray(v, np.int64)
             for name, rows in tables.items():
                 tg = h.create_group(f"tables/{name}")
                 if not rows:
@@ -436,7 +510,8 @@ def write_results_h5(path, records, tables, skipped, root=None) -> Path:
 
 
 # ---------------------------------------------------------------------------------------------- entry
-def gather(root, output, *, tables_dir=None, figures_dir=None, figures: bool = True) -> GatherResult:
+def gather(root, output, *, tables_dir=None, figures_dir=None, figures: bool = True,
+           include_broken: bool = False) -> GatherResult:
     """Consolidated HDF5 + CSV tables + text tables (+ figures) of the project at ``root``.
 
     Parameters
@@ -451,24 +526,30 @@ def gather(root, output, *, tables_dir=None, figures_dir=None, figures: bool = T
         Directory of the figures (default: ``output``'s directory / ``figures``).
     figures
         Whether to draw the figures.
+    include_broken
+        Include jobs with broken chemistry in the aggregated tables, fits and figures (default:
+        excluded and counted).
     """
     output = Path(output)
     records, skipped = load_records(root)
-    tables, notes = build_tables(records)
-    write_results_h5(output, records, tables, skipped, root=root)
+    tables, notes = build_tables(records, include_broken)
+    write_results_h5(output, records, tables, skipped, root=root, include_broken=include_broken)
     tables_dir = Path(tables_dir) if tables_dir is not None else output.parent
     tables_dir.mkdir(parents=True, exist_ok=True)
-    result = GatherResult(output=output, records=records, skipped=skipped, tables=tables, notes=list(notes))
+    result = GatherResult(output=output, records=records, skipped=skipped, tables=tables, notes=list(notes),
+                          broken=[r for r in records if r.broken], include_broken=include_broken)
     text = []
     for name, rows in tables.items():
         result.csv_files.append(write_csv(tables_dir / f"{name}.csv", rows))
-        text.append(format_table(name, rows, [c for c in _TEXT_COLUMNS[name] if not rows or c in rows[0]]))
+        title = f"{name} (reference: {CITATION})" if name == "paper" else name
+        text.append(format_table(title, rows, [c for c in _TEXT_COLUMNS[name] if not rows or c in rows[0]]))
     result.text = "\n".join(text)
     if figures:
         from lpsens.plots import make_figures
 
         figures_dir = Path(figures_dir) if figures_dir is not None else output.parent / "figures"
-        paths, fig_notes = make_figures(records, tables, figures_dir)
+        shown = records if include_broken else [r for r in records if not r.broken]
+        paths, fig_notes = make_figures(shown, tables, figures_dir)
         result.figures = paths
         result.notes.extend(fig_notes)
     return result

@@ -14,6 +14,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from lpsens.analysis.anions import ANION_KEYS
+from lpsens.analysis.paper import SIGMA300_HIGH_S_CM, SIGMA300_LOW_RANGE_S_CM, SS_PEAK_A, SS_PEAK_GONE_ABOVE_K
 
 __all__ = ["make_figures", "plot_arrhenius", "plot_rdf", "plot_anions", "plot_volume_frozen", "LI3PS4_PHASES"]
 
@@ -89,11 +90,17 @@ def plot_arrhenius(tables, stem: Path) -> tuple[list[Path], list[str]]:
     if missing:  # the figure says why an extrapolation is absent, as the table does
         ax.text(0.02, 0.02, "no 300 K value for\n" + "\n".join(missing), transform=ax.transAxes, fontsize=6,
                 color="0.3", va="bottom")
+    # the paper's 300 K values (Staacke et al. 2022), see lpsens.analysis.paper
+    x300 = 1000 / 300.0
+    ax.plot([x300], [SIGMA300_HIGH_S_CM], marker="*", ms=11, color="k", ls="none",
+            label=f"paper: alpha, Li7P3S11 up to {SIGMA300_HIGH_S_CM:.1e}")
+    ax.plot([x300 + 0.04] * 2, SIGMA300_LOW_RANGE_S_CM, color="0.4", lw=4, alpha=0.6, solid_capstyle="butt",
+            label=f"paper: beta, gamma {SIGMA300_LOW_RANGE_S_CM[0]:.0e}-{SIGMA300_LOW_RANGE_S_CM[1]:.0e}")
     ax.set_yscale("log")
     ax.set_xlabel("1000 / T (1/K)")
     ax.set_ylabel(r"$\sigma$ (S/cm)")
     ax.set_title("Arrhenius plot (open squares: 300 K extrapolation, 95 % CI; open circles: error > value;\n"
-                 "triangles: no Li hop, upper limit)", fontsize=8)
+                 "triangles: no Li hop, upper limit; black: paper at 300 K)", fontsize=8)
     ax.legend(fontsize=7)
     return _save(fig, stem), []
 
@@ -117,6 +124,18 @@ def plot_rdf(records, stem: Path) -> tuple[list[Path], list[str]]:
             _note(ax, "no data")
             continue
         temps = sorted(by_phase[phase])
+        r_max = min(float(c.get("r_max_A") or c["r_A"][-1]) for cs in by_phase[phase].values() for c in cs)
+        why = "; ".join(sorted({c.get("r_max_rule", "half the shortest cell width (minimum image)")
+                                for cs in by_phase[phase].values() for c in cs}))
+        ax.text(0.98, 0.97, f"r_max = {r_max:.2f} Å: {why}", transform=ax.transAxes, ha="right", va="top", fontsize=6)
+        if phase != "alpha_Li3PS4":
+            ax.axvline(SS_PEAK_A, color="k", ls=":", lw=0.8)
+            gone = "-".join(f"{t:g}" for t in SS_PEAK_GONE_ABOVE_K)
+            ax.text(SS_PEAK_A, 0.02, f"paper: {SS_PEAK_A} Å peak, \ngone above {gone} K ",
+                    transform=ax.get_xaxis_transform(), fontsize=6, va="bottom", ha="right")
+            if r_max < SS_PEAK_A:
+                notes.append(f"Fig. 2: {phase} RDF stops at r_max = {r_max:.2f} Å, before the paper's "
+                             f"{SS_PEAK_A} Å S-S peak; wider cells are needed to see it")
         for k, T in enumerate(temps):
             curves = by_phase[phase][T]
             n = min(len(c["r_A"]) for c in curves)
@@ -145,7 +164,8 @@ def plot_anions(records, stem: Path) -> tuple[list[Path], list[str]]:
         per = rec.result.get("anion_counts_per_frame")
         if sp["constraint"] != "none" or not per:
             continue
-        counts = np.array([per[k] for k in ANION_KEYS], float)
+        n = len(next(iter(per.values())))
+        counts = np.array([per.get(k, [0] * n) for k in ANION_KEYS], float)
         total = counts.sum(axis=0)
         total[total == 0] = np.nan
         for k, key in enumerate(ANION_KEYS[:3]):

@@ -15,7 +15,7 @@ import signac
 
 from lpsens import __version__
 from lpsens.campaign import Campaign, validate_potential
-from lpsens.errors import ProjectError
+from lpsens.errors import LpsensError, ProjectError
 from lpsens.statepoint import SCHEMA_VERSION
 from lpsens.status import JobStatus, utcnow
 
@@ -85,6 +85,13 @@ def _job_identity(campaign: Campaign, sp, protocol, potential_info) -> dict:
 def _same(existing: dict, wanted: dict, key: str) -> bool:
     if key == "potential":  # the file may move; its content (hash) and label are its identity
         return (existing.get("sha256"), existing.get("label")) == (wanted["sha256"], wanted["label"])
+    if key == "protocol":  # fill settings added since the job was created with their defaults
+        from lpsens.md.protocol import MDProtocol
+
+        try:
+            existing = MDProtocol.from_dict(dict(existing)).to_dict()
+        except LpsensError:
+            return False
     return existing == wanted
 
 

@@ -159,7 +159,9 @@ def status_report(project, group_by=("material", "constraint"), *, detailed=Fals
     -------
     dict
         ``{"total": int, "by_status": {...}, "groups": [{"key": {...}, "counts": {...}}],
-        "failures": [{"id", "statepoint", "status", "reason"}], "jobs": [...] (if detailed)}``
+        "failures": [{"id", "statepoint", "status", "reason"}], "integrity_broken": int,
+        "jobs": [...] (if detailed)}``. Done jobs whose analysis found broken chemistry are
+        listed among the failures with the reason ``integrity: broken at ... ps: ...``.
     """
     from collections import Counter, defaultdict
 
@@ -169,12 +171,19 @@ def status_report(project, group_by=("material", "constraint"), *, detailed=Fals
     totals = Counter()
     groups: dict[tuple, Counter] = defaultdict(Counter)
     failures, jobs = [], []
+    n_broken = 0
     for job_id, sp, doc in iter_job_records(project):
         status = doc.get("status", JobStatus.PENDING.value)
         totals[status] += 1
         groups[tuple(sp.get(k) for k in group_by)][status] += 1
         if status in (JobStatus.FAILED.value, JobStatus.LOST.value, JobStatus.TIMEOUT.value):
             failures.append({"id": job_id, "statepoint": sp, "status": status, "reason": doc.get("reason")})
+        analysis = doc.get("analysis")
+        if isinstance(analysis, dict) and analysis.get("integrity_broken"):
+            # done, but the analysis found broken chemistry: its numbers are excluded from the tables
+            n_broken += 1
+            failures.append({"id": job_id, "statepoint": sp, "status": status,
+                             "reason": f"integrity: {analysis.get('integrity_reason')}"})
         if detailed:
             runs = doc.get("runs") or []
             jobs.append(
@@ -205,6 +214,7 @@ def status_report(project, group_by=("material", "constraint"), *, detailed=Fals
             for key, c in sorted(groups.items(), key=_sort_key)
         ],
         "failures": sorted(failures, key=lambda f: f["id"]),
+        "integrity_broken": n_broken,
     }
     if detailed:
         report["jobs"] = sorted(jobs, key=lambda j: j["id"])
@@ -226,6 +236,8 @@ def format_report(report: dict) -> str:
     line = lambda r: "  ".join(c.rjust(w) if i >= len(keys) else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))  # noqa: E731
     out = [f"{report['total']} jobs in {report['root']}", line(header), line(["-" * w for w in widths])]
     out += [line(r) for r in rows]
+    if report.get("integrity_broken"):
+        out.append(f"{report['integrity_broken']} analysed job(s) have broken chemistry (excluded from 'lpsens gather')")
     if report["failures"]:
         out.append("")
         out.append("Jobs that need attention:")

@@ -15,13 +15,15 @@ def _counts(tmp_path, cif, repeat=(1, 1, 1)):
 
 def test_li7p3s11_has_two_ps4_and_two_p2s7(tmp_path):
     an = _counts(tmp_path, "Li7P3S11_P-1_relaxed-7net0_expcell.cif")
-    assert an.mean_counts == {"PS4": 2.0, "P2S7": 2.0, "P2S6": 0.0, "other": 0.0, "free_S": 0.0}
+    assert an.mean_counts == {"PS4": 2.0, "P2S7": 2.0, "P2S6": 0.0, "P2S6_edge": 0.0, "chain": 0.0, "other": 0.0,
+                              "free_S": 0.0}
     assert all(np.all(v == v[0]) for v in an.counts_per_frame.values())
 
 
 def test_li4p2s6_is_only_p2s6(tmp_path):
     an = _counts(tmp_path, "Li4P2S6_P-31m_relaxed-7net0_expcell.cif", repeat=(2, 2, 2))
-    assert an.mean_counts == {"PS4": 0.0, "P2S7": 0.0, "P2S6": 8.0, "other": 0.0, "free_S": 0.0}
+    assert an.mean_counts == {"PS4": 0.0, "P2S7": 0.0, "P2S6": 8.0, "P2S6_edge": 0.0, "chain": 0.0, "other": 0.0,
+                              "free_S": 0.0}
 
 
 def test_beta_li3ps4_is_only_ps4(tmp_path):

@@ -34,6 +34,9 @@ def test_analyze_default_temperature_from_file(tmp_path):
     path = write_random_walk(tmp_path / "trajectory.h5", n_frames=4000, n_walkers=8, temperature_K=650.0)
     out = json.loads(_cli("analyze", "--trajectory", path, "--json").stdout)
     assert out["temperature_K"] == 650.0
+    # random walkers overlap: the text output says the chemistry is broken, and why
+    text = _cli("analyze", "--trajectory", path).stdout
+    assert "chemistry: integrity: broken at 0 ps (frame 0, 100% of frames broken): " in text
 
 
 def test_analyze_too_short_is_an_error(tmp_path):

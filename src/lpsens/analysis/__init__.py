@@ -7,6 +7,7 @@ returns ``self``, results are properties with units in their names.
 from lpsens.analysis.anions import ANION_KEYS, AnionComposition, classify_frame
 from lpsens.analysis.arrhenius import ArrheniusFit
 from lpsens.analysis.conductivity import NernstEinstein, nernst_einstein_S_cm
+from lpsens.analysis.integrity import ChemistryIntegrity
 from lpsens.analysis.msd import MSD, Diffusion, fft_msd_sum
 from lpsens.analysis.pipeline import AnalyzeReport, analyze_job, analyze_project, analyze_trajectory
 from lpsens.analysis.rdf import RDF, perpendicular_widths_A
@@ -20,6 +21,7 @@ __all__ = [
     "AnalysisSettings",
     "AnalyzeReport",
     "AnionComposition",
+    "ChemistryIntegrity",
     "ArrheniusFit",
     "Diffusion",
     "MSD",

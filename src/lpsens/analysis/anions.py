@@ -1,25 +1,20 @@
-"""Thiophosphate anion composition per frame: PS4(3-), P2S7(4-), P2S6(4-) and others.
+"""Thiophosphate anion composition per frame over a trajectory.
 
-Bonds are P-S and P-P pairs closer than pair-specific cutoffs (minimum image, any cell; the
-unwrapped positions are handled by the neighbour list). Anions are the connected components
-of the bond graph that contain P: one P with 4 S is PS4; two P with 7 S and no P-P bond is
-P2S7 (corner-sharing through a bridging S); two P with 6 S and a P-P bond is P2S6; anything
-else with P is "other". S atoms bonded to no P are counted separately as ``free_S`` (S2-).
+The classifier is :func:`lpsens.chemistry.unit_census` (the one classifier of lpsens, with
+configurable bond cutoffs): units PS4(3-), P2S7(4-), P2S6(4-), edge-sharing P2S6, chains and
+others, and the S bonded to no P counted as ``free_S`` (S2-).
 """
 
 from __future__ import annotations
 
 import numpy as np
-from ase import Atoms
-from ase.neighborlist import neighbor_list
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
+from lpsens.chemistry import UNIT_KINDS, unit_census
 from lpsens.errors import AnalysisError, InsufficientDataError
 
 __all__ = ["AnionComposition", "ANION_KEYS", "classify_frame"]
 
-ANION_KEYS = ("PS4", "P2S7", "P2S6", "other")
+ANION_KEYS = UNIT_KINDS
 _P, _S = 15, 16
 
 
@@ -38,36 +33,9 @@ def classify_frame(numbers, positions, cell, cutoff_PS_A=2.6, cutoff_PP_A=2.6) -
     Returns
     -------
     dict
-        Counts for ``PS4``, ``P2S7``, ``P2S6``, ``other`` and ``free_S``.
+        Counts for each of :data:`ANION_KEYS` and ``free_S``.
     """
-    numbers = np.asarray(numbers)
-    keep = np.isin(numbers, (_P, _S))
-    z = numbers[keep]
-    atoms = Atoms(numbers=z, positions=np.asarray(positions)[keep], cell=cell, pbc=True)
-    atoms.wrap()
-    i, j = neighbor_list("ij", atoms, {(_P, _S): cutoff_PS_A, (_P, _P): cutoff_PP_A})
-    n = z.size
-    graph = coo_matrix((np.ones(i.size), (i, j)), shape=(n, n))
-    n_comp, label = connected_components(graph, directed=False)
-    is_p = z == _P
-    n_p = np.bincount(label, weights=is_p, minlength=n_comp).astype(int)
-    n_s = np.bincount(label, weights=~is_p, minlength=n_comp).astype(int)
-    pp = is_p[i] & is_p[j]
-    has_pp = np.zeros(n_comp, bool)
-    has_pp[label[i[pp]]] = True
-    counts = dict.fromkeys((*ANION_KEYS, "free_S"), 0)
-    for c in range(n_comp):
-        if n_p[c] == 0:
-            counts["free_S"] += int(n_s[c])
-        elif n_p[c] == 1 and n_s[c] == 4:
-            counts["PS4"] += 1
-        elif n_p[c] == 2 and n_s[c] == 7 and not has_pp[c]:
-            counts["P2S7"] += 1
-        elif n_p[c] == 2 and n_s[c] == 6 and has_pp[c]:
-            counts["P2S6"] += 1
-        else:
-            counts["other"] += 1
-    return counts
+    return unit_census(numbers, positions, cell, cutoff_PS_A, cutoff_PP_A).counts
 
 
 class AnionComposition:
@@ -120,13 +88,13 @@ class AnionComposition:
 
     @property
     def counts_per_frame(self) -> dict[str, np.ndarray]:
-        """Counts per analysed frame for each of ``PS4, P2S7, P2S6, other, free_S``, shape (n_frames,) each."""
+        """Counts per analysed frame for each of :data:`ANION_KEYS` and ``free_S``, shape (n_frames,) each."""
         self._check()
         return {key: self._counts[:, k].copy() for k, key in enumerate((*ANION_KEYS, "free_S"))}
 
     @property
     def mean_counts(self) -> dict[str, float]:
-        """Mean count per frame for ``PS4, P2S7, P2S6, other, free_S``."""
+        """Mean count per frame for each of :data:`ANION_KEYS` and ``free_S``."""
         self._check()
         return {key: float(self._counts[:, k].mean()) for k, key in enumerate((*ANION_KEYS, "free_S"))}
 

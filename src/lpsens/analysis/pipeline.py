@@ -14,6 +14,7 @@ import numpy as np
 from lpsens import __version__
 from lpsens.analysis.anions import ANION_KEYS, AnionComposition
 from lpsens.analysis.conductivity import NernstEinstein
+from lpsens.analysis.integrity import ChemistryIntegrity
 from lpsens.analysis.msd import LI, MSD, Diffusion
 from lpsens.analysis.rdf import RDF
 from lpsens.analysis.reader import TrajectoryReader
@@ -30,8 +31,9 @@ log = logging.getLogger("lpsens.analysis")
 RESULT_FORMAT = "lpsens-analysis"
 RESULT_VERSION = 1
 #: keys of the result copied into ``job.doc["analysis"]``
-SUMMARY_KEYS = ("D_cm2_s", "D_err_cm2_s", "hop_statistics", "n_hops", "uncertain", "sigma_S_cm", "sigma_err_S_cm", "temperature_K", "n_Li", "volume_A3",
-                "anion_counts", "li_accessible_fraction", "msd_loglog_slope", "analysed", "lpsens_version")
+SUMMARY_KEYS = ("D_cm2_s", "D_err_cm2_s", "hop_statistics", "n_hops", "uncertain", "sigma_S_cm", "sigma_err_S_cm",
+                "temperature_K", "n_Li", "volume_A3", "anion_counts", "li_accessible_fraction", "msd_loglog_slope",
+                "analysed", "lpsens_version", "integrity_broken", "integrity_reason")
 
 
 def _log_subsample(n: int, points: int = 200) -> np.ndarray:
@@ -64,7 +66,8 @@ def _finite(x):
     return x if math.isfinite(x) else None
 
 
-def analyze_trajectory(path, settings: AnalysisSettings | None = None, temperature_K: float | None = None) -> dict:
+def analyze_trajectory(path, settings: AnalysisSettings | None = None, temperature_K: float | None = None,
+                       material: str | None = None) -> dict:
     """Analyse one trajectory file (docs/formats.md) and return the result dict (see docs/analysis.md).
 
     Parameters
@@ -75,6 +78,10 @@ def analyze_trajectory(path, settings: AnalysisSettings | None = None, temperatu
         Analysis settings (defaults: :class:`AnalysisSettings()`).
     temperature_K
         Temperature for Nernst-Einstein; default the file's ``temperature_K`` attribute (the target).
+    material
+        Material name of the state point (a crystal unless ``"glass"``; decides whether a P
+        leaving PS4/P2S7 is flagged); default the file's ``material`` attribute, and without
+        one the run is treated as a glass (no crystal flag).
 
     Raises
     ------
@@ -105,6 +112,9 @@ def analyze_trajectory(path, settings: AnalysisSettings | None = None, temperatu
         rdf = RDF(settings.rdf_bins, settings.rdf_r_max_A, (16, 16), settings.structure_max_frames).compute(rd)
         an = AnionComposition(settings.bond_cutoff_PS_A, settings.bond_cutoff_PP_A,
                               settings.structure_max_frames).compute(rd)
+        material = str(material if material is not None else rd.attrs.get("material", ""))
+        integ = ChemistryIntegrity(settings.chemistry_limits(), crystal=bool(material) and material != "glass",
+                                   max_frames=settings.integrity_max_frames).compute(rd)
         vol = AccessibleVolume(settings.volume_grid_spacing_A, settings.volume_smoothing_A, settings.volume_isovalue,
                                settings.volume_max_frames).compute(rd)
         idx = _log_subsample(msd.lag_time_ps.size)
@@ -153,12 +163,17 @@ def analyze_trajectory(path, settings: AnalysisSettings | None = None, temperatu
             "msd_loglog_slope": _finite(diff.loglog_slope),
             "msd": {"lag_time_ps": msd.lag_time_ps[idx].tolist(), "msd_A2": msd.msd_A2[idx].tolist()},
             "rdf_SS": {"r_A": rdf.r_A.tolist(), "g": rdf.g.tolist(), "r_max_A": rdf.r_max_used_A,
+                       "r_max_rule": ("half the shortest cell width (minimum image)" if settings.rdf_r_max_A is None
+                                      else "[analysis] rdf_r_max_A"),
                        "n_frames": rdf.n_frames,
                        "normalisation": "ideal-gas pair density N_S (N_S - 1) / V; g -> 1 at large r"},
             "anion_counts": {k: counts[k] for k in ANION_KEYS},
             "free_S_count": counts["free_S"],
             "anion_counts_per_frame": {k: per_frame[k].tolist() for k in ANION_KEYS},
             "anion_time_ps": an.time_ps.tolist(),
+            "integrity": integ.as_dict(),
+            "integrity_broken": integ.broken,
+            "integrity_reason": integ.reason(),
             "li_accessible_fraction": vol.fraction,
             "li_accessible_volume": {"fraction": vol.fraction, "volume_A3": vol.volume_A3,
                                      "isovalue_relative": settings.volume_isovalue, "grid_shape": list(vol.grid_shape),
@@ -181,7 +196,8 @@ def write_json_atomic(path, data) -> None:
 
 def analyze_job(job, settings: AnalysisSettings | None = None) -> dict:
     """Analyse a finished signac job: ``analysis.json`` in the job directory and ``job.doc["analysis"]``."""
-    result = analyze_trajectory(job.fn("trajectory.h5"), settings, temperature_K=float(job.sp["temperature_K"]))
+    result = analyze_trajectory(job.fn("trajectory.h5"), settings, temperature_K=float(job.sp["temperature_K"]),
+                                material=job.sp.get("material"))
     result["job_id"] = job.id
     result["statepoint"] = dict(job.sp)
     write_json_atomic(job.fn("analysis.json"), result)

@@ -54,6 +54,14 @@ class AnalysisSettings:
         Width (Angstrom, Gaussian sigma) of the periodic smoothing of the Li density; 0 = none.
     volume_isovalue
         Isovalue relative to the mean Li density: voxels with rho/<rho> >= isovalue are accessible.
+    integrity_S_S_min_A, integrity_P_S_min_A, integrity_P_P_min_A, integrity_Li_min_A
+        Broken chemistry: a pair closer than this (Angstrom; Li: to any atom); see
+        :class:`lpsens.chemistry.ChemistryLimits` and docs/analysis.md.
+    integrity_coordination_PS_A, integrity_P_min_S, integrity_P_max_S
+        Broken chemistry: a P with fewer than ``P_min_S`` or more than ``P_max_S`` S within
+        ``coordination_PS_A`` Angstrom. The unit census uses ``bond_cutoff_PS_A``/``bond_cutoff_PP_A``.
+    integrity_max_frames
+        At most this many frames (evenly strided) are checked for broken chemistry.
     """
 
     fit_start_ps: float = 2.0
@@ -74,8 +82,17 @@ class AnalysisSettings:
     volume_grid_spacing_A: float = 0.2
     volume_smoothing_A: float = 0.3
     volume_isovalue: float = 0.1
+    integrity_S_S_min_A: float = 2.3
+    integrity_P_S_min_A: float = 1.7
+    integrity_P_P_min_A: float = 1.9
+    integrity_Li_min_A: float = 1.5
+    integrity_coordination_PS_A: float = 2.6
+    integrity_P_min_S: int = 3
+    integrity_P_max_S: int = 4
+    integrity_max_frames: int = 2000
 
-    _INTS = ("n_blocks", "min_fit_points", "min_hops", "charge_number", "structure_max_frames", "rdf_bins", "volume_max_frames")
+    _INTS = ("n_blocks", "min_fit_points", "min_hops", "charge_number", "structure_max_frames", "rdf_bins",
+             "volume_max_frames", "integrity_P_min_S", "integrity_P_max_S", "integrity_max_frames")
 
     def __post_init__(self):
         for f in dataclasses.fields(self):
@@ -109,10 +126,19 @@ class AnalysisSettings:
             ("volume_grid_spacing_A", 0.02 <= self.volume_grid_spacing_A <= 2.0, "in [0.02, 2] Angstrom"),
             ("volume_smoothing_A", self.volume_smoothing_A >= 0, ">= 0"),
             ("volume_isovalue", self.volume_isovalue > 0, "> 0"),
+            ("integrity_max_frames", self.integrity_max_frames >= 1, ">= 1"),
         ]
         for name, ok, expected in checks:
             if not ok:
                 raise AnalysisError(f"must be {expected}, got {getattr(self, name)!r}", key=f"analysis.{name}")
+
+        self.chemistry_limits()  # validates the integrity thresholds
+
+    def chemistry_limits(self):
+        """The thresholds of the chemistry integrity check as :class:`lpsens.chemistry.ChemistryLimits`."""
+        from lpsens.chemistry import ChemistryLimits
+
+        return ChemistryLimits.from_settings(self.to_dict())
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -39,6 +39,11 @@ class MDProtocol:
         ``nose_hoover`` or ``csvr``.
     thermostat_damping_fs
         Thermostat damping time in fs.
+    stop_on_broken_chemistry
+        Check the frames written since the last segment boundary with
+        :func:`lpsens.chemistry.check_frame` (fused or bonded S, P with <= 2 or >= 5 S, Li on top
+        of an atom, lost atoms) and stop a broken run with status ``failed`` (default True).
+        Does not change the trajectory, so toggling it keeps checkpoints valid.
     """
 
     timestep_fs: float = 2.0
@@ -48,10 +53,14 @@ class MDProtocol:
     segment_ps: float = 10.0
     thermostat: Thermostat = Thermostat.NOSE_HOOVER
     thermostat_damping_fs: float = 100.0
+    stop_on_broken_chemistry: bool = True
 
     def __post_init__(self):
+        if not isinstance(self.stop_on_broken_chemistry, bool):
+            raise SpecError(f"must be true or false, got {self.stop_on_broken_chemistry!r}",
+                            key="protocol.stop_on_broken_chemistry")
         for f in dataclasses.fields(self):
-            if f.name == "thermostat":
+            if f.name in ("thermostat", "stop_on_broken_chemistry"):
                 continue
             value = getattr(self, f.name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):

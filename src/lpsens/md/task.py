@@ -28,7 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from lpsens.errors import MDError, PotentialError, StructureError
+from lpsens.chemistry import ChemistryLimits, check_frame
+from lpsens.errors import ChemistryError, MDError, PotentialError, StructureError
 from lpsens.md.backends import Backend
 from lpsens.md.checkpoint import Checkpoint, commit_restart, read_checkpoint, restart_name, write_checkpoint
 from lpsens.md.engine import LammpsMD, lammps_seed
@@ -220,6 +221,10 @@ def run_task(job, *, comm=None, should_stop=None, backend="auto", on_segment=Non
     PotentialError, StructureError, MDError
         Bad potential, unreadable/unbuildable structure, LAMMPS failure or exploding temperature.
         The caller records the reason in the job document.
+    ChemistryError
+        (an MDError) A frame written since the last segment boundary has broken chemistry and
+        ``protocol.stop_on_broken_chemistry`` is on; the frames and the checkpoint up to that
+        boundary are on disk, the trajectory is not marked complete.
     """
     from mpi4py import MPI
 
@@ -336,6 +341,28 @@ def run_task(job, *, comm=None, should_stop=None, backend="auto", on_segment=Non
                     job_id=job.id,
                 )
 
+        # the campaign's [analysis] thresholds, as `lpsens analyze` will apply them (read on every
+        # rank, so a bad value raises everywhere)
+        limits = ChemistryLimits.from_settings(getattr(project, "doc", {}).get("analysis_settings"))
+
+        def check_chemistry(new_frames, first_frame: int) -> None:
+            # only the frames written since the last boundary: the cost stays a fixed share of the MD
+            message = None
+            if protocol.stop_on_broken_chemistry and is_root:
+                for k, x in enumerate(new_frames):
+                    found = check_frame(atoms.numbers, x, atoms.cell[:], limits)
+                    if found:
+                        f = first_frame + k
+                        more = f" (+{len(found) - 1} more)" if len(found) > 1 else ""
+                        message = (f"broken chemistry in frame {f} ({f * protocol.sampling_interval_fs / 1000:g} ps, "
+                                   f"step {g}): {found[0].message}{more}; the potential does not hold this structure "
+                                   "at this temperature (the run stopped; [protocol] stop_on_broken_chemistry = false "
+                                   "runs on)")
+                        break
+            message = comm.bcast(message, root=0)
+            if message is not None:
+                raise ChemistryError(message, job_id=job.id)
+
         last_sample = None
         steps_done = 0
         status = "done"
@@ -349,6 +376,7 @@ def run_task(job, *, comm=None, should_stop=None, backend="auto", on_segment=Non
                     traj.append(pos[None], [0.0], [0], {k: [sample[k]] for k in THERMO_KEYS})
                 n_frames = 1
                 checkpoint(g, n_frames)
+                check_chemistry([pos], 0)
             if g >= total:
                 break
             stop = bool(should_stop()) if (should_stop is not None and is_root) else False
@@ -380,6 +408,7 @@ def run_task(job, *, comm=None, should_stop=None, backend="auto", on_segment=Non
             n_frames += len(frames)
             if not (g == eq and n_frames == 0):  # that boundary is checkpointed with frame 0 above
                 checkpoint(g, n_frames)
+            check_chemistry([p for p, _ in frames], n_frames - len(frames))
             if on_segment is not None:
                 on_segment(g, total)
 
@@ -398,7 +427,8 @@ def _check_compatible(ckpt: Checkpoint, info: PotentialInfo, protocol: MDProtoco
     if ckpt.meta.get("potential_sha256") != info.sha256:
         raise PotentialError(f"checkpoint was made with another potential (sha256 {str(ckpt.meta.get('potential_sha256'))[:12]}); {fix}",
                              file=job_dir / "checkpoint.h5", key="potential_sha256")
-    if ckpt.meta.get("protocol") != protocol.to_dict():
+    physics = lambda d: {k: v for k, v in (d or {}).items() if k != "stop_on_broken_chemistry"}  # noqa: E731
+    if physics(ckpt.meta.get("protocol")) != physics(protocol.to_dict()):
         raise MDError(f"checkpoint was made with another protocol {ckpt.meta.get('protocol')}; {fix}",
                       file=job_dir / "checkpoint.h5", key="protocol")
     if ckpt.meta.get("n_atoms") != n_atoms:

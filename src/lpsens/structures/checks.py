@@ -12,9 +12,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 from ase import Atoms
 from ase.neighborlist import neighbor_list
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
+from lpsens.chemistry import unit_census
 from lpsens.errors import StructureError
 
 __all__ = [
@@ -106,35 +105,15 @@ def formal_charge_e(atoms: Atoms) -> int:
 
 
 def units_from_bonds(atoms: Atoms) -> dict[str, int]:
-    """Count the P/S units (connected by bonds <= 2.4 Å) by kind.
+    """Count the P/S units (connected by bonds <= 2.4 Å) by kind, zero counts left out.
 
-    A private validator of the builders' own records; the analysis package has its own,
-    trajectory-aware anion counting. Keys: PS4, P2S7, P2S6 (P-P bonded), P2S6_edge, S,
-    and ``other`` for anything else.
+    The census of :func:`lpsens.chemistry.unit_census` with the builders' tighter cutoff
+    (:data:`BOND_CUTOFF_A`); keys as in ``atoms.info["anion_counts"]``: PS4, P2S7, P2S6
+    (P-P bonded), P2S6_edge, chain, other, and ``S`` for a free S2-.
     """
-    i, j, _, sym = _bonds(atoms)
-    idx = np.nonzero(sym != "Li")[0]
-    pos = {a: k for k, a in enumerate(idx)}
-    n = len(idx)
-    graph = coo_matrix((np.ones(len(i)), ([pos[a] for a in i], [pos[b] for b in j])), shape=(n, n))
-    n_comp, labels = connected_components(graph, directed=False)
-    counts: Counter = Counter()
-    pp = set(i[(sym[i] == "P") & (sym[j] == "P")].tolist())
-    for c in range(n_comp):
-        members = idx[labels == c]
-        n_p = int((sym[members] == "P").sum())
-        n_s = len(members) - n_p
-        if (n_p, n_s) == (1, 4):
-            counts["PS4"] += 1
-        elif (n_p, n_s) == (2, 7):
-            counts["P2S7"] += 1
-        elif (n_p, n_s) == (2, 6):
-            counts["P2S6" if pp.intersection(members.tolist()) else "P2S6_edge"] += 1
-        elif (n_p, n_s) == (0, 1):
-            counts["S"] += 1
-        else:
-            counts["other"] += 1
-    return dict(counts)
+    counts = unit_census(atoms.numbers, atoms.positions, atoms.cell[:], BOND_CUTOFF_A, BOND_CUTOFF_A).counts
+    counts["S"] = counts.pop("free_S")
+    return {k: v for k, v in counts.items() if v}
 
 
 def _fail(what: str, label: str) -> None:
