@@ -423,7 +423,7 @@ def run_task(job, *, comm=None, should_stop=None, backend="auto", on_segment=Non
 
 
 def _check_compatible(ckpt: Checkpoint, info: PotentialInfo, protocol: MDProtocol, n_atoms: int, job_dir: Path):
-    fix = "restore the original settings, or delete checkpoint.h5, checkpoint_*.restart and trajectory.h5 to rerun"
+    fix = "restore the original settings (the checkpoint is kept; rerun this job under a new state point or campaign to change them)"
     if ckpt.meta.get("potential_sha256") != info.sha256:
         raise PotentialError(f"checkpoint was made with another potential (sha256 {str(ckpt.meta.get('potential_sha256'))[:12]}); {fix}",
                              file=job_dir / "checkpoint.h5", key="potential_sha256")
