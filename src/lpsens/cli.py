@@ -246,7 +246,7 @@ def main_analyze(args) -> int:
                   f"  D     = {result['D_cm2_s']:.4g} +- {result['D_err_cm2_s']:.2g} cm^2/s "
                   f"(window {result['fit']['window_ps'][0]:g}-{result['fit']['window_ps'][1]:g} ps)\n"
                   f"  sigma = {result['sigma_S_cm']:.4g} +- {result['sigma_err_S_cm']:.2g} S/cm "
-                  f"(z = {result['charge_number']}, H_R = {result['haven_ratio']:g})\n"
+                  f"(z = {result['charge_number']}, H_R = {result['haven_ratio_assumed']:g})\n"
                   f"  anions per frame: " + ", ".join(f"{k} {v:.2f}" for k, v in c.items()) + "\n"
                   f"  Li accessible fraction: {result['li_accessible_fraction']:.3f}")
         return 0

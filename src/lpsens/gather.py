@@ -343,7 +343,7 @@ def write_results_h5(path, records, tables, skipped, root=None) -> Path:
                 for k, v in rec.statepoint.items():
                     _set_attr(g.attrs, f"sp_{k}", v)
                 for k in (*_REQUIRED, "li_accessible_fraction", "msd_loglog_slope", "temperature_measured_K",
-                          "n_frames", "duration_ps", "charge_number", "haven_ratio", "free_S_count", "fit",
+                          "n_frames", "duration_ps", "charge_number", "haven_ratio_assumed", "free_S_count", "fit",
                           "settings", "analysed", "complete"):
                     _set_attr(g.attrs, k, res.get(k))
                 _set_attr(g.attrs, "analysis_lpsens_version", res.get("lpsens_version"))
