@@ -23,6 +23,7 @@ import numpy as np
 from lpsens import __version__
 from lpsens.analysis.anions import ANION_KEYS
 from lpsens.analysis.arrhenius import ArrheniusFit
+from lpsens.analysis.ensemble import dynamics_table, transition_table
 from lpsens.analysis.pipeline import RESULT_FORMAT
 from lpsens.errors import LpsensError, ProjectError
 from lpsens.status import utcnow
@@ -241,8 +242,13 @@ def build_tables(records) -> tuple[dict[str, list[dict]], list[str]]:
     """All aggregated tables, by name, and notes on what could not be computed."""
     transport = transport_table(records)
     arrhenius, notes = arrhenius_table(transport)
-    return {"transport": transport, "arrhenius": arrhenius, "anions": anion_table(records),
-            "accessible_volume": volume_table(records), "frozen_ratio": frozen_ratio_table(transport)}, notes
+    tables = {"transport": transport, "arrhenius": arrhenius, "anions": anion_table(records),
+              "accessible_volume": volume_table(records), "frozen_ratio": frozen_ratio_table(transport)}
+    # beyond tracer Nernst-Einstein (issue 13): pooled collective sigma, Haven ratio, rotations, jumps;
+    # transition temperatures per series
+    tables["dynamics"] = dynamics_table(records)
+    tables["transition"], transition_notes = transition_table(records, transport)
+    return tables, notes + transition_notes
 
 
 def _fmt(v) -> str:
@@ -277,6 +283,11 @@ _TEXT_COLUMNS = {
     "accessible_volume": ["material", "x_Li2S_mol_pct", "constraint", "temperature_K", "n_replicas",
                           "accessible_fraction", "accessible_fraction_sem"],
     "frozen_ratio": ["material", "x_Li2S_mol_pct", "temperature_K", "constraint", "ratio", "ratio_err"],
+    "dynamics": ["material", "x_Li2S_mol_pct", "constraint", "temperature_K", "n_replicas", "sigma_collective_S_cm",
+                 "sigma_collective_sem_S_cm", "haven_ratio", "haven_ratio_err", "PS4_tau1_ps",
+                 "PS4_reorientations_per_ps", "Li_jumps_per_ps_per_ion", "paddlewheel_enrichment"],
+    "transition": ["material", "x_Li2S_mol_pct", "constraint", "arrhenius_break_found", "break_T_K", "break_T_low_K",
+                   "break_T_high_K", "rdf_peak_vanish_T_K", "rdf_peak_vanish_T_low_K", "rdf_peak_vanish_T_high_K"],
 }
 
 
@@ -362,6 +373,16 @@ def write_results_h5(path, records, tables, skipped, root=None) -> Path:
                     g["rdf_SS_g"] = np.asarray(res["rdf_SS"]["g"], float)
                 if "D_blocks_cm2_s" in res:
                     g["D_blocks_cm2_s"] = np.asarray(res["D_blocks_cm2_s"], float)
+                if res.get("D_sigma_blocks_cm2_s"):
+                    g["D_sigma_blocks_cm2_s"] = np.asarray(res["D_sigma_blocks_cm2_s"], float)
+                for k in ("sigma_collective_S_cm", "sigma_collective_err_S_cm", "haven_ratio", "haven_ratio_err",
+                          "PS4_tau1_ps", "PS4_tau1_err_ps", "PS4_reorientations_per_ps", "P2S7_tau1_ps",
+                          "P2S7_reorientations_per_ps", "Li_jumps_per_ps_per_ion", "Li_residence_time_ps",
+                          "paddlewheel_enrichment", "paddlewheel_enrichment_err"):
+                    if res.get(k) is not None:
+                        _set_attr(g.attrs, k, res[k])
+                for k, v in (res.get("anion_c1") or {}).items():
+                    g[f"anion_c1/{k}"] = np.asarray([math.nan if c is None else c for c in v], float)
                 for k, v in (res.get("anion_counts_per_frame") or {}).items():
                     g[f"anion_counts_per_frame/{k}"] = np.asarray(v, np.int64)
             for name, rows in tables.items():

@@ -1,8 +1,15 @@
 import numpy as np
 import pytest
-from lpsens.analysis.synthetic import write_random_walk as walker_file
 
-from lpsens.analysis import MSD, AnalysisSettings, Diffusion, TrajectoryReader, analyze_trajectory, fft_msd_sum
+from lpsens.analysis import (
+    MSD,
+    AnalysisSettings,
+    Diffusion,
+    TrajectoryReader,
+    analyze_trajectory,
+    fft_msd_sum,
+)
+from lpsens.analysis.synthetic import write_random_walk as walker_file
 from lpsens.errors import AnalysisError, InsufficientDataError
 
 
