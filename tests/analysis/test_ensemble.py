@@ -55,7 +55,7 @@ def test_transition_table_finds_kink_and_rdf_peak():
     r_A = np.linspace(0.5, 7.0, 260)
     recs = []
     for t in T:
-        for rep in range(2):
+        for _rep in range(2):
             amp = 0.8 * max(650.0 - t, 0.0) / 250.0
             g = 1 + amp * np.exp(-((r_A - 4.3) ** 2) / 0.045) + 0.01 * rng.standard_normal(r_A.size)
             recs.append(Rec(("Li3PS4_beta", 75.0, "none", int(t)), {"rdf_SS": {"r_A": r_A.tolist(), "g": g.tolist()}}))

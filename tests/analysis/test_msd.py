@@ -1,15 +1,8 @@
 import numpy as np
 import pytest
-
-from lpsens.analysis import (
-    MSD,
-    AnalysisSettings,
-    Diffusion,
-    TrajectoryReader,
-    analyze_trajectory,
-    fft_msd_sum,
-)
 from lpsens.analysis.synthetic import write_random_walk as walker_file
+
+from lpsens.analysis import MSD, AnalysisSettings, Diffusion, TrajectoryReader, analyze_trajectory, fft_msd_sum
 from lpsens.errors import AnalysisError, InsufficientDataError
 
 
