@@ -229,9 +229,11 @@ class LiJumps:
         det = AnchoredJumps(self.jump_distance_A, "distance", w)
         span = slice(int(sel.min()), int(sel.max()) + 1)
         chunk = max(4 * w, min(1024, int(self.memory_limit_MB * 2**20 / ((span.stop - span.start) * 24 * 4))))
+        sub = max(2 * w, 128)  # the detector's work per frame grows with the chunk it scans: feed it small pieces
         for start in range(0, reader.n_frames, chunk):
-            x = reader.read_positions(slice(start, min(start + chunk, reader.n_frames)), span)
-            det.feed(x[:, sel - span.start, :])
+            x = reader.read_positions(slice(start, min(start + chunk, reader.n_frames)), span)[:, sel - span.start, :]
+            for k in range(0, x.shape[0], sub):
+                det.feed(x[k:k + sub])
         self._items, self._frames, self._where = det.events()
         self._dead_ps = det.dead_frames * dt
         self._dt = dt
@@ -355,9 +357,12 @@ class Paddlewheel:
             raise InsufficientDataError(f"{t_li.size} Li jumps and {rotations.event_anion.size} anion re-orientations: "
                                         "no coincidences to count", key="paddlewheel")
         duration = rotations.duration_ps
-        p_pos = rotations.centre_at(t_li)  # (n_jumps, n_anions, 3)
-        d = np.linalg.norm(minimum_image_A(p_pos - jumps.event_position_A[:, None, :], jumps._cell), axis=-1)
-        near = d <= self.distance_A
+        where = jumps.event_position_A
+        near = np.zeros((t_li.size, rotations.n_anions), bool)
+        for k in range(0, t_li.size, 4096):  # bounded memory: (events x anions x 3) in pieces
+            p_pos = rotations.centre_at(t_li[k:k + 4096])
+            d = np.linalg.norm(minimum_image_A(p_pos - where[k:k + 4096, None, :], jumps._cell), axis=-1)
+            near[k:k + 4096] = d <= self.distance_A
         # integer frames: the events live on the frame grid; exact arithmetic keeps the window edges
         # identical for the observed and the shifted trains
         dt = rotations.frame_interval_ps

@@ -196,7 +196,8 @@ class AnionRotations:
             x = reader.read_positions(slice(start, stop), span)
             d = minimum_image_A(x[:, s - span.start, :] - x[:, p - span.start, :], cell)
             u = d / np.linalg.norm(d, axis=-1, keepdims=True)
-            det.feed(u)
+            for k in range(0, u.shape[0], max(2 * w, 128)):  # small pieces: see LiJumps.compute
+                det.feed(u[k:k + max(2 * w, 128)])
             keep = np.arange(start, stop)
             keep = keep[keep % stride == 0]
             centres.append(x[keep - start][:, p_atoms - span.start, :])

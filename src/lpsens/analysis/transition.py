@@ -42,12 +42,21 @@ def _wlsq(A, y, w):
 
 
 def _profile(x, y, w, grid, design):
-    chi = np.empty(grid.size)
-    params = []
-    for k, b in enumerate(grid):
-        p, chi[k] = _wlsq(design(x, b), y, w)
-        params.append(p)
-    return chi, params
+    """Weighted least squares for every trial break at once.
+
+    ``y`` has shape (n,) or (n_series, n); returns chi2 of shape (n_grid,) or (n_grid, n_series) and
+    the parameters, shape (n_grid, n_par) or (n_grid, n_series, n_par).
+    """
+    Y = np.atleast_2d(y)
+    A = np.stack([design(x, b) for b in grid])  # (G, n, p)
+    M = np.einsum("gni,n,gnj->gij", A, w, A)
+    rhs = np.einsum("gni,n,sn->gsi", A, w, Y)
+    P = np.linalg.solve(M[:, None], rhs[..., None])[..., 0]  # (G, S, p)
+    res = Y[None] - np.einsum("gni,gsi->gsn", A, P)
+    chi = np.einsum("gsn,n->gs", res**2, w)
+    if np.ndim(y) == 1:
+        return chi[:, 0], P[:, 0]
+    return chi, P
 
 
 def _interval(grid, chi, n, n_par, confidence):
@@ -161,12 +170,10 @@ class BrokenArrhenius:
         rng = np.random.default_rng(self.seed)
         line = np.column_stack([np.ones(n), x]) @ p1
         scale = math.sqrt(chi1 / (n - 2)) / np.sqrt(w)
-        null = np.empty(self.n_null)
-        for i in range(self.n_null):
-            ys = line + scale * rng.standard_normal(n)
-            c1 = _wlsq(np.column_stack([np.ones(n), x]), ys, w)[1]
-            c2 = _profile(x, ys, w, coarse, design)[0].min()
-            null[i] = n * math.log(max(c1, tiny) / max(c2, tiny))
+        ys = line + scale * rng.standard_normal((self.n_null, n))
+        c1 = _profile(x, ys, w, np.zeros(1), lambda x, b: np.column_stack([np.ones_like(x), x]))[0][0]
+        c2 = _profile(x, ys, w, coarse, design)[0].min(axis=0)
+        null = n * np.log(np.maximum(c1, tiny) / np.maximum(c2, tiny))
         p_value = float((1 + np.sum(null >= stat)) / (self.n_null + 1))
         self._res = {
             "break_found": bool(p_value < self.alpha),
