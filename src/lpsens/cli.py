@@ -247,7 +247,8 @@ def main_analyze(args) -> int:
                   f"(window {result['fit']['window_ps'][0]:g}-{result['fit']['window_ps'][1]:g} ps)\n"
                   f"  sigma = {result['sigma_S_cm']:.4g} +- {result['sigma_err_S_cm']:.2g} S/cm "
                   f"(z = {result['charge_number']}, H_R = {result['haven_ratio_assumed']:g})\n"
-                  f"  anions per frame: " + ", ".join(f"{k} {v:.2f}" for k, v in c.items()) + "\n"
+                  + _dynamics_lines(result)
+                  + "  anions per frame: " + ", ".join(f"{k} {v:.2f}" for k, v in c.items()) + "\n"
                   f"  Li accessible fraction: {result['li_accessible_fraction']:.3f}")
         return 0
     report = analyze_project(args.root, settings, force=args.force)
@@ -259,6 +260,25 @@ def main_analyze(args) -> int:
         print(json.dumps({"analysed": report.analysed, "skipped": [list(s) for s in report.skipped],
                           "failed": [list(f) for f in report.failed]}))
     return 1 if report.failed else 0
+
+
+def _dynamics_lines(result) -> str:
+    """Text lines of the issue-13 keys (collective sigma, Haven ratio, rotations, jumps); '' if all absent."""
+    def fmt(key, err=None, unit=""):
+        v = result.get(key)
+        if v is None:
+            return "n/a"
+        e = result.get(err) if err else None
+        return f"{v:.4g}" + (f" +- {e:.2g}" if e is not None else "") + unit
+
+    if all(result.get(k) is None for k in ("sigma_collective_S_cm", "PS4_tau1_ps", "Li_jumps_per_ps_per_ion")):
+        return ""
+    return (f"  sigma_collective = {fmt('sigma_collective_S_cm', 'sigma_collective_err_S_cm', ' S/cm')}, "
+            f"Haven ratio = {fmt('haven_ratio', 'haven_ratio_err')}\n"
+            f"  PS4 tau1 = {fmt('PS4_tau1_ps', 'PS4_tau1_err_ps', ' ps')}, "
+            f"re-orientations {fmt('PS4_reorientations_per_ps', unit=' /ps')}; "
+            f"Li jumps {fmt('Li_jumps_per_ps_per_ion', 'Li_jumps_per_ps_per_ion_err', ' /ps/Li')}, "
+            f"paddle-wheel enrichment {fmt('paddlewheel_enrichment', 'paddlewheel_enrichment_err')}\n")
 
 
 # --------------------------------------------------------------------------- gather

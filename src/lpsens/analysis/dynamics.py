@@ -24,7 +24,8 @@ DYNAMICS_KEYS = ("sigma_collective_S_cm", "sigma_collective_err_S_cm", "D_sigma_
                  "haven_ratio", "haven_ratio_err", "PS4_tau1_ps", "PS4_tau1_err_ps", "PS4_tau1_converged",
                  "PS4_reorientations_per_ps", "P2S7_tau1_ps", "P2S7_tau1_err_ps", "P2S7_reorientations_per_ps",
                  "Li_jumps_per_ps_per_ion", "Li_jumps_per_ps_per_ion_err", "Li_residence_time_ps",
-                 "paddlewheel_enrichment", "paddlewheel_enrichment_err")
+                 "paddlewheel_enrichment", "paddlewheel_enrichment_err", "paddlewheel_observed",
+                 "paddlewheel_baseline")
 
 
 def _num(x):
@@ -36,7 +37,8 @@ def _num(x):
 
 def empty_dynamics(note: str) -> dict:
     """The keys with ``None`` values and one note (``dynamics = false`` or a failure)."""
-    return {**dict.fromkeys(DYNAMICS_KEYS), "D_sigma_blocks_cm2_s": None, "dynamics_notes": [note]}
+    return {**dict.fromkeys(DYNAMICS_KEYS), "D_sigma_blocks_cm2_s": None, "anion_c1": None, "dynamics": {},
+            "dynamics_notes": [note]}
 
 
 def dynamics_result(reader, settings, temperature_K: float, diffusion, *, c1_points: int = 100) -> dict:
@@ -62,7 +64,7 @@ def dynamics_result(reader, settings, temperature_K: float, diffusion, *, c1_poi
     """
     if not settings.dynamics:
         return empty_dynamics("dynamics disabled (analysis.dynamics = false)")
-    out = {**dict.fromkeys(DYNAMICS_KEYS), "D_sigma_blocks_cm2_s": None}
+    out = {**dict.fromkeys(DYNAMICS_KEYS), "D_sigma_blocks_cm2_s": None, "anion_c1": None}
     notes = []
     method = {}
     try:
