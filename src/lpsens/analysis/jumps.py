@@ -296,6 +296,12 @@ class LiJumps:
         return self._frames * self._dt
 
     @property
+    def cell(self) -> np.ndarray:
+        """Cell vectors of the trajectory as rows, Angstrom, shape (3, 3)."""
+        self._check()
+        return self._cell.copy()
+
+    @property
     def event_position_A(self) -> np.ndarray:
         """Smoothed Li position at each jump (about half-way between the sites), Angstrom, shape (n_jumps, 3)."""
         self._check()
@@ -361,7 +367,7 @@ class Paddlewheel:
         near = np.zeros((t_li.size, rotations.n_anions), bool)
         for k in range(0, t_li.size, 4096):  # bounded memory: (events x anions x 3) in pieces
             p_pos = rotations.centre_at(t_li[k:k + 4096])
-            d = np.linalg.norm(minimum_image_A(p_pos - where[k:k + 4096, None, :], jumps._cell), axis=-1)
+            d = np.linalg.norm(minimum_image_A(p_pos - where[k:k + 4096, None, :], jumps.cell), axis=-1)
             near[k:k + 4096] = d <= self.distance_A
         # integer frames: the events live on the frame grid; exact arithmetic keeps the window edges
         # identical for the observed and the shifted trains
