@@ -110,7 +110,7 @@ def _rdf_peak_inset(ax, row):
     T = np.array([float(a) for a, _ in pairs])
     h = np.array([float(b) for _, b in pairs])
     ax.axvline(4.3, color="0.6", ls=":", lw=0.8)
-    ins = ax.inset_axes([0.55, 0.55, 0.42, 0.4])
+    ins = ax.inset_axes([0.07, 0.55, 0.34, 0.38])  # upper left: g_SS is ~0 below 3.3 A
     ins.plot(T, h, "o-", ms=3, lw=0.8, color="k")
     Ts = row.get("rdf_peak_vanish_T_K")
     if Ts is not None and np.isfinite(Ts):
@@ -151,7 +151,7 @@ def plot_rdf(records, stem: Path, transition=None) -> tuple[list[Path], list[str
             color = _ramp(k, len(temps))
             ax.plot(r, g, color=color, lw=1, label=f"{T} K")
         ax.axhline(1.0, color="0.7", lw=0.5)
-        ax.legend(fontsize=7, loc="lower right")
+        ax.legend(fontsize=7, loc="upper right")
         if phase in inset:
             _rdf_peak_inset(ax, inset[phase])
     axes[0].set_ylabel(r"$g_{SS}(r)$")
