@@ -79,3 +79,25 @@ def test_reference_overlays_and_rdf_range_note(tmp_path, template):
     paths, notes = make_figures(recs, tables, tmp_path)
     assert any("gamma_Li3PS4 RDF stops at r_max = 3.85 Å" in n for n in notes)
     assert (tmp_path / "fig2_rdf_SS.png").is_file() and (tmp_path / "fig1_arrhenius.png").is_file()
+
+
+def test_transition_series_draws_break_band_and_rdf_inset(tmp_path, template):
+    """Issue 13: a series with a slope break and a vanishing 4.3 A peak gets the Fig. 1 band and the Fig. 2 inset."""
+    from lpsens.analysis.arrhenius import K_B_EV
+
+    recs = []
+    r_A = np.asarray(template["rdf_SS"]["r_A"])
+    for T in range(400, 1001, 50):
+        rec = _record(template, "beta_Li3PS4", T)
+        x, xb = 1 / T, 1 / 700
+        y = 5 - 0.2 / K_B_EV * (x - xb) - 0.2 / K_B_EV * max(x - xb, 0)
+        rec.result["sigma_S_cm"] = float(np.exp(y) / T)
+        rec.result["sigma_err_S_cm"] = 0.03 * rec.result["sigma_S_cm"]
+        amp = 0.8 * max(650 - T, 0) / 250
+        rec.result["rdf_SS"]["g"] = (1 + amp * np.exp(-((r_A - 4.3) ** 2) / 0.045)).tolist()
+        recs.append(rec)
+    tables, _ = build_tables(recs)
+    (row,) = tables["transition"]
+    assert row["arrhenius_break_found"] and row["rdf_peak_vanish_T_K"] == pytest.approx(650, abs=25)
+    paths, _ = make_figures(recs, tables, tmp_path)
+    assert (tmp_path / "fig1_arrhenius.png").is_file() and (tmp_path / "fig2_rdf_SS.png").is_file()

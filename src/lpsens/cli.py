@@ -248,8 +248,9 @@ def main_analyze(args) -> int:
                   f"{result['n_hops']} Li hops by {result['n_hopping_Li']} Li: {result['hop_statistics']})"
                   + (f"  [{result['uncertain']}]" if result["uncertain"] else "") + "\n"
                   f"  sigma = {result['sigma_S_cm']:.4g} +- {result['sigma_err_S_cm']:.2g} S/cm "
-                  f"(z = {result['charge_number']}, H_R = {result['haven_ratio']:g})\n"
-                  f"  anions per frame: " + ", ".join(f"{k} {v:.2f}" for k, v in c.items()) + "\n"
+                  f"(z = {result['charge_number']}, H_R = {result['haven_ratio_assumed']:g})\n"
+                  + _dynamics_lines(result)
+                  + "  anions per frame: " + ", ".join(f"{k} {v:.2f}" for k, v in c.items()) + "\n"
                   f"  Li accessible fraction: {result['li_accessible_fraction']:.3f}\n"
                   f"  chemistry: {'integrity: ' + result['integrity_reason'] if result['integrity_broken'] else 'intact'}")
         return 0
@@ -265,6 +266,25 @@ def main_analyze(args) -> int:
                           "failed": [list(f) for f in report.failed],
                           "unreadable": [list(u) for u in report.unreadable]}))
     return 1 if report.failed or report.unreadable else 0
+
+
+def _dynamics_lines(result) -> str:
+    """Text lines of the issue-13 keys (collective sigma, Haven ratio, rotations, jumps); '' if all absent."""
+    def fmt(key, err=None, unit=""):
+        v = result.get(key)
+        if v is None:
+            return "n/a"
+        e = result.get(err) if err else None
+        return f"{v:.4g}" + (f" +- {e:.2g}" if e is not None else "") + unit
+
+    if all(result.get(k) is None for k in ("sigma_collective_S_cm", "PS4_tau1_ps", "Li_jumps_per_ps_per_ion")):
+        return ""
+    return (f"  sigma_collective = {fmt('sigma_collective_S_cm', 'sigma_collective_err_S_cm', ' S/cm')}, "
+            f"Haven ratio = {fmt('haven_ratio', 'haven_ratio_err')}\n"
+            f"  PS4 tau1 = {fmt('PS4_tau1_ps', 'PS4_tau1_err_ps', ' ps')}, "
+            f"re-orientations {fmt('PS4_reorientations_per_ps', unit=' /ps')}; "
+            f"Li jumps {fmt('Li_jumps_per_ps_per_ion', 'Li_jumps_per_ps_per_ion_err', ' /ps/Li')}, "
+            f"paddle-wheel enrichment {fmt('paddlewheel_enrichment', 'paddlewheel_enrichment_err')}\n")
 
 
 # --------------------------------------------------------------------------- gather

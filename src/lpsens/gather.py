@@ -23,6 +23,7 @@ import numpy as np
 from lpsens import __version__
 from lpsens.analysis.anions import ANION_KEYS
 from lpsens.analysis.arrhenius import ArrheniusFit
+from lpsens.analysis.ensemble import dynamics_table, transition_table
 from lpsens.analysis.integrity import integrity_summary
 from lpsens.analysis.paper import CITATION, paper_comparison
 from lpsens.analysis.pipeline import RESULT_FORMAT, uncertainty_flags
@@ -350,8 +351,12 @@ def build_tables(records, include_broken: bool = False) -> tuple[dict[str, list[
     tables = {"transport": transport, "arrhenius": arrhenius, "anions": anion_table(kept),
               "accessible_volume": volume_table(kept), "frozen_ratio": frozen_ratio_table(transport),
               "integrity": integrity_table(records, include_broken)}
+    # beyond tracer Nernst-Einstein (issue 13): pooled collective sigma, Haven ratio, rotations, jumps;
+    # transition temperatures per series
+    tables["dynamics"] = dynamics_table(kept)
+    tables["transition"], transition_notes = transition_table(kept, transport)
     tables["paper"] = paper_comparison(tables, kept)
-    return tables, notes
+    return tables, notes + transition_notes
 
 
 def _fmt(v) -> str:
@@ -390,6 +395,11 @@ _TEXT_COLUMNS = {
     "paper": ["claim", "paper_value", "campaign_value", "verdict", "why"],
     "integrity": ["job_id", "material", "x_Li2S_mol_pct", "constraint", "temperature_K", "replica", "broken",
                   "broken_fraction", "excluded", "reason"],
+    "dynamics": ["material", "x_Li2S_mol_pct", "constraint", "temperature_K", "n_replicas", "sigma_collective_S_cm",
+                 "sigma_collective_sem_S_cm", "haven_ratio", "haven_ratio_err", "PS4_tau1_ps",
+                 "PS4_reorientations_per_ps", "Li_jumps_per_ps_per_ion", "paddlewheel_enrichment"],
+    "transition": ["material", "x_Li2S_mol_pct", "constraint", "arrhenius_break_found", "break_T_K", "break_T_low_K",
+                   "break_T_high_K", "rdf_peak_vanish_T_K", "rdf_peak_vanish_T_low_K", "rdf_peak_vanish_T_high_K"],
 }
 
 
@@ -458,7 +468,7 @@ def write_results_h5(path, records, tables, skipped, root=None, include_broken: 
                 for k, v in rec.statepoint.items():
                     _set_attr(g.attrs, f"sp_{k}", v)
                 for k in (*_REQUIRED, "li_accessible_fraction", "msd_loglog_slope", "temperature_measured_K",
-                          "n_frames", "duration_ps", "charge_number", "haven_ratio", "free_S_count", "fit",
+                          "n_frames", "duration_ps", "charge_number", "haven_ratio_assumed", "free_S_count", "fit",
                           "hop_statistics", "n_hops", "n_hopping_Li", "uncertain",
                           "settings", "analysed", "complete"):
                     _set_attr(g.attrs, k, res.get(k))
@@ -478,6 +488,16 @@ def write_results_h5(path, records, tables, skipped, root=None, include_broken: 
                     g["rdf_SS_g"] = np.asarray(res["rdf_SS"]["g"], float)
                 if "D_blocks_cm2_s" in res:
                     g["D_blocks_cm2_s"] = np.asarray(res["D_blocks_cm2_s"], float)
+                if res.get("D_sigma_blocks_cm2_s"):
+                    g["D_sigma_blocks_cm2_s"] = np.asarray(res["D_sigma_blocks_cm2_s"], float)
+                for k in ("sigma_collective_S_cm", "sigma_collective_err_S_cm", "haven_ratio", "haven_ratio_err",
+                          "PS4_tau1_ps", "PS4_tau1_err_ps", "PS4_reorientations_per_ps", "P2S7_tau1_ps",
+                          "P2S7_reorientations_per_ps", "Li_jumps_per_ps_per_ion", "Li_residence_time_ps",
+                          "paddlewheel_enrichment", "paddlewheel_enrichment_err"):
+                    if res.get(k) is not None:
+                        _set_attr(g.attrs, k, res[k])
+                for k, v in (res.get("anion_c1") or {}).items():
+                    g[f"anion_c1/{k}"] = np.asarray([math.nan if c is None else c for c in v], float)
                 for k, v in (res.get("anion_counts_per_frame") or {}).items():
                     g[f"anion_counts_per_frame/{k}"] = np.asarray(v, np.int64)
                 entry = rec.integrity

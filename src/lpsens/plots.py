@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -96,6 +97,7 @@ def plot_arrhenius(tables, stem: Path) -> tuple[list[Path], list[str]]:
             label=f"paper: alpha, Li7P3S11 up to {SIGMA300_HIGH_S_CM:.1e}")
     ax.plot([x300 + 0.04] * 2, SIGMA300_LOW_RANGE_S_CM, color="0.4", lw=4, alpha=0.6, solid_capstyle="butt",
             label=f"paper: beta, gamma {SIGMA300_LOW_RANGE_S_CM[0]:.0e}-{SIGMA300_LOW_RANGE_S_CM[1]:.0e}")
+    _arrhenius_dynamics(ax, tables, sorted(groups))
     ax.set_yscale("log")
     ax.set_xlabel("1000 / T (1/K)")
     ax.set_ylabel(r"$\sigma$ (S/cm)")
@@ -105,8 +107,53 @@ def plot_arrhenius(tables, stem: Path) -> tuple[list[Path], list[str]]:
     return _save(fig, stem), []
 
 
-def plot_rdf(records, stem: Path) -> tuple[list[Path], list[str]]:
-    """Fig. 2: S-S RDF against temperature, one panel per Li3PS4 phase (unconstrained runs)."""
+def _arrhenius_dynamics(ax, tables, keys):
+    """Fig. 1 additions (issue 13): collective sigma (open triangles) and a detected slope break (band)."""
+    dyn = defaultdict(list)
+    for r in tables.get("dynamics", []):
+        if r["constraint"] == "none" and np.isfinite(r.get("sigma_collective_S_cm", np.nan)) \
+                and r["sigma_collective_S_cm"] > 0:
+            dyn[(r["material"], r["x_Li2S_mol_pct"])].append(r)
+    trans = {(r["material"], r["x_Li2S_mol_pct"]): r for r in tables.get("transition", []) if r["constraint"] == "none"}
+    for i, key in enumerate(keys):
+        color = f"C{i % 10}"
+        rs = dyn.get(key, [])
+        if rs:
+            T = np.array([r["temperature_K"] for r in rs], float)
+            s = np.array([r["sigma_collective_S_cm"] for r in rs])
+            e = np.nan_to_num(np.array([r["sigma_collective_sem_S_cm"] for r in rs]))
+            ax.errorbar(1000 / T, s, yerr=[np.minimum(e, 0.5 * s), e], fmt="^", mfc="none", color=color, capsize=2,
+                        label=f"{_label(*key)} collective")
+        t = trans.get(key)
+        if t is not None and t.get("arrhenius_break_found") is True:
+            ax.axvspan(1000 / t["break_T_high_K"], 1000 / t["break_T_low_K"], color=color, alpha=0.12, lw=0)
+            ax.axvline(1000 / t["break_T_K"], color=color, ls=":", lw=1)
+
+
+def _rdf_peak_inset(ax, row):
+    """Fig. 2 addition (issue 13): prominence of the 4.3 A S-S peak against T with the vanishing T*."""
+    pairs = [p.split(":") for p in str(row.get("rdf_peak_prominence", "")).split() if ":" in p]
+    if not pairs:
+        return
+    T = np.array([float(a) for a, _ in pairs])
+    h = np.array([float(b) for _, b in pairs])
+    ax.axvline(4.3, color="0.6", ls=":", lw=0.8)
+    ins = ax.inset_axes([0.07, 0.55, 0.34, 0.38])  # upper left: g_SS is ~0 below 3.3 A
+    ins.plot(T, h, "o-", ms=3, lw=0.8, color="k")
+    Ts = row.get("rdf_peak_vanish_T_K")
+    if Ts is not None and np.isfinite(Ts):
+        ins.axvspan(row["rdf_peak_vanish_T_low_K"], row["rdf_peak_vanish_T_high_K"], color="C3", alpha=0.2, lw=0)
+        ins.axvline(Ts, color="C3", lw=0.8)
+        ins.set_title(f"4.3 Å peak gone at {Ts:.0f} K", fontsize=6)
+    ins.tick_params(labelsize=5)
+    ins.set_xlabel("T (K)", fontsize=5)
+    ins.set_ylabel("prominence", fontsize=5)
+
+
+def plot_rdf(records, stem: Path, transition=None) -> tuple[list[Path], list[str]]:
+    """Fig. 2: S-S RDF against temperature, one panel per Li3PS4 phase (unconstrained runs); with the
+    ``transition`` table rows, an inset of the 4.3 A peak prominence against T and where it vanishes."""
+    inset = {r["material"]: r for r in (transition or []) if r["constraint"] == "none"}
     by_phase = defaultdict(lambda: defaultdict(list))
     for rec in records:
         sp = rec.statepoint
@@ -144,7 +191,9 @@ def plot_rdf(records, stem: Path) -> tuple[list[Path], list[str]]:
             color = _ramp(k, len(temps))
             ax.plot(r, g, color=color, lw=1, label=f"{T} K")
         ax.axhline(1.0, color="0.7", lw=0.5)
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, loc="upper right")
+        if phase in inset:
+            _rdf_peak_inset(ax, inset[phase])
     axes[0].set_ylabel(r"$g_{SS}(r)$")
     return _save(fig, stem), notes
 
@@ -252,7 +301,8 @@ def make_figures(records, tables, directory) -> tuple[list[Path], list[str]]:
     """Draw Figs. 1-4 into ``directory`` (``fig1_arrhenius.png/.pdf`` ...); returns (paths, notes)."""
     directory = Path(directory)
     paths, notes = [], []
-    for fn, args, name in ((plot_arrhenius, (tables,), "fig1_arrhenius"), (plot_rdf, (records,), "fig2_rdf_SS"),
+    for fn, args, name in ((plot_arrhenius, (tables,), "fig1_arrhenius"),
+                           (partial(plot_rdf, transition=tables.get("transition")), (records,), "fig2_rdf_SS"),
                            (plot_anions, (records,), "fig3_anions"),
                            (plot_volume_frozen, (tables,), "fig4_volume_frozen")):
         p, n = fn(*args, directory / name)

@@ -25,9 +25,15 @@ def test_analyze_trajectory_json(tmp_path):
     assert out["volume_A3"] == pytest.approx(15 * 16 * 17)
     assert set(out["anion_counts"]) >= {"PS4", "P2S7", "P2S6", "other"}
     assert out["D_cm2_s"] == pytest.approx(0.5e-4, rel=0.1)
-    assert out["haven_ratio"] == 1.0 and out["charge_number"] == 1
+    assert out["haven_ratio_assumed"] == 1.0 and out["charge_number"] == 1
     assert out["hop_statistics"] == "ok" and out["n_hops"] > 100 and out["uncertain"] == ""
     assert out["D_err_cm2_s"] ** 2 == pytest.approx(out["D_err_blocks_cm2_s"] ** 2 + out["D_err_counting_cm2_s"] ** 2)
+    # issue 13: the measured collective conductivity and Haven ratio (independent walkers: H ~ 1)
+    for key in ("sigma_collective_S_cm", "sigma_collective_err_S_cm", "haven_ratio", "haven_ratio_err",
+                "PS4_tau1_ps", "PS4_tau1_err_ps", "PS4_reorientations_per_ps", "Li_jumps_per_ps_per_ion",
+                "Li_residence_time_ps", "paddlewheel_enrichment", "paddlewheel_enrichment_err"):
+        assert key in out
+    assert out["haven_ratio"] == pytest.approx(1.0, abs=4 * out["haven_ratio_err"])
 
 
 def test_analyze_default_temperature_from_file(tmp_path):

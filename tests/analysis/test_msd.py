@@ -11,7 +11,7 @@ from lpsens.analysis import (
 )
 from lpsens.analysis.msd import count_hops
 from lpsens.analysis.pipeline import uncertainty_flags
-from lpsens.analysis.synthetic import lattice_gas_positions, write_trajectory
+from lpsens.analysis.synthetic import few_hoppers_positions, write_trajectory
 from lpsens.analysis.synthetic import write_random_walk as walker_file
 from lpsens.errors import AnalysisError, InsufficientDataError
 
@@ -123,7 +123,7 @@ def test_count_hops_matches_a_frame_by_frame_loop():
 def _few_hopper_z(tmp_path, seeds, **kw):
     z = []
     for seed in seeds:
-        pos, num, D_true = lattice_gas_positions(seed=seed, **kw)
+        pos, num, D_true = few_hoppers_positions(seed=seed, **kw)
         path = write_trajectory(tmp_path / "lg.h5", pos, np.eye(3) * 24.0, num)
         with TrajectoryReader(path) as rd:
             d = Diffusion(fit_start_ps=2.0).compute(MSD(n_blocks=8, framework=()).compute(rd))
@@ -141,7 +141,7 @@ def test_error_bars_calibrated_with_few_hopping_ions(tmp_path):
 
 
 def test_never_hopping_run_is_an_upper_limit_not_zero(tmp_path):
-    pos, num, _ = lattice_gas_positions(16, 0, 2000, dt_ps=0.1, hop_rate_per_ps=0.0)
+    pos, num, _ = few_hoppers_positions(16, 0, 2000, dt_ps=0.1, hop_rate_per_ps=0.0)
     path = write_trajectory(tmp_path / "frozen.h5", pos, np.eye(3) * 24.0, num)
     with TrajectoryReader(path) as rd:
         d = Diffusion(fit_start_ps=2.0).compute(MSD(n_blocks=8, framework=()).compute(rd))

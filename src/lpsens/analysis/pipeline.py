@@ -15,6 +15,7 @@ from lpsens import __version__
 from lpsens.analysis.anions import ANION_KEYS, AnionComposition
 from lpsens.analysis.conductivity import NernstEinstein
 from lpsens.analysis.integrity import ChemistryIntegrity
+from lpsens.analysis.dynamics import dynamics_result
 from lpsens.analysis.msd import LI, MSD, Diffusion
 from lpsens.analysis.rdf import RDF
 from lpsens.analysis.reader import TrajectoryReader
@@ -33,7 +34,9 @@ RESULT_VERSION = 1
 #: keys of the result copied into ``job.doc["analysis"]``
 SUMMARY_KEYS = ("D_cm2_s", "D_err_cm2_s", "hop_statistics", "n_hops", "uncertain", "sigma_S_cm", "sigma_err_S_cm",
                 "temperature_K", "n_Li", "volume_A3", "anion_counts", "li_accessible_fraction", "msd_loglog_slope",
-                "analysed", "lpsens_version", "integrity_broken", "integrity_reason")
+                "analysed", "lpsens_version", "integrity_broken", "integrity_reason",
+                "sigma_collective_S_cm", "sigma_collective_err_S_cm", "haven_ratio", "haven_ratio_err",
+                "PS4_tau1_ps", "PS4_reorientations_per_ps", "Li_jumps_per_ps_per_ion", "paddlewheel_enrichment")
 
 
 def _log_subsample(n: int, points: int = 200) -> np.ndarray:
@@ -141,7 +144,7 @@ def analyze_trajectory(path, settings: AnalysisSettings | None = None, temperatu
             "volume_A3": rd.volume_A3,
             "n_Li_per_cm3": ne.number_density_per_cm3,
             "charge_number": settings.charge_number,
-            "haven_ratio": settings.haven_ratio,
+            "haven_ratio_assumed": settings.haven_ratio,
             "D_cm2_s": diff.D_cm2_s,
             "D_err_cm2_s": diff.D_err_cm2_s,
             "D_blocks_cm2_s": (diff.D_blocks_A2_ps * 1e-4).tolist(),
@@ -180,6 +183,8 @@ def analyze_trajectory(path, settings: AnalysisSettings | None = None, temperatu
                                      "smoothing_A": settings.volume_smoothing_A, "n_frames": vol.n_frames},
             "settings": settings.to_dict(),
         }
+        # beyond tracer Nernst-Einstein: collective sigma, measured Haven ratio, rotations, jumps (issue 13)
+        result.update(dynamics_result(rd, settings, float(temperature_K), diff))
     return result
 
 

@@ -62,6 +62,19 @@ class AnalysisSettings:
         ``coordination_PS_A`` Angstrom. The unit census uses ``bond_cutoff_PS_A``/``bond_cutoff_PP_A``.
     integrity_max_frames
         At most this many frames (evenly strided) are checked for broken chemistry.
+    dynamics
+        Compute the collective conductivity, anion rotations, Li jumps and the paddle-wheel coupling
+        (docs/analysis.md, "Beyond tracer Nernst-Einstein"); false skips them (keys are then null).
+    jump_distance_A
+        Displacement from its anchor that counts as a Li jump, Angstrom.
+    jump_smooth_ps
+        Moving-average window over Li positions before jump detection, ps.
+    rotation_jump_angle_deg
+        Turn of a P-S bond that counts as a large anion re-orientation, degrees.
+    rotation_smooth_ps
+        Moving-average window over bond directions before re-orientation counting, ps.
+    paddlewheel_window_ps, paddlewheel_distance_A
+        Time half-window and Li-P distance of a (Li jump, anion re-orientation) coincidence.
     """
 
     fit_start_ps: float = 2.0
@@ -90,6 +103,14 @@ class AnalysisSettings:
     integrity_P_min_S: int = 3
     integrity_P_max_S: int = 4
     integrity_max_frames: int = 2000
+    # dynamics beyond tracer Nernst-Einstein (issue 13)
+    dynamics: bool = True
+    jump_distance_A: float = 1.5
+    jump_smooth_ps: float = 0.5
+    rotation_jump_angle_deg: float = 90.0
+    rotation_smooth_ps: float = 0.3
+    paddlewheel_window_ps: float = 1.0
+    paddlewheel_distance_A: float = 5.0
 
     _INTS = ("n_blocks", "min_fit_points", "min_hops", "charge_number", "structure_max_frames", "rdf_bins",
              "volume_max_frames", "integrity_P_min_S", "integrity_P_max_S", "integrity_max_frames")
@@ -98,6 +119,10 @@ class AnalysisSettings:
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             if f.name == "rdf_r_max_A" and value is None:
+                continue
+            if f.name == "dynamics":
+                if not isinstance(value, bool):
+                    raise AnalysisError(f"must be true or false, got {value!r}", key="analysis.dynamics")
                 continue
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
                 raise AnalysisError(f"must be a finite number, got {value!r}", key=f"analysis.{f.name}")
@@ -127,6 +152,12 @@ class AnalysisSettings:
             ("volume_smoothing_A", self.volume_smoothing_A >= 0, ">= 0"),
             ("volume_isovalue", self.volume_isovalue > 0, "> 0"),
             ("integrity_max_frames", self.integrity_max_frames >= 1, ">= 1"),
+            ("jump_distance_A", self.jump_distance_A > 0, "> 0"),
+            ("jump_smooth_ps", self.jump_smooth_ps >= 0, ">= 0"),
+            ("rotation_jump_angle_deg", 0 < self.rotation_jump_angle_deg < 180, "in (0, 180) degrees"),
+            ("rotation_smooth_ps", self.rotation_smooth_ps >= 0, ">= 0"),
+            ("paddlewheel_window_ps", self.paddlewheel_window_ps > 0, "> 0"),
+            ("paddlewheel_distance_A", self.paddlewheel_distance_A > 0, "> 0"),
         ]
         for name, ok, expected in checks:
             if not ok:

@@ -5,6 +5,7 @@ Used by the tests and the benchmark, so the same reader that reads MD output is 
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -14,7 +15,8 @@ import numpy as np
 
 from lpsens.analysis.reader import FORMAT, FORMAT_VERSION
 
-__all__ = ["write_trajectory", "write_random_walk", "random_walk_positions", "lattice_gas_positions", "crystal_positions", "TrajectoryWriter",
+__all__ = ["write_trajectory", "write_random_walk", "random_walk_positions", "crystal_positions", "TrajectoryWriter",
+           "correlated_pairs_positions", "tetrahedra_positions", "lattice_gas_positions", "few_hoppers_positions", "TETRAHEDRON",
            "STRUCTURES"]
 
 
@@ -148,7 +150,7 @@ def random_walk_positions(n_walkers, n_frames, *, D_A2_ps, dt_ps, cell, n_framew
     return pos, numbers
 
 
-def lattice_gas_positions(n_li, n_mobile, n_frames, *, dt_ps, hop_rate_per_ps, hop_length_A=2.5, vibration_A=0.15,
+def few_hoppers_positions(n_li, n_mobile, n_frames, *, dt_ps, hop_rate_per_ps, hop_length_A=2.5, vibration_A=0.15,
                           cell_A=24.0, seed=0):
     """Li of which only ``n_mobile`` hop: the few-hopper regime of small cells and low temperatures.
 
@@ -210,3 +212,120 @@ def write_random_walk(path, *, D_A2_ps=0.5, n_walkers=64, n_frames=8000, dt_ps=0
                                      n_framework=n_framework, drift_A_ps=drift_A_ps, seed=seed)
     return write_trajectory(path, pos, cell, num, temperature_K=temperature_K, sampling_interval_fs=dt_ps * 1000,
                             chunk_frames=chunk_frames)
+
+
+# ------------------------------------------------------------------ dynamics generators (issue 13)
+def correlated_pairs_positions(n_pairs, n_frames, *, D_A2_ps, dt_ps, cell, offset_A=2.5, noise_A=0.0,
+                               n_framework=0, seed=0):
+    """Li in rigidly correlated pairs: both ions of a pair make the same Brownian steps.
+
+    The tracer D is ``D_A2_ps``; the centre of charge moves with ``D_sigma = 2 D`` (each pair carries
+    twice the charge), so the Haven ratio is exactly 0.5.
+
+    Returns
+    -------
+    positions : ndarray, shape (n_frames, 2 n_pairs + n_framework, 3), Angstrom
+    numbers : ndarray, shape (2 n_pairs + n_framework,)
+    """
+    rng = np.random.default_rng(seed)
+    cell = np.asarray(cell, float)
+    start = rng.random((n_pairs, 3)) @ cell
+    steps = rng.standard_normal((n_frames, n_pairs, 3)) * np.sqrt(2.0 * D_A2_ps * dt_ps)
+    steps[0] = 0.0
+    walk = start + np.cumsum(steps, axis=0)
+    li = np.concatenate([walk, walk + np.array([offset_A, 0.0, 0.0])], axis=1)
+    li += noise_A * rng.standard_normal(li.shape)
+    sites = rng.random((n_framework, 3)) @ cell
+    frame = sites + 0.05 * rng.standard_normal((n_frames, n_framework, 3))
+    numbers = np.array([3] * (2 * n_pairs) + [15 if i % 2 == 0 else 16 for i in range(n_framework)], dtype=np.int32)
+    return np.concatenate([li, frame], axis=1), numbers
+
+
+#: unit vectors to the vertices of a regular tetrahedron; its C2 axes are x, y and z
+TETRAHEDRON = np.array([[1, 1, 1], [1, -1, -1], [-1, 1, -1], [-1, -1, 1]], float) / np.sqrt(3.0)
+_C2 = np.array([np.diag([1.0, -1.0, -1.0]), np.diag([-1.0, 1.0, -1.0]), np.diag([-1.0, -1.0, 1.0])])
+
+
+def tetrahedra_positions(n_tetrahedra, n_frames, *, dt_ps, cell, rotational_D_per_ps=0.0, flip_rate_per_ps=0.0,
+                         bond_A=2.05, noise_A=0.0, n_li=0, li_hop_rate_per_ps=0.0, li_hop_A=3.0, extra_flips=(), seed=0):
+    """Rigid PS4 tetrahedra on fixed centres under rotational diffusion and/or Poisson 180-degree flips.
+
+    Rotational diffusion with constant ``D_r`` gives ``C1(t) = exp(-2 D_r t)`` (tau1 = 1/(2 D_r)).
+    A flip is a 180-degree turn about one of the three body C2 axes (chosen at random): every P-S bond
+    moves to another vertex (109.5 degrees), so each flip is one large re-orientation of the anion, and
+    with flips alone ``C1(t) = exp(-4 k t / 3)``. Optional Li ions hop between sites (random direction,
+    distance ``li_hop_A``) at Poisson rate ``li_hop_rate_per_ps``, independent of the anions;
+    ``extra_flips`` (pairs ``(frame, tetrahedron)``) adds flips at chosen frames (to build coupling).
+
+    Returns
+    -------
+    positions : ndarray, shape (n_frames, n_li + 5 n_tetrahedra, 3), Angstrom (Li first, then P S S S S per anion)
+    numbers : ndarray
+    flips : int
+        Number of flips made in total (the ground truth of the flip count).
+    """
+    from scipy.spatial.transform import Rotation
+
+    rng = np.random.default_rng(seed)
+    cell = np.asarray(cell, float)
+    n_side = int(np.ceil(n_tetrahedra ** (1 / 3)))
+    grid = np.array([(i, j, k) for i in range(n_side) for j in range(n_side) for k in range(n_side)][:n_tetrahedra])
+    centres = (grid + 0.5) / n_side @ cell
+    R = Rotation.random(n_tetrahedra, random_state=rng.integers(2**31)).as_matrix()
+    out = np.empty((n_frames, n_tetrahedra, 5, 3))
+    sd = math.sqrt(2.0 * rotational_D_per_ps * dt_ps)
+    p_flip = -math.expm1(-flip_rate_per_ps * dt_ps)
+    li_seed = int(rng.integers(2**31))  # drawn first: the Li walk does not depend on the flips
+    forced_rng = np.random.default_rng(seed + 1)
+    flips = 0
+    forced = {}
+    for frame, k in extra_flips:
+        forced.setdefault(int(frame), []).append(int(k))
+    for f in range(n_frames):
+        if f:
+            if sd > 0:
+                R = Rotation.from_rotvec(sd * rng.standard_normal((n_tetrahedra, 3))).as_matrix() @ R
+            if p_flip > 0:
+                hit = np.flatnonzero(rng.random(n_tetrahedra) < p_flip)
+                if hit.size:
+                    R[hit] = R[hit] @ _C2[rng.integers(0, 3, hit.size)]
+                    flips += hit.size
+            for k in forced.get(f, ()):
+                R[k] = R[k] @ _C2[forced_rng.integers(0, 3)]
+                flips += 1
+        out[f, :, 0] = centres
+        out[f, :, 1:] = centres[:, None, :] + bond_A * np.einsum("nij,kj->nki", R, TETRAHEDRON)
+    if noise_A:
+        out += noise_A * rng.standard_normal(out.shape)
+    pos = out.reshape(n_frames, 5 * n_tetrahedra, 3)
+    numbers = np.array([15, 16, 16, 16, 16] * n_tetrahedra, dtype=np.int32)
+    if n_li:
+        li = lattice_gas_positions(n_li, n_frames, hop_rate_per_ps=li_hop_rate_per_ps, dt_ps=dt_ps, cell=cell,
+                                   spacing_A=li_hop_A, noise_A=noise_A, seed=li_seed)[0]
+        pos = np.concatenate([li, pos], axis=1)
+        numbers = np.concatenate([np.full(n_li, 3, np.int32), numbers])
+    return pos, numbers, flips
+
+
+def lattice_gas_positions(n_li, n_frames, *, hop_rate_per_ps, dt_ps, cell, spacing_A=3.0, noise_A=0.1, seed=0):
+    """Li hopping on a simple-cubic lattice (no site exclusion) at a known Poisson rate per ion.
+
+    Each hop goes to one of the 6 nearest sites; the tracer D is ``rate * spacing^2 / 6``.
+
+    Returns
+    -------
+    positions : ndarray, shape (n_frames, n_li, 3), Angstrom (unwrapped, with Gaussian vibration ``noise_A``)
+    numbers : ndarray, shape (n_li,)
+    n_hops : int
+        Number of hops made (ground truth).
+    """
+    rng = np.random.default_rng(seed)
+    cell = np.asarray(cell, float)
+    p = -math.expm1(-hop_rate_per_ps * dt_ps)
+    hops = rng.random((n_frames, n_li)) < p
+    hops[0] = False
+    dirs = np.concatenate([np.eye(3), -np.eye(3)])[rng.integers(0, 6, (n_frames, n_li))] * spacing_A
+    steps = np.where(hops[..., None], dirs, 0.0)
+    start = np.round(rng.random((n_li, 3)) @ cell / spacing_A) * spacing_A
+    pos = start + np.cumsum(steps, axis=0) + noise_A * rng.standard_normal((n_frames, n_li, 3))
+    return pos, np.full(n_li, 3, np.int32), int(hops.sum())
