@@ -340,7 +340,11 @@ class Diffusion:
         # log-log slope of the block-mean MSD in the window: 1 in a diffusive regime
         mean = blocks.mean(axis=0)[window]
         self._alpha = float(np.polyfit(np.log(tw), np.log(mean), 1)[0]) if np.all(mean > 0) else math.nan
-        hops = msd.hops_per_atom
+        hops = getattr(msd, "hops_per_atom", None)
+        if hops is None:  # an MSD without per-ion hops (e.g. the collective MSD): block error only
+            self._n_hops = self._n_hopping = None
+            self._D_hop = None
+            return self
         self._n_hops = int(hops.sum())
         self._n_hopping = int(np.count_nonzero(hops))
         self._D_hop = msd.hop_length_A**2 / (6.0 * msd.n_atoms * msd.duration_ps)
@@ -370,9 +374,14 @@ class Diffusion:
 
     @property
     def D_err_counting_A2_ps(self) -> float:
-        """Counting (Poisson) error of D from the number of hops, Angstrom^2/ps (see the class notes)."""
+        """Counting (Poisson) error of D from the number of hops, Angstrom^2/ps (see the class notes).
+
+        0 for an MSD that carries no hop counts (the collective MSD).
+        """
         self._check()
         n = self._n_hops
+        if n is None:
+            return 0.0
         if n == 0:
             return POISSON_UPPER_95 * self._D_hop
         return max(abs(self.D_A2_ps) / n, self._D_hop) * math.sqrt(n + 1)
@@ -396,8 +405,13 @@ class Diffusion:
 
     @property
     def hop_statistics(self) -> str:
-        """``"ok"``, ``"poor"`` (fewer than ``min_hops`` hops) or ``"none"`` (no hop: D is an upper limit)."""
+        """``"ok"``, ``"poor"`` (fewer than ``min_hops`` hops) or ``"none"`` (no hop: D is an upper limit).
+
+        ``"unknown"`` for an MSD that carries no hop counts (the collective MSD).
+        """
         self._check()
+        if self._n_hops is None:
+            return "unknown"
         return "none" if self._n_hops == 0 else ("poor" if self._n_hops < self.min_hops else "ok")
 
     @property
