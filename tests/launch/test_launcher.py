@@ -60,7 +60,7 @@ def test_all_done_with_records(project):
 def test_done_jobs_never_rerun(project):
     launch(project, task_fn=sleep_task, options=_opts())
     again = launch(project, task_fn=sleep_task, options=_opts(statuses={"pending", "timeout", "lost"}))
-    assert again.counts == {"done": 0, "failed": 0, "timeout": 0, "not_run": 0}
+    assert again.counts == {"done": 0, "failed": 0, "timeout": 0, "not_run": 0, "unreadable": 0}
     assert all(len(j.doc["runs"]) == 1 for j in project)
 
 
@@ -135,7 +135,7 @@ def test_walltime_rule_leaves_long_tasks_for_next_launch(tmp_path):
     # prior_rate = the synthetic rate, so the estimates are right: 50 s cannot fit in 10 s
     report = launch(project, task_fn=sleep_task,
                     options=_opts(walltime=10, margin_s=1.0, prior_rate=1e5))
-    assert report.counts == {"done": 2, "failed": 0, "timeout": 0, "not_run": 1}
+    assert report.counts == {"done": 2, "failed": 0, "timeout": 0, "not_run": 1, "unreadable": 0}
     assert {j.doc["status"] for j in project} == {"done", "pending"}
 
 
@@ -152,7 +152,8 @@ def test_signal_stops_at_segment_boundary_and_resumes(tmp_path):
                 os.kill(os.getpid(), signal.SIGUSR1)
         return sleep_task(job, **{**kw, "on_segment": on_segment})
 
-    report = launch(project, task_fn=task_then_sigterm, options=_opts())
+    # a closure: in the launcher's own process (the signal reaches the launcher directly)
+    report = launch(project, task_fn=task_then_sigterm, options=_opts(isolate=False))
     assert report.counts["timeout"] == 1 and report.exit_code == 0
     assert job.doc["status"] == "timeout" and "SIGUSR1" in job.doc["reason"]
     assert job.doc["progress_steps"] == 10
@@ -160,6 +161,25 @@ def test_signal_stops_at_segment_boundary_and_resumes(tmp_path):
     assert report.counts["done"] == 1 and job.doc["status"] == "done"
     assert _frames(job) == _expected_frames(job)
     assert [r["steps"] for r in job.doc["runs"]] == [10, 30]
+
+
+def test_signal_forwarded_to_worker_process(tmp_path):
+    """SIGUSR1 to the launcher reaches the task's worker process: it checkpoints, ends timeout, resumes."""
+    import threading
+
+    project = init_synthetic_project(tmp_path / "p", [4.0], segments=4)
+    job = next(iter(project))
+    timer = threading.Timer(2.0, os.kill, (os.getpid(), signal.SIGUSR1))
+    timer.start()
+    try:
+        report = launch(project, task_fn=sleep_task, options=_opts())
+    finally:
+        timer.cancel()
+    assert report.counts["timeout"] == 1 and job.doc["status"] == "timeout" and "SIGUSR1" in job.doc["reason"]
+    assert 0 < job.doc["progress_steps"] < 40
+    report = launch(project, task_fn=sleep_task, options=_opts())
+    assert report.counts["done"] == 1
+    assert _frames(job) == _expected_frames(job)
 
 
 def test_filters(project):
