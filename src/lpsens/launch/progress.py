@@ -97,8 +97,9 @@ class ProgressReporter:
     def line(self) -> str:
         return f"lpsens launch: {self.counts()}, ~{_hms(self.eta_s())} left"
 
-    def run(self, finished: threading.Event, interval_s: float, stream=None) -> None:
-        """Report until ``finished`` is set."""
+    def run(self, finished: threading.Event, interval_s: float, stream=None, poll_s: float = 1.0) -> None:
+        """Report until ``finished`` is set: on a terminal a live line; in a log a line on every
+        change of the counts and otherwise every ``interval_s`` (the journal is read every ``poll_s``)."""
         stream = stream or sys.stderr
         if stream.isatty():
             from rich.console import Console
@@ -113,7 +114,7 @@ class ProgressReporter:
             return
         last_counts, last_t = None, -float("inf")
         while True:
-            done = finished.wait(min(1.0, interval_s))
+            done = finished.wait(min(poll_s, interval_s))
             self.poll()
             now = self.clock()
             if done or self.counts() != last_counts or now - last_t >= interval_s:

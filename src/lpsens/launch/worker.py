@@ -66,7 +66,9 @@ def death_reason(returncode: int, doc: dict | None, *, nested: bool) -> str:
 
 def _where(doc: dict) -> str:
     steps = int(doc.get("progress_steps") or 0)
-    protocol = doc.get("protocol") or {}
+    protocol = doc.get("protocol")
+    if not protocol:
+        return f"after step {steps:,}"
     try:
         from lpsens.md.protocol import MDProtocol
 
