@@ -270,3 +270,14 @@ def test_progress_in_a_log_only_on_change_and_counting_down(tmp_path):
     finished.set()
     thread.join()
     assert len(stream.getvalue().splitlines()) >= 3
+
+
+def test_relaunch_by_the_job_script_is_journaled(project, monkeypatch, capsys):
+    from lpsens.launch.journal import read_journal
+
+    monkeypatch.setenv("LPSENS_RELAUNCH", "2")
+    monkeypatch.setenv("LPSENS_RELAUNCH_AFTER_STATUS", "137")
+    launch(project, task_fn=sleep_task, options=_opts())
+    rec = [r for r in read_journal(project.path) if r["event"] == "relaunch"]
+    assert len(rec) == 1 and rec[0]["relaunch"] == 2 and rec[0]["after_exit_status"] == "137"
+    assert "relaunch 2 in this allocation (the previous launch ended with exit status 137)" in capsys.readouterr().err

@@ -40,6 +40,9 @@ __all__ = ["Dispatch", "LaunchOptions", "LaunchReport", "launch", "DEFAULT_ELIGI
 log = logging.getLogger("lpsens.launch")
 
 DEFAULT_ELIGIBLE = frozenset({JobStatus.PENDING, JobStatus.TIMEOUT, JobStatus.LOST})
+#: exit status of a launch aborted by an error in the launcher itself (EX_SOFTWARE): the job
+#: script's safety net relaunches on it, unlike 1 (a task failed)
+LAUNCHER_ERROR_EXIT = 70
 _LOG_TAIL_LINES = 20
 
 
@@ -340,7 +343,7 @@ def launch(project, *, comm=None, task_fn: Callable | None = None,
     Notes
     -----
     An unexpected exception in the launcher itself (not in a task) aborts the whole
-    communicator with ``comm.Abort(1)`` so no rank hangs until the walltime.
+    communicator with ``comm.Abort(70)`` so no rank hangs until the walltime.
     """
     options = options or LaunchOptions()
     comm = _SerialComm() if comm is None else comm
@@ -362,7 +365,7 @@ def launch(project, *, comm=None, task_fn: Callable | None = None,
             sys.stderr.write(f"lpsens launch: rank {comm.Get_rank()} failed, aborting all ranks\n"
                              + traceback.format_exc())
             sys.stderr.flush()
-            comm.Abort(1)
+            comm.Abort(LAUNCHER_ERROR_EXIT)
         raise
     finally:
         stop.restore()
