@@ -428,6 +428,7 @@ class _Launch:
         self.n_groups = comm.Get_size() // self.k
         self.counts = {"done": 0, "failed": 0, "timeout": 0}
         self.started: list[str] = []
+        self.dispatch_s = 0.0  # leader time spent picking, starting and recording worker tasks
         self._claims: dict[str, Claim] = {}
         self._retries: set[str] = set()
         self._lock = threading.Lock()
@@ -532,14 +533,16 @@ class _Launch:
             self._finished.set()
             for t in threads:
                 t.join(timeout=5)
-        gathered = w.allgather((self.counts, self.started))
-        total = {k: sum(c[k] for c, _ in gathered) for k in self.counts}
-        started = {key for _, keys in gathered for key in keys}
+        gathered = w.allgather((self.counts, self.started, self.dispatch_s))
+        total = {k: sum(c[k] for c, _, _ in gathered) for k in self.counts}
+        started = {key for _, keys, _ in gathered for key in keys}
+        dispatch_s = sum(d for _, _, d in gathered)
         total["not_run"] = sum(1 for t in self.tasks if t.key not in started)
         total["unreadable"] = unreadable
         if self.rank == 0:
             self.journal.write("launch_end", counts=total, slurm_job_id=os.environ.get("SLURM_JOB_ID"),
-                               stopped_by_signal=self.stop.signum)
+                               stopped_by_signal=self.stop.signum, dispatch_s=round(dispatch_s, 6),
+                               n_started=len(started))
             log.info("lpsens launch %s: %s", launch_id, ", ".join(f"{v} {k}" for k, v in total.items()))
         if group is not None and group is not w:
             group.Free()
@@ -612,6 +615,7 @@ class _Launch:
                             wk.signalled = True
                             _signal(wk.proc, self.stop.signum)
                 else:
+                    t = time.perf_counter()
                     while free > 0:
                         got = pick(free)
                         if got is None:
@@ -619,22 +623,30 @@ class _Launch:
                         wk = self._start_worker(*got)
                         running[wk.proc.pid] = wk
                         free -= wk.task.ranks
+                    self.dispatch_s += time.perf_counter() - t
                 if not running:
                     return  # nothing runs and nothing more fits all our ranks
-                for pid in _wait_any(running, timeout_s=0.5):
+                ended = _wait_any(running, timeout_s=0.5)
+                t = time.perf_counter()
+                for pid in ended:
                     wk = running.pop(pid)
                     free += wk.task.ranks
                     retry = self._finish_worker(wk)
                     if retry is not None and sched is not None:
                         sched.add(retry)
+                self.dispatch_s += time.perf_counter() - t
         finally:
+            self._drop_spare()
             for wk in running.values():  # only on an error in the launcher itself
                 wk.proc.kill()
 
-    def _worker_command(self, job_id: str, task: TaskCost, result: Path) -> tuple[list[str], dict]:
-        cmd = [sys.executable, "-m", "lpsens.launch.worker", "--root", str(self.root), "--job", job_id,
-               "--launch", self.launch_id, "--rank", str(self.rank), "--result", str(result),
+    def _worker_command(self, job_id: str | None, task: TaskCost | None, result: Path | None) -> tuple[list[str], dict]:
+        """The worker's command line and environment (``job_id`` None: a spare that reads its job from stdin)."""
+        cmd = [sys.executable, "-m", "lpsens.launch.worker", "--root", str(self.root),
+               "--launch", self.launch_id, "--rank", str(self.rank),
                "--parent-pid", str(os.getpid()), "--margin", str(self.opt.margin_s)]
+        if job_id is not None:
+            cmd += ["--job", job_id, "--result", str(result)]
         if self.end_s is not None:
             cmd += ["--end", repr(float(self.end_s))]
         if self.task_fn is not None:
@@ -642,7 +654,7 @@ class _Launch:
 
             cmd += ["--task", name_of(self.task_fn)]
         extra = {}
-        if task.ranks > 1:
+        if task is not None and task.ranks > 1:
             # Its own process manager on this node: COMM_WORLD of the worker = the task's ranks.
             cmd = [_mpiexec(), "-launcher", "fork", "-n", str(task.ranks), *cmd]
             extra["LPSENS_WORKER_MPI"] = "1"
@@ -650,15 +662,49 @@ class _Launch:
 
         return cmd, worker_env(extra)
 
+    def _prestart_spare(self) -> None:
+        """Start a spare worker (imports done, waiting on stdin) for the next 1-rank task."""
+        import subprocess
+
+        cmd, env = self._worker_command(None, None, None)
+        self._spare = subprocess.Popen(cmd, env=env, stdin=subprocess.PIPE, text=True)
+
+    def _take_spare(self, job_id: str, result: Path):
+        spare, self._spare = getattr(self, "_spare", None), None
+        if spare is None or spare.poll() is not None:
+            return None
+        try:
+            spare.stdin.write(json.dumps({"job": job_id, "result": str(result)}) + "\n")
+            spare.stdin.close()
+        except OSError:  # the spare died while waiting: start the task in a fresh worker
+            spare.kill()
+            spare.wait()
+            return None
+        return spare
+
+    def _drop_spare(self) -> None:
+        spare, self._spare = getattr(self, "_spare", None), None
+        if spare is not None:
+            try:
+                spare.stdin.close()  # end of input: the spare exits without running anything
+                spare.wait(timeout=10)
+            except Exception:  # noqa: BLE001 -- a spare that does not leave is killed
+                spare.kill()
+                spare.wait()
+
     def _start_worker(self, job_id: str, task: TaskCost, steps0: int) -> _Worker:
         import subprocess
 
         job = self.project.open_job(id=job_id)
         result = Path(job.fn(f".lpsens_result.{self.launch_id}.json"))
         result.unlink(missing_ok=True)
-        cmd, env = self._worker_command(job_id, task, result)
         t0 = time.time()
-        proc = subprocess.Popen(cmd, env=env)
+        proc = self._take_spare(job_id, result) if task.ranks == 1 else None
+        if proc is None:
+            cmd, env = self._worker_command(job_id, task, result)
+            proc = subprocess.Popen(cmd, env=env)
+        if task.ranks == 1:
+            self._prestart_spare()
         try:
             pidfd = os.pidfd_open(proc.pid)
         except (AttributeError, OSError):

@@ -8,6 +8,12 @@ runs it with ``should_stop`` (walltime rule, SIGTERM/SIGUSR1) and ``on_segment``
 No result file means the worker died: :func:`death_reason` turns the exit status and the
 job's progress into the reason recorded on the job.
 
+Without ``--job`` the worker is a *spare*: it imports everything (signac, the task's module with
+LAMMPS, ASE...) and then waits for one line on stdin, ``{"job": id, "result": path}``. The
+leader keeps one spare ready for 1-rank tasks while a task runs, so the interpreter start and
+imports are off the critical path; a spare runs one task and exits like any worker (each task
+still gets a fresh process), and exits quietly at the end of its stdin.
+
 MPI in the worker: the leader removes the PMI environment of its own launch (``PMI_*``,
 ``PMIX_*``, ``MPI_LOCAL*``, ``HYDRA_*``) before starting it, so a 1-rank worker initialises MPI
 as a *singleton* (``COMM_WORLD`` of size 1, no contact with the launch's process manager) and
@@ -114,10 +120,10 @@ def _write_json(path: Path, data) -> None:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m lpsens.launch.worker", description=__doc__.splitlines()[0])
     p.add_argument("--root", required=True)
-    p.add_argument("--job", required=True)
+    p.add_argument("--job", default=None, help="job id (default: read {\"job\", \"result\"} from stdin)")
     p.add_argument("--launch", required=True)
     p.add_argument("--rank", type=int, default=0, help="world rank of the leader (journal)")
-    p.add_argument("--result", required=True, type=Path)
+    p.add_argument("--result", type=Path, default=None)
     p.add_argument("--parent-pid", type=int, default=0)
     p.add_argument("--end", type=float, default=None, help="allocation end, epoch seconds")
     p.add_argument("--margin", type=float, default=0.0)
@@ -142,8 +148,14 @@ def main(argv=None) -> int:
     from lpsens.tasks import resolve, task_function_for
 
     project = signac.get_project(args.root)
-    job = project.open_job(id=args.job)
     task_fn = resolve(args.task) if args.task else task_function_for(project)
+    if args.job is None:  # a spare: ready, waiting for its task
+        line = sys.stdin.readline()
+        if not line.strip():
+            return 0
+        spec = json.loads(line)
+        args.job, args.result = spec["job"], Path(spec["result"])
+    job = project.open_job(id=args.job)
     journal = Journal(journal_path(Path(args.root)), args.launch, args.rank)
     seg = {"last": time.time()}
 
