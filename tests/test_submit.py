@@ -2,8 +2,8 @@
 
 import json
 import os
-import signal
 import shutil
+import signal
 import stat
 import subprocess
 import sys
@@ -14,8 +14,15 @@ import pytest
 from lpsens.cli import main
 from lpsens.errors import SubmitError
 from lpsens.launch.journal import Journal, journal_path
-from lpsens.submit import (Profile, find_jobscripts, load_profile, read_submissions, render_script, submit,
-                           unfinished_submissions)
+from lpsens.submit import (
+    Profile,
+    find_jobscripts,
+    load_profile,
+    read_submissions,
+    render_script,
+    submit,
+    unfinished_submissions,
+)
 
 GOLDEN = Path(__file__).parent / "data" / "golden"
 PROFILES = sorted(p.stem for p in (find_jobscripts() / "profiles").glob("*.toml"))
@@ -191,7 +198,7 @@ echo "run $LPSENS_RELAUNCH after $LPSENS_RELAUNCH_AFTER_STATUS" >> {tmp_path}/ca
 
 def test_safety_net_relaunches_a_dead_launch(tmp_path):
     # dies (SIGKILL-like status 137) on the first run, then ends normally
-    script, env = _fake_launch_env(tmp_path, f'[ "$LPSENS_RELAUNCH" = 0 ] && exit 137\nexit 0')
+    script, env = _fake_launch_env(tmp_path, '[ "$LPSENS_RELAUNCH" = 0 ] && exit 137\nexit 0')
     proc = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True, timeout=30)
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "calls.txt").read_text().splitlines() == ["run 0 after 0", "run 1 after 137"]
