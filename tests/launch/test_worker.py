@@ -15,6 +15,8 @@ def test_death_reasons():
     # 10,000 equilibration steps, then segments of 10,000: step 41,200 is in segment 4
     assert death_reason(-9, DOC, nested=False) == "killed by signal 9 (SIGKILL) after step 41,200 (segment 4)"
     assert death_reason(139, DOC, nested=True).startswith("killed by signal 11 (SIGSEGV)")
+    assert death_reason(9, DOC, nested=True).startswith(
+        "worker's mpiexec exited with status 9 (a rank killed by signal 9 (SIGKILL) or exiting with status 9)")
     assert death_reason(0, DOC, nested=False).startswith("worker exited with status 0 without finishing")
     assert death_reason(3, {"progress_steps": 5, "protocol": DOC["protocol"]}, nested=False) == \
         "worker exited with status 3 without finishing the task after step 5 (equilibration)"

@@ -212,3 +212,16 @@ def test_mixed_one_and_two_rank_tasks(tmp_path):
     spans = {r["job"]: (r["t_start"], r["t_end"]) for r in read_journal(tmp_path) if r["event"] == "finish"}
     ones = [spans[j.id] for j in project if j.sp.replica in (2, 3)]
     assert max(a for a, _ in ones) < min(b for _, b in ones)  # the two 1-rank tasks overlapped
+
+
+def test_two_rank_task_whose_rank_dies_is_retried(tmp_path):
+    """A 2-rank task (its own mpiexec) loses its rank 0 to SIGKILL: retried from its checkpoint, done."""
+    project = _project(tmp_path, [1.0, 0.5], segments=4, ranks={0: 2},
+                       crash={0: {"how": "kill", "at_step": 20, "times": 1}})
+    rc, err = _run(tmp_path, env={"SYNTHETIC_TASK": "sized"}, timeout=90)
+    assert rc == 0, err
+    job = next(j for j in project if j.sp.replica == 0)
+    assert [r["exit"] for r in job.doc["runs"]] == ["crashed", "done"] and job.doc["comm_size"] == 2
+    reason = job.doc["runs"][0]["reason"]
+    assert "killed by signal 9 (SIGKILL)" in reason and "after step 20 (segment 3)" in reason, reason
+    assert all(j.doc["status"] == "done" and _frames(j) == _expected(j) for j in project)

@@ -744,7 +744,6 @@ class _Launch:
                   "steps": max(0, steps_now - wk.steps0), "steps_per_s": None, "exit": "crashed", "reason": reason}
         runs = list(doc.get("runs") or []) + [record]
         log.error("job %s: %s", wk.job_id, reason)
-        sys.stderr.write(f"lpsens launch: job {wk.job_id}: {reason}\n")
         retry = None
         if crashes > self.opt.max_retries:
             reasons = [r["reason"] for r in runs if r.get("exit") == "crashed"][-crashes:]

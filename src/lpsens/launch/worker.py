@@ -56,13 +56,18 @@ def _signal_name(signum: int) -> str:
 def death_reason(returncode: int, doc: dict | None, *, nested: bool) -> str:
     """Why a worker that wrote no result ended, e.g. "killed by signal 9 (SIGKILL) at step 41,200 (segment 3)".
 
-    ``returncode`` is ``Popen.returncode`` (negative: killed by that signal); a nested
-    ``mpiexec`` reports a rank killed by signal ``s`` as ``128 + s``. The step is the job
-    document's ``progress_steps`` (the last checkpoint) and the segment the one that was running.
+    ``returncode`` is ``Popen.returncode`` (negative: killed by that signal). A nested MPICH
+    ``mpiexec`` (hydra) exits with the signal number ``s`` when a rank was killed by signal
+    ``s`` (and ``128 + s`` from a shell), which cannot be told from a rank exiting with status
+    ``s``, so both readings are given. The step is the job document's ``progress_steps`` (the
+    last checkpoint) and the segment the one that was running.
     """
     if returncode < 0 or (nested and 128 < returncode < 128 + 65):
         signum = -returncode if returncode < 0 else returncode - 128
         what = f"killed by signal {signum} ({_signal_name(signum)})"
+    elif nested and 0 < returncode < 65:
+        what = (f"worker's mpiexec exited with status {returncode} (a rank killed by signal {returncode} "
+                f"({_signal_name(returncode)}) or exiting with status {returncode})")
     elif returncode == 0:
         what = "worker exited with status 0 without finishing the task"
     else:
