@@ -26,8 +26,8 @@ def _project(root, durations, **kw):
     return project
 
 
-def _start(root, *args, n=2, env=None):
-    cmd = [str(MPIEXEC), "-n", str(n), sys.executable, str(DRIVER), "--root", str(root),
+def _start(root, *args, n=2, env=None, mpiexec_args=()):
+    cmd = [str(MPIEXEC), *mpiexec_args, "-n", str(n), sys.executable, str(DRIVER), "--root", str(root),
            "--progress-interval", "0", *args]
     return subprocess.Popen(cmd, env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})},
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
@@ -225,3 +225,14 @@ def test_two_rank_task_whose_rank_dies_is_retried(tmp_path):
     reason = job.doc["runs"][0]["reason"]
     assert "killed by signal 9 (SIGKILL)" in reason and "after step 20 (segment 3)" in reason, reason
     assert all(j.doc["status"] == "done" and _frames(j) == _expected(j) for j in project)
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs 2 cores")
+def test_two_rank_task_gets_both_cores_of_bound_ranks(tmp_path):
+    """Launcher ranks bound to one core each (as srun --cpu-bind=cores does): a 2-rank task's
+    ranks may run on both cores, not only on the leader's."""
+    project = _project(tmp_path, [0.3, 0.3], segments=2, ranks={0: 2})
+    rc, err = _run(tmp_path, env={"SYNTHETIC_TASK": "sized"}, mpiexec_args=("-bind-to", "core"), timeout=60)
+    assert rc == 0, err
+    wide = next(j for j in project if j.sp.replica == 0)
+    assert wide.doc["comm_size"] == 2 and len(wide.doc["comm_cpus"]) == 2

@@ -507,7 +507,7 @@ class _Launch:
         if self.opt.isolate:
             group = None
             self.leader = self.rank % self.k == 0
-            self.slots = min(self.k, w.Get_size() - self.rank) if self.leader else 0
+            self.slots = self._bind_group(w) if self.k > 1 else int(self.leader)
         else:
             group = w.Split(color=self.group_index, key=self.rank)
             self.group = group
@@ -547,6 +547,28 @@ class _Launch:
         if group is not None and group is not w:
             group.Free()
         return LaunchReport(launch_id=launch_id, n_groups=self.n_groups, counts=total)
+
+    def _bind_group(self, w) -> int:
+        """The leader takes the cores of its group's ranks on its node; returns its slots (0: not a leader).
+
+        Under ``srun --cpu-bind=cores`` (or ``mpiexec -bind-to core``) every rank is bound to one
+        core, and a worker inherits its leader's binding: a k-rank worker would put all k ranks on
+        the leader's core. So the leader widens its own affinity to the union of its group's cores
+        (it only sleeps; its workers inherit the union). Ranks of the group on another node cannot
+        host the leader's workers and are not counted as slots.
+        """
+        here = (socket.gethostname(), sorted(os.sched_getaffinity(0)))
+        everyone = w.allgather(here)
+        if not self.leader:
+            return 0
+        members = everyone[self.rank:self.rank + self.k]
+        local = [cpus for host, cpus in members if host == here[0]]
+        if len(local) < len(members):
+            sys.stderr.write(f"lpsens launch: rank {self.rank}: {len(members) - len(local)} rank(s) of its group of "
+                             f"{len(members)} are on another node; they stay idle. Fix: use a number of ranks per "
+                             f"node that is a multiple of the group size {self.k}\n")
+        os.sched_setaffinity(0, set().union(*map(set, local)))
+        return len(local)
 
     def _note_relaunch(self) -> None:
         """A relaunch by the job script's safety net: say so in the journal and the output file."""

@@ -14,7 +14,8 @@
   past the checkpoint, on its first ``m`` attempts (counted in ``crash_attempts.txt``).
 
 :func:`noop_task` returns at once (dispatch-overhead benchmark); :func:`sized_task` records its
-communicator size (``comm_size``) and ranks (``comm_pids``) in the job document, then sleeps.
+communicator size (``comm_size``), ranks (``comm_pids``) and the CPUs they may run on
+(``comm_cpus``) in the job document, then sleeps.
 None is used in production.
 """
 
@@ -126,9 +127,11 @@ def _maybe_crash(crash: dict, counter: Path, traj_path: Path, prod_step: int, se
 
 def sized_task(job, *, comm=None, should_stop=None, backend="auto", on_segment=None) -> SyntheticOutcome:
     size = 1 if comm is None else comm.Get_size()
-    pids = [os.getpid()] if comm is None else comm.gather(os.getpid(), root=0)
+    me = (os.getpid(), sorted(os.sched_getaffinity(0)))
+    ranks = [me] if comm is None else comm.gather(me, root=0)
     if comm is None or comm.Get_rank() == 0:
-        job.doc.update({"comm_size": size, "comm_pids": sorted(set(pids))})
+        job.doc.update({"comm_size": size, "comm_pids": sorted({p for p, _ in ranks}),
+                        "comm_cpus": sorted({c for _, cpus in ranks for c in cpus})})
     return sleep_task(job, comm=comm, should_stop=should_stop, backend=backend, on_segment=on_segment)
 
 
