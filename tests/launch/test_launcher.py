@@ -281,3 +281,14 @@ def test_relaunch_by_the_job_script_is_journaled(project, monkeypatch, capsys):
     rec = [r for r in read_journal(project.path) if r["event"] == "relaunch"]
     assert len(rec) == 1 and rec[0]["relaunch"] == 2 and rec[0]["after_exit_status"] == "137"
     assert "relaunch 2 in this allocation (the previous launch ended with exit status 137)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("dispatch", ["dynamic", "static"])
+def test_dead_worker_retried_in_the_same_launch(tmp_path, dispatch):
+    project = init_synthetic_project(tmp_path / "p", [0.2, 0.2], segments=4,
+                                     crash={0: {"how": "segv", "at_step": 10, "times": 1}})
+    report = launch(project, task_fn=sleep_task, options=_opts(dispatch=dispatch))
+    assert report.counts["done"] == 2 and report.exit_code == 0
+    sick = next(j for j in project if j.sp.replica == 0)
+    assert [r["exit"] for r in sick.doc["runs"]] == ["crashed", "done"] and sick.doc["crash_count"] == 1
+    assert _frames(sick) == _expected_frames(sick)

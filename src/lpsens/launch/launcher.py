@@ -583,12 +583,19 @@ class _Launch:
 
     # ------------------------------------------------------------------ picking (leader)
     def _picker(self):
-        """A function ``pick(free_ranks)`` returning (job id, cost, steps at start) or None."""
+        """``pick(free_ranks)`` returning (job id, cost, steps at start) or None, and the queue
+        (its ``add(task)`` puts a task back, e.g. a retry)."""
         if self.opt.dispatch is Dispatch.STATIC:
-            mine = iter([t for i, t in enumerate(self.tasks) if i % self.n_groups == self.group_index])
+            from collections import deque
+
+            mine = deque(t for i, t in enumerate(self.tasks) if i % self.n_groups == self.group_index)
+
+            class _Queue:
+                add = mine.append
 
             def pick_static(free: int):
-                for task in mine:
+                while mine:
+                    task = mine.popleft()
                     if self.end_s is not None and time.time() + self.model.checkpoint_s(task) + self.opt.margin_s > self.end_s:
                         continue
                     got = self._claim_job(task)
@@ -596,7 +603,7 @@ class _Launch:
                         return got
                 return None
 
-            return pick_static, None
+            return pick_static, _Queue()
         sched = Scheduler(self.tasks, self.model, end_s=self.end_s, margin_s=self.opt.margin_s)
 
         def pick_dynamic(free: int):
