@@ -3,9 +3,13 @@
 Workload: 200 sleeping synthetic tasks with log-normal durations (mean ~0.2 s, sigma 1.0 in log
 space), the same set for both policies. Efficiency = (sum of task durations) / (ranks x makespan),
 with the makespan measured inside the MPI job (from a barrier after start-up to the end of
-``launch``); the dispatch overhead therefore counts as idle time.
+``launch``); the dispatch overhead therefore counts as idle time, and so does the start of a
+worker process per task (the default, process-isolated launcher), which matters for these
+sub-second tasks and not for MD tasks of minutes to hours. Policies, side by side on the same
+tasks: dynamic with worker processes (default), dynamic in-process (``--in-process``, the design
+before process isolation), static in-process (round-robin split, the bundling baseline).
 
-Usage: python benchmarks/bench_packing.py [--tasks 200] [--ranks 2]
+Usage: python benchmarks/bench_packing.py [--tasks 200] [--ranks 2] [--mean-s 0.2]
 """
 
 import argparse
@@ -25,7 +29,7 @@ def durations(n, seed=2022, mean_s=0.2, sigma=1.0):
     return [rng.lognormvariate(mu, sigma) for _ in range(n)]
 
 
-def worker(root, dispatch):
+def worker(root, dispatch, isolate):
     from mpi4py import MPI
 
     import signac
@@ -38,7 +42,7 @@ def worker(root, dispatch):
     comm.Barrier()
     t0 = time.perf_counter()
     report = launch(project, comm=comm, task_fn=sleep_task,
-                    options=LaunchOptions(dispatch=Dispatch(dispatch), progress_interval_s=0))
+                    options=LaunchOptions(dispatch=Dispatch(dispatch), progress_interval_s=0, isolate=isolate == "1"))
     comm.Barrier()
     makespan = time.perf_counter() - t0
     if comm.rank == 0:
@@ -49,27 +53,30 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--tasks", type=int, default=200)
     ap.add_argument("--ranks", type=int, default=2)
-    ap.add_argument("--worker", nargs=2, metavar=("ROOT", "DISPATCH"))
+    ap.add_argument("--mean-s", type=float, default=0.2, help="mean task duration (s)")
+    ap.add_argument("--worker", nargs=3, metavar=("ROOT", "DISPATCH", "ISOLATE"))
     args = ap.parse_args()
     if args.worker:
         return worker(*args.worker)
     from lpsens.launch.synthetic import init_synthetic_project
 
-    d = durations(args.tasks)
+    d = durations(args.tasks, mean_s=args.mean_s)
     # sleep_task sleeps once per segment; with 4 segments the sum is the duration (plus file I/O)
     print(f"workload: {len(d)} tasks, mean {sum(d) / len(d):.3f} s, min {min(d):.3f} s, max {max(d):.2f} s, "
           f"sum {sum(d):.1f} s; {args.ranks} ranks")
     mpiexec = Path(sys.executable).parent / "mpiexec"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    for dispatch in ("dynamic", "static"):
+    for dispatch, isolate in (("dynamic", "1"), ("dynamic", "0"), ("static", "0")):
         with tempfile.TemporaryDirectory() as tmp:
             init_synthetic_project(tmp, d, segments=4)
-            out = subprocess.run([str(mpiexec), "-n", str(args.ranks), sys.executable, __file__, "--worker", tmp, dispatch],
+            out = subprocess.run([str(mpiexec), "-n", str(args.ranks), sys.executable, __file__, "--worker", tmp,
+                                  dispatch, isolate],
                                  env=env, capture_output=True, text=True, check=True).stdout
         res = json.loads(out.strip().splitlines()[-1])
         eff = sum(d) / (res["n_ranks"] * res["makespan_s"])
         ideal = max(sum(d) / args.ranks, max(d))
-        print(f"{dispatch:8s} makespan {res['makespan_s']:7.2f} s (lower bound {ideal:.2f} s)  "
+        label = f"{dispatch} {'workers' if isolate == '1' else 'in-process'}"
+        print(f"{label:19s} makespan {res['makespan_s']:7.2f} s (lower bound {ideal:.2f} s)  "
               f"packing efficiency {100 * eff:5.1f} %  done {res['counts']['done']}")
 
 

@@ -3,6 +3,7 @@
 import json
 import os
 import shutil
+import signal
 import stat
 import subprocess
 import sys
@@ -13,8 +14,15 @@ import pytest
 from lpsens.cli import main
 from lpsens.errors import SubmitError
 from lpsens.launch.journal import Journal, journal_path
-from lpsens.submit import (Profile, find_jobscripts, load_profile, read_submissions, render_script, submit,
-                           unfinished_submissions)
+from lpsens.submit import (
+    Profile,
+    find_jobscripts,
+    load_profile,
+    read_submissions,
+    render_script,
+    submit,
+    unfinished_submissions,
+)
 
 GOLDEN = Path(__file__).parent / "data" / "golden"
 PROFILES = sorted(p.stem for p in (find_jobscripts() / "profiles").glob("*.toml"))
@@ -40,7 +48,7 @@ def test_script_essentials(name):
     text = _render(name)
     assert text.startswith("#!/bin/bash\n") and "\nset -euo pipefail\n" in text
     assert "#SBATCH --signal=B:USR1@" in text
-    assert "\nexec " in text and "lpsens launch --root /scratch/user/lpsens-campaign " in text
+    assert "relaunch_limit=" in text and "lpsens launch --root /scratch/user/lpsens-campaign " in text
     assert "-f '{\"material\": \"glass\"}'" in text
 
 
@@ -178,3 +186,57 @@ def test_profile_checks_the_duration_sbatch_will_use(walltime, lead_s, ok):
     else:
         with pytest.raises(SubmitError, match="signal_lead_s"):
             Profile(name="x", walltime=walltime, signal_lead_s=lead_s)
+
+
+def _fake_launch_env(tmp_path, behaviour):
+    """A fake `srun` that runs its command, and a fake `python` that behaves like a dying launch."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "srun").write_text('#!/bin/bash\nexec "$@"\n')
+    (bin_dir / "fakepython").write_text(f"""#!/bin/bash
+echo "run $LPSENS_RELAUNCH after $LPSENS_RELAUNCH_AFTER_STATUS" >> {tmp_path}/calls.txt
+{behaviour}
+""")
+    for f in bin_dir.iterdir():
+        f.chmod(0o755)
+    profile = Profile(name="t", mpi_launcher="srun", python=str(bin_dir / "fakepython"), relaunch_limit=2,
+                      walltime="01:00:00", signal_lead_s=60)
+    (tmp_path / "proj").mkdir()
+    script = tmp_path / "job.sbatch"
+    script.write_text(render_script(profile, root=str(tmp_path / "proj")))
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    return script, env
+
+
+def test_safety_net_relaunches_a_dead_launch(tmp_path):
+    # dies (SIGKILL-like status 137) on the first run, then ends normally
+    script, env = _fake_launch_env(tmp_path, '[ "$LPSENS_RELAUNCH" = 0 ] && exit 137\nexit 0')
+    proc = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "calls.txt").read_text().splitlines() == ["run 0 after 0", "run 1 after 137"]
+    assert "the launch died (exit status 137); relaunch 1 of 2" in proc.stderr
+
+
+def test_safety_net_gives_up_after_the_limit_and_not_after_a_normal_end(tmp_path):
+    script, env = _fake_launch_env(tmp_path, "exit 139")
+    proc = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 139
+    assert len((tmp_path / "calls.txt").read_text().splitlines()) == 3  # first run + 2 relaunches
+    assert "no relaunch (relaunches 2 of 2" in proc.stderr
+
+
+def test_safety_net_forwards_usr1_and_does_not_relaunch(tmp_path):
+    # the launch checkpoints on USR1 and ends with 0 (as lpsens launch does)
+    script, env = _fake_launch_env(tmp_path, "trap 'exit 0' USR1\nwhile :; do sleep 0.05; done")
+    proc = subprocess.Popen(["bash", str(script)], env=env, stderr=subprocess.PIPE, text=True)
+    deadline = 50
+    while not (tmp_path / "calls.txt").exists() and deadline:
+        import time
+
+        time.sleep(0.1)
+        deadline -= 1
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGUSR1)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert (tmp_path / "calls.txt").read_text().splitlines() == ["run 0 after 0"]

@@ -92,12 +92,20 @@ def main_run(args) -> int:
 
     from lpsens.errors import ProjectError
     from lpsens.launch.claims import Owner, inspect_claim, try_claim
-    from lpsens.md.task import run_task
     from lpsens.project import find_job, open_project
     from lpsens.status import JobStatus, get_status, set_status
+    from lpsens.tasks import task_function_for
 
-    job = find_job(open_project(args.root), args.job_id)
-    if get_status(job) is JobStatus.DONE:
+    project = open_project(args.root)
+    run_task = task_function_for(project)
+    job = find_job(project, args.job_id)
+    try:
+        status = get_status(job)
+    except ValueError as exc:  # an empty or cut job document (JSONDecodeError)
+        raise ProjectError(f"cannot read the job document {Path(job.path) / 'signac_job_document.json'} ({exc}); "
+                           "restore the file (e.g. from a backup) so that it holds the job's JSON document",
+                           job_id=job.id) from None
+    if status is JobStatus.DONE:
         log.warning("job %s is already done", job.id)
         return 0
     # Hold the same claim a launcher would, so a concurrent launch neither runs this job

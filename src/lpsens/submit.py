@@ -57,7 +57,12 @@ class Profile:
     mpi_launcher, mpi_launcher_args
         ``srun`` or ``mpiexec`` and its extra arguments.
     ranks_per_task
-        ``lpsens launch --ranks-per-task``; must divide the number of ranks.
+        ``lpsens launch --ranks-per-task`` (every task on this many ranks); must divide the number
+        of ranks. Unset (default): each job's ``potential.ranks_per_task``, mixed sizes packed.
+    relaunch_limit
+        The job script's safety net: how often it starts the launch again within the same
+        allocation after the launch itself died (not after a normal end), while at least
+        ``signal_lead_s`` seconds are left.
     python
         Python interpreter that has lpsens installed.
     modules, setup, extra_sbatch
@@ -76,16 +81,20 @@ class Profile:
     signal_lead_s: int = 300
     mpi_launcher: MpiLauncher = MpiLauncher.SRUN
     mpi_launcher_args: tuple[str, ...] = ()
-    ranks_per_task: int = 1
+    ranks_per_task: int | None = None
+    relaunch_limit: int = 3
     python: str = "python"
     modules: tuple[str, ...] = ()
     setup: tuple[str, ...] = ()
     extra_sbatch: tuple[str, ...] = ()
 
     def __post_init__(self):
-        for key in ("nodes", "ranks_per_node", "cpus_per_task", "ranks_per_task", "signal_lead_s"):
+        for key in ("nodes", "ranks_per_node", "cpus_per_task", "ranks_per_task", "signal_lead_s", "relaunch_limit"):
             value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, int) or value < (0 if key == "signal_lead_s" else 1):
+            if key == "ranks_per_task" and value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or value < (1 if key in ("nodes", "ranks_per_node",
+                                                                                               "cpus_per_task", "ranks_per_task") else 0):
                 raise SubmitError(f"must be a positive integer, got {value!r}", key=key, file=self.name)
         try:
             walltime_s = parse_walltime(self.walltime)
@@ -104,7 +113,7 @@ class Profile:
             if isinstance(value, str) or not all(isinstance(v, str) for v in value):
                 raise SubmitError(f"must be a list of strings, got {value!r}", key=key, file=self.name)
             object.__setattr__(self, key, tuple(value))
-        if self.n_ranks % self.ranks_per_task:
+        if self.ranks_per_task is not None and self.n_ranks % self.ranks_per_task:
             raise SubmitError(f"{self.n_ranks} ranks ({self.nodes} nodes x {self.ranks_per_node}) are not a "
                               f"multiple of ranks_per_task = {self.ranks_per_task}", key="ranks_per_task",
                               file=self.name)
@@ -179,7 +188,8 @@ def render_script(profile: Profile, *, root: str | Path, launch_args: list[str] 
         mpi = ["mpiexec", "-n", f'"${{SLURM_NTASKS:-{profile.n_ranks}}}"', *profile.mpi_launcher_args]
     command = [*mpi[:1], *(a if a.startswith('"${') else q(a) for a in mpi[1:]),
                q(profile.python), "-m", "lpsens", "launch", "--root", q(root_s),
-               "--ranks-per-task", str(profile.ranks_per_task), *(q(a) for a in launch_args)]
+               *(["--ranks-per-task", str(profile.ranks_per_task)] if profile.ranks_per_task else []),
+               *(q(a) for a in launch_args)]
     try:
         return template.substitute(
             profile=profile.name, description=profile.description or "", job_name=q(job_name),
@@ -187,7 +197,8 @@ def render_script(profile: Profile, *, root: str | Path, launch_args: list[str] 
             walltime=profile.walltime, signal_lead_s=profile.signal_lead_s,
             log_dir=str(Path(root_s) / ".lpsens" / "submit"), sbatch_lines="\n".join(sbatch),
             setup_lines="\n".join(setup), root=q(root_s), mpi_launcher=profile.mpi_launcher.value,
-            launch_command=" ".join(command),
+            launch_command=" ".join(command), relaunch_limit=profile.relaunch_limit,
+            walltime_s=int(parse_walltime(profile.walltime)),
         ).replace("\n\n\n", "\n\n")
     except (KeyError, ValueError) as exc:
         raise SubmitError(f"template placeholder problem: {exc}", file=TEMPLATE_NAME) from None

@@ -60,7 +60,7 @@ def test_all_done_with_records(project):
 def test_done_jobs_never_rerun(project):
     launch(project, task_fn=sleep_task, options=_opts())
     again = launch(project, task_fn=sleep_task, options=_opts(statuses={"pending", "timeout", "lost"}))
-    assert again.counts == {"done": 0, "failed": 0, "timeout": 0, "not_run": 0}
+    assert again.counts == {"done": 0, "failed": 0, "timeout": 0, "not_run": 0, "unreadable": 0}
     assert all(len(j.doc["runs"]) == 1 for j in project)
 
 
@@ -135,7 +135,7 @@ def test_walltime_rule_leaves_long_tasks_for_next_launch(tmp_path):
     # prior_rate = the synthetic rate, so the estimates are right: 50 s cannot fit in 10 s
     report = launch(project, task_fn=sleep_task,
                     options=_opts(walltime=10, margin_s=1.0, prior_rate=1e5))
-    assert report.counts == {"done": 2, "failed": 0, "timeout": 0, "not_run": 1}
+    assert report.counts == {"done": 2, "failed": 0, "timeout": 0, "not_run": 1, "unreadable": 0}
     assert {j.doc["status"] for j in project} == {"done", "pending"}
 
 
@@ -152,7 +152,8 @@ def test_signal_stops_at_segment_boundary_and_resumes(tmp_path):
                 os.kill(os.getpid(), signal.SIGUSR1)
         return sleep_task(job, **{**kw, "on_segment": on_segment})
 
-    report = launch(project, task_fn=task_then_sigterm, options=_opts())
+    # a closure: in the launcher's own process (the signal reaches the launcher directly)
+    report = launch(project, task_fn=task_then_sigterm, options=_opts(isolate=False))
     assert report.counts["timeout"] == 1 and report.exit_code == 0
     assert job.doc["status"] == "timeout" and "SIGUSR1" in job.doc["reason"]
     assert job.doc["progress_steps"] == 10
@@ -160,6 +161,25 @@ def test_signal_stops_at_segment_boundary_and_resumes(tmp_path):
     assert report.counts["done"] == 1 and job.doc["status"] == "done"
     assert _frames(job) == _expected_frames(job)
     assert [r["steps"] for r in job.doc["runs"]] == [10, 30]
+
+
+def test_signal_forwarded_to_worker_process(tmp_path):
+    """SIGUSR1 to the launcher reaches the task's worker process: it checkpoints, ends timeout, resumes."""
+    import threading
+
+    project = init_synthetic_project(tmp_path / "p", [4.0], segments=4)
+    job = next(iter(project))
+    timer = threading.Timer(2.0, os.kill, (os.getpid(), signal.SIGUSR1))
+    timer.start()
+    try:
+        report = launch(project, task_fn=sleep_task, options=_opts())
+    finally:
+        timer.cancel()
+    assert report.counts["timeout"] == 1 and job.doc["status"] == "timeout" and "SIGUSR1" in job.doc["reason"]
+    assert 0 < job.doc["progress_steps"] < 40
+    report = launch(project, task_fn=sleep_task, options=_opts())
+    assert report.counts["done"] == 1
+    assert _frames(job) == _expected_frames(job)
 
 
 def test_filters(project):
@@ -205,3 +225,70 @@ def test_progress_lines(project, capsys):
     done.set()
     rep.run(done, 0.01, stream=sys.stderr)
     time.sleep(0)
+
+
+def test_progress_in_a_log_only_on_change_and_counting_down(tmp_path):
+    """Non-interactive: no repeated identical lines; the time left counts down between events."""
+    import io
+    import threading
+
+    from lpsens.launch.journal import Journal
+    from lpsens.launch.progress import ProgressReporter
+    from lpsens.launch.scheduler import CostModel, TaskCost
+
+    path = tmp_path / "journal.jsonl"
+    tasks = [TaskCost(f"j{i}", 100, 1000, 100) for i in range(3)]  # 100 s each at 1000 atom-steps/s
+    clock = {"t": 0.0}
+    rep = ProgressReporter(path, "L", tasks, 1, CostModel(prior_rate=1000.0), clock=lambda: clock["t"])
+    journal = Journal(path, "L", 0)
+    journal.write("start", job="j0")
+    rep.poll()
+    first = rep.eta_s()
+    clock["t"] = 40.0
+    assert rep.eta_s() == pytest.approx(first - 40.0)  # counts down without a new event
+    clock["t"] = 1e6
+    assert rep.eta_s() == 0.0
+    # run(): one line per change, none repeated while nothing happens (interval 1 h)
+    clock["t"] = 0.0
+    stream, finished = io.StringIO(), threading.Event()
+    thread = threading.Thread(target=rep.run, args=(finished, 3600.0, stream), kwargs={"poll_s": 0.02})
+    thread.start()
+    time.sleep(0.3)
+    journal.write("finish", job="j0", outcome="done")
+    time.sleep(0.3)
+    finished.set()
+    thread.join()
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 3, lines  # at start, on the change, at the end
+    assert "0/3 done, 1 running" in lines[0] and "1/3 done, 0 running" in lines[1]
+    # an unchanged state is repeated after the interval
+    rep.clock = time.monotonic
+    stream, finished = io.StringIO(), threading.Event()
+    thread = threading.Thread(target=rep.run, args=(finished, 0.05, stream), kwargs={"poll_s": 0.01})
+    thread.start()
+    time.sleep(0.3)
+    finished.set()
+    thread.join()
+    assert len(stream.getvalue().splitlines()) >= 3
+
+
+def test_relaunch_by_the_job_script_is_journaled(project, monkeypatch, capsys):
+    from lpsens.launch.journal import read_journal
+
+    monkeypatch.setenv("LPSENS_RELAUNCH", "2")
+    monkeypatch.setenv("LPSENS_RELAUNCH_AFTER_STATUS", "137")
+    launch(project, task_fn=sleep_task, options=_opts())
+    rec = [r for r in read_journal(project.path) if r["event"] == "relaunch"]
+    assert len(rec) == 1 and rec[0]["relaunch"] == 2 and rec[0]["after_exit_status"] == "137"
+    assert "relaunch 2 in this allocation (the previous launch ended with exit status 137)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("dispatch", ["dynamic", "static"])
+def test_dead_worker_retried_in_the_same_launch(tmp_path, dispatch):
+    project = init_synthetic_project(tmp_path / "p", [0.2, 0.2], segments=4,
+                                     crash={0: {"how": "segv", "at_step": 10, "times": 1}})
+    report = launch(project, task_fn=sleep_task, options=_opts(dispatch=dispatch))
+    assert report.counts["done"] == 2 and report.exit_code == 0
+    sick = next(j for j in project if j.sp.replica == 0)
+    assert [r["exit"] for r in sick.doc["runs"]] == ["crashed", "done"] and sick.doc["crash_count"] == 1
+    assert _frames(sick) == _expected_frames(sick)

@@ -8,7 +8,7 @@ import sys
 
 from lpsens.cli import build_parser
 from lpsens.launch.launcher import run_from_args
-from lpsens.launch.synthetic import sleep_task
+from lpsens.launch.synthetic import sized_task, sleep_task
 
 
 def interrupting_task(job, **kw):
@@ -20,6 +20,9 @@ def interrupting_task(job, **kw):
 
 if __name__ == "__main__":
     # SYNTHETIC_TASK selects the task of this test driver only; lpsens itself has no such switch.
-    task = {"sleep": sleep_task, "interrupt": interrupting_task}[os.environ.get("SYNTHETIC_TASK", "sleep")]
-    args = build_parser().parse_args(["launch", *sys.argv[1:]])
+    name = os.environ.get("SYNTHETIC_TASK", "sleep")
+    task = {"sleep": sleep_task, "sized": sized_task, "interrupt": interrupting_task}[name]
+    # interrupting_task lives in __main__, so it runs inside the launcher's ranks
+    extra = ["--in-process"] if name == "interrupt" else []
+    args = build_parser().parse_args(["launch", *sys.argv[1:], *extra])
     sys.exit(run_from_args(args, task_fn=task))

@@ -144,3 +144,27 @@ def test_sigterm_timeout_then_resumed(md_project, tmp_path):
     assert rc == 0, err
     assert job.doc["status"] == "done" and [r["exit"] for r in job.doc["runs"]] == ["timeout", "done"]
     _assert_same_trajectory(job, ref)
+
+
+def test_sigkill_of_an_md_worker_costs_only_its_task(md_project, tmp_path):
+    """SIGKILL to the process running one real MD task (what the OOM killer does): the other task
+    finishes undisturbed, the killed one is retried from its checkpoint within the same launch,
+    and its trajectory equals an uninterrupted run frame for frame."""
+    ref = _reference(md_project, tmp_path)
+    project = md_project(tmp_path / "p", [0, 1])
+    p = _start(tmp_path / "p")
+    try:
+        _wait_checkpoints(tmp_path / "p", 3)
+        start = next(r for r in read_journal(tmp_path / "p") if r["event"] == "start")
+        os.kill(start["worker_pid"], signal.SIGKILL)
+        _, err = p.communicate(timeout=300)
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+    assert p.returncode == 0, err
+    victim = project.open_job(id=start["job"])
+    assert [r["exit"] for r in victim.doc["runs"]] == ["crashed", "done"]
+    assert "killed by signal 9 (SIGKILL) after step" in victim.doc["runs"][0]["reason"]
+    for job in project:
+        assert job.doc["status"] == "done"
+        _assert_same_trajectory(job, ref)

@@ -26,8 +26,8 @@ def _project(root, durations, **kw):
     return project
 
 
-def _start(root, *args, n=2, env=None):
-    cmd = [str(MPIEXEC), "-n", str(n), sys.executable, str(DRIVER), "--root", str(root),
+def _start(root, *args, n=2, env=None, mpiexec_args=()):
+    cmd = [str(MPIEXEC), *mpiexec_args, "-n", str(n), sys.executable, str(DRIVER), "--root", str(root),
            "--progress-interval", "0", *args]
     return subprocess.Popen(cmd, env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})},
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
@@ -135,3 +135,104 @@ def test_error_escaping_a_task_aborts_all_ranks(tmp_path):
     rc, err = _run(tmp_path, env={"SYNTHETIC_TASK": "interrupt"}, timeout=60)
     assert rc != 0 and "aborting all ranks" in err
     assert time.time() - t0 < 30
+
+
+# ----------------------------------------------------------------------------- process isolation
+@pytest.mark.parametrize("how", ["kill", "segv", "exit0"])
+def test_dead_worker_retried_from_checkpoint_others_done(tmp_path, how):
+    """A task's process dies mid-segment (SIGKILL, SIGSEGV, exit 0 without finishing): only it is
+    retried, from its checkpoint; every job ends done with each frame exactly once."""
+    project = _project(tmp_path, [1.0, 1.0, 1.0], segments=4, crash={1: {"how": how, "at_step": 20, "times": 1}})
+    rc, err = _run(tmp_path, timeout=90)
+    assert rc == 0, err
+    sick = next(j for j in project if j.sp.replica == 1)
+    expected = {"kill": "killed by signal 9 (SIGKILL)", "segv": "killed by signal 11 (SIGSEGV)",
+                "exit0": "worker exited with status 0 without finishing"}[how]
+    assert [r["exit"] for r in sick.doc["runs"]] == ["crashed", "done"]
+    assert sick.doc["runs"][0]["reason"].startswith(expected) and "after step 20 (segment 3)" in sick.doc["runs"][0]["reason"]
+    assert sick.doc["runs"][1]["from_step"] == 20 and sick.doc["crash_count"] == 1
+    assert f"job {sick.id}: {expected}" in err
+    for job in project:
+        assert job.doc["status"] == "done"
+        assert _frames(job) == _expected(job)  # none missing, none twice, no partial frame
+
+
+def test_poisonous_task_fails_after_retry_limit(tmp_path):
+    project = _project(tmp_path, [0.5, 0.5, 0.5], segments=2, crash={0: {"how": "kill", "at_step": 0, "times": 99}})
+    rc, err = _run(tmp_path, "--max-retries", "2", timeout=90)
+    assert rc == 1, err
+    bad = next(j for j in project if j.sp.replica == 0)
+    assert bad.doc["status"] == "failed" and bad.doc["crash_count"] == 3
+    assert [r["exit"] for r in bad.doc["runs"]] == ["crashed"] * 3
+    assert all(f"attempt {i}: killed by signal 9" in bad.doc["reason"] for i in (1, 2, 3))
+    assert all(j.doc["status"] == "done" for j in project if j is not bad and j.id != bad.id)
+
+
+def test_external_sigkill_of_the_worker(tmp_path):
+    """SIGKILL from outside to the process running a task (as the OOM killer does)."""
+    project = _project(tmp_path, [3.0, 3.0], segments=6)
+    p = _start(tmp_path)
+    _wait_for(lambda: sum(1 for r in read_journal(tmp_path) if r["event"] == "checkpoint") >= 2)
+    start = next(r for r in read_journal(tmp_path) if r["event"] == "start")
+    os.kill(start["worker_pid"], signal.SIGKILL)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 0, err
+    victim = project.open_job(id=start["job"])
+    assert [r["exit"] for r in victim.doc["runs"]] == ["crashed", "done"]
+    assert "killed by signal 9" in victim.doc["runs"][0]["reason"]
+    for job in project:
+        assert job.doc["status"] == "done" and _frames(job) == _expected(job)
+
+
+def test_corrupt_job_document_does_not_stop_the_launch(tmp_path):
+    project = _project(tmp_path, [0.3, 0.3, 0.3], segments=2)
+    bad = next(j for j in project if j.sp.replica == 1)
+    doc_file = Path(bad.path) / "signac_job_document.json"
+    doc_file.write_text("")
+    rc, err = _run(tmp_path, timeout=60)
+    assert rc == 1  # something needs attention
+    assert f"Error: cannot read the job document {doc_file}" in err and "restore the file" in err
+    good = [j for j in project if j.id != bad.id]
+    assert all(j.doc["status"] == "done" for j in good)
+    assert doc_file.read_text() == ""  # left alone
+    assert [r["job"] for r in read_journal(tmp_path) if r["event"] == "unreadable"] == [bad.id]
+
+
+def test_mixed_one_and_two_rank_tasks(tmp_path):
+    """Jobs with potential.ranks_per_task 2 and 1 on 2 launcher ranks: every task gets a
+    communicator of exactly its size, and two 1-rank tasks run at the same time."""
+    project = _project(tmp_path, [1.0, 1.0, 1.0, 1.0], segments=2, ranks={0: 2, 1: 2})
+    rc, err = _run(tmp_path, env={"SYNTHETIC_TASK": "sized"}, timeout=90)
+    assert rc == 0, err
+    for job in project:
+        want = 2 if job.sp.replica in (0, 1) else 1
+        assert job.doc["status"] == "done" and job.doc["comm_size"] == want
+        assert len(job.doc["comm_pids"]) == want and job.doc["runs"][-1]["ranks"] == want
+        assert _frames(job) == _expected(job)
+    spans = {r["job"]: (r["t_start"], r["t_end"]) for r in read_journal(tmp_path) if r["event"] == "finish"}
+    ones = [spans[j.id] for j in project if j.sp.replica in (2, 3)]
+    assert max(a for a, _ in ones) < min(b for _, b in ones)  # the two 1-rank tasks overlapped
+
+
+def test_two_rank_task_whose_rank_dies_is_retried(tmp_path):
+    """A 2-rank task (its own mpiexec) loses its rank 0 to SIGKILL: retried from its checkpoint, done."""
+    project = _project(tmp_path, [1.0, 0.5], segments=4, ranks={0: 2},
+                       crash={0: {"how": "kill", "at_step": 20, "times": 1}})
+    rc, err = _run(tmp_path, env={"SYNTHETIC_TASK": "sized"}, timeout=90)
+    assert rc == 0, err
+    job = next(j for j in project if j.sp.replica == 0)
+    assert [r["exit"] for r in job.doc["runs"]] == ["crashed", "done"] and job.doc["comm_size"] == 2
+    reason = job.doc["runs"][0]["reason"]
+    assert "killed by signal 9 (SIGKILL)" in reason and "after step 20 (segment 3)" in reason, reason
+    assert all(j.doc["status"] == "done" and _frames(j) == _expected(j) for j in project)
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs 2 cores")
+def test_two_rank_task_gets_both_cores_of_bound_ranks(tmp_path):
+    """Launcher ranks bound to one core each (as srun --cpu-bind=cores does): a 2-rank task's
+    ranks may run on both cores, not only on the leader's."""
+    project = _project(tmp_path, [0.3, 0.3], segments=2, ranks={0: 2})
+    rc, err = _run(tmp_path, env={"SYNTHETIC_TASK": "sized"}, mpiexec_args=("-bind-to", "core"), timeout=60)
+    assert rc == 0, err
+    wide = next(j for j in project if j.sp.replica == 0)
+    assert wide.doc["comm_size"] == 2 and len(wide.doc["comm_cpus"]) == 2

@@ -1,7 +1,8 @@
 """The launch journal: one JSON object per line in ``<root>/.lpsens/journal.jsonl``.
 
 Every launch appends what it does (``launch_start``, ``claim``, ``start``, ``checkpoint``,
-``finish``, ``lost``, ``launch_end``) with its launch id, rank, host, pid and time. Lines are
+``finish``, ``lost``, ``launch_end``; ``unreadable``/``skipped`` jobs, ``relaunch`` by the job
+script's safety net) with its launch id, rank, host, pid and time. Lines are
 written with one ``write(2)`` on a descriptor opened with ``O_APPEND``, so lines of
 concurrent writers (ranks, launches) never interleave on a local or POSIX file system.
 """
@@ -20,7 +21,8 @@ from lpsens.errors import LaunchError
 __all__ = ["Journal", "journal_path", "read_journal"]
 
 #: Events a journal line can record.
-EVENTS = frozenset({"launch_start", "claim", "start", "checkpoint", "finish", "lost", "launch_end"})
+EVENTS = frozenset({"launch_start", "claim", "start", "checkpoint", "finish", "lost", "launch_end",
+                    "unreadable", "skipped", "relaunch"})
 
 
 def journal_path(root: str | Path) -> Path:

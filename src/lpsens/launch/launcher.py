@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import json
 import logging
 import os
 import signal
@@ -23,7 +24,7 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,6 +40,9 @@ __all__ = ["Dispatch", "LaunchOptions", "LaunchReport", "launch", "DEFAULT_ELIGI
 log = logging.getLogger("lpsens.launch")
 
 DEFAULT_ELIGIBLE = frozenset({JobStatus.PENDING, JobStatus.TIMEOUT, JobStatus.LOST})
+#: exit status of a launch aborted by an error in the launcher itself (EX_SOFTWARE): the job
+#: script's safety net relaunches on it, unlike 1 (a task failed)
+LAUNCHER_ERROR_EXIT = 70
 _LOG_TAIL_LINES = 20
 
 
@@ -56,7 +60,9 @@ class LaunchOptions:
     Attributes
     ----------
     ranks_per_task
-        Ranks per group; the communicator size must be a multiple.
+        Override: every task runs on this many ranks, and the communicator size must be a
+        multiple. ``None`` (default): a job runs on ``job.doc["potential"]["ranks_per_task"]``
+        ranks (missing: 1), and tasks of mixed sizes are packed together.
     walltime
         Allocation length (seconds or ``[D-]HH:MM:SS``); ``None``: from SLURM, else unlimited.
     statuses
@@ -78,10 +84,16 @@ class LaunchOptions:
     dispatch
         :class:`Dispatch` (dynamic, or static for comparison).
     progress_interval_s
-        Interval of progress lines (rank 0; 0 disables them).
+        In a log (stderr not a terminal): a progress line whenever the counts change, and at
+        least every this many seconds (rank 0; 0 disables them).
+    isolate
+        Run every task in its own worker process (:mod:`lpsens.launch.worker`), so a task's
+        process dying (a signal, an exit without finishing) costs only that task; it is retried
+        from its checkpoint up to ``max_retries`` times. ``False`` runs tasks inside the
+        launcher's ranks (a crash then ends the launch); for debugging and closures in tests.
     """
 
-    ranks_per_task: int = 1
+    ranks_per_task: int | None = None
     walltime: str | float | None = None
     statuses: frozenset[JobStatus] = DEFAULT_ELIGIBLE
     retry_failed: bool = False
@@ -92,10 +104,11 @@ class LaunchOptions:
     margin_s: float = 60.0
     prior_rate: float = 500.0
     dispatch: Dispatch = Dispatch.DYNAMIC
-    progress_interval_s: float = 10.0
+    progress_interval_s: float = 60.0
+    isolate: bool = True
 
     def __post_init__(self):
-        if not isinstance(self.ranks_per_task, int) or self.ranks_per_task < 1:
+        if self.ranks_per_task is not None and (not isinstance(self.ranks_per_task, int) or self.ranks_per_task < 1):
             raise LaunchError(f"ranks_per_task must be an integer >= 1, got {self.ranks_per_task!r}",
                               key="ranks_per_task")
         try:
@@ -139,9 +152,10 @@ class LaunchReport:
         Rank groups that ran tasks.
     counts
         Tasks per outcome in this launch: ``done``, ``failed`` (including jobs found lost
-        more than ``max_retries`` times), ``timeout``, and ``not_run`` (eligible when the
-        launch started but not run by it: done meanwhile by a concurrent launch, or left
-        for the next launch by the walltime rule or a stop signal).
+        or whose worker died more than ``max_retries`` times), ``timeout``, ``not_run``
+        (eligible when the launch started but not run by it: done meanwhile by a concurrent
+        launch, or left for the next launch by the walltime rule or a stop signal), and
+        ``unreadable`` (jobs skipped because their job document could not be read).
     """
 
     launch_id: str
@@ -150,8 +164,8 @@ class LaunchReport:
 
     @property
     def exit_code(self) -> int:
-        """0 when no task failed, 1 otherwise."""
-        return 1 if self.counts.get("failed", 0) else 0
+        """0 when no task failed and every job document was readable, 1 otherwise."""
+        return 1 if self.counts.get("failed", 0) or self.counts.get("unreadable", 0) else 0
 
 
 # --------------------------------------------------------------------------- serial communicator
@@ -185,8 +199,16 @@ class _SerialComm:
     def Free(self):
         pass
 
+    def Ibarrier(self):
+        return _DoneRequest()
+
     def Abort(self, errorcode=1):
         os._exit(errorcode)
+
+
+class _DoneRequest:
+    def Test(self):
+        return True
 
 
 # --------------------------------------------------------------------------- stop flag
@@ -218,12 +240,6 @@ class _StopFlag:
 
 
 # --------------------------------------------------------------------------- helpers
-def _default_task_fn():
-    from lpsens.md.task import run_task  # lazily: MD pulls in LAMMPS and quippy
-
-    return run_task
-
-
 def _n_atoms(job) -> int:
     """Atoms of the job's system: recorded, or the count line of initial.extxyz, or the minimum."""
     doc = job.doc
@@ -238,6 +254,17 @@ def _n_atoms(job) -> int:
             pass  # a broken structure fails in the task, with a proper message
     system = doc.get("system") or {}
     return max(1, int(system.get("min_atoms") or 0) or 100)
+
+
+def _job_ranks(doc: dict, override: int | None) -> int:
+    """Ranks of a job's task: the override, else ``doc["potential"]["ranks_per_task"]`` (default 1)."""
+    if override is not None:
+        return override
+    value = (doc.get("potential") or {}).get("ranks_per_task", 1)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise LaunchError(f"potential.ranks_per_task must be an integer >= 1, got {value!r}",
+                          key="potential.ranks_per_task")
+    return value
 
 
 def _task_cost(job, doc: dict, ranks: int) -> TaskCost:
@@ -289,10 +316,12 @@ def launch(project, *, comm=None, task_fn: Callable | None = None,
     task_fn
         ``task_fn(job, *, comm, should_stop, on_segment)`` returning an object with ``status``
         (``"done"``/``"timeout"``) and ``steps_done`` (MD steps run by this call); default
-        :func:`lpsens.md.task.run_task`. Every rank of the group calls it; it must call
+        (``None``): :func:`lpsens.tasks.task_function_for` the project (MD:
+        :func:`lpsens.md.task.run_task`). Every rank of the task calls it; it must call
         ``should_stop()`` at segment boundaries on its rank 0 and broadcast the answer, and
         ``on_segment(progress_steps, total_steps)`` after each checkpoint. Exceptions mark the
-        job ``failed``.
+        job ``failed``. With ``options.isolate`` (default) it runs in a worker process and must
+        be importable by name (``module:function``).
     options
         :class:`LaunchOptions`.
     install_signals
@@ -302,16 +331,27 @@ def launch(project, *, comm=None, task_fn: Callable | None = None,
     Returns
     -------
     LaunchReport
-        Identical on all ranks; ``report.exit_code`` is non-zero if any task failed.
+        Identical on all ranks; ``report.exit_code`` is non-zero if any task failed or a job
+        document was unreadable.
+
+    Raises
+    ------
+    LaunchError
+        Bad options, a communicator size that is not a multiple of ``ranks_per_task``, or a
+        ``task_fn`` that a worker process cannot import.
 
     Notes
     -----
     An unexpected exception in the launcher itself (not in a task) aborts the whole
-    communicator with ``comm.Abort(1)`` so no rank hangs until the walltime.
+    communicator with ``comm.Abort(70)`` so no rank hangs until the walltime.
     """
     options = options or LaunchOptions()
     comm = _SerialComm() if comm is None else comm
-    if comm.Get_size() % options.ranks_per_task:
+    if options.isolate and task_fn is not None:
+        from lpsens.tasks import name_of
+
+        name_of(task_fn)  # refuse a closure before any rank starts
+    if options.ranks_per_task is not None and comm.Get_size() % options.ranks_per_task:
         raise LaunchError(f"{comm.Get_size()} ranks cannot be split into groups of {options.ranks_per_task}; "
                           "use a number of ranks that is a multiple of --ranks-per-task", key="ranks_per_task")
     stop = _StopFlag()
@@ -319,13 +359,13 @@ def launch(project, *, comm=None, task_fn: Callable | None = None,
         stop.install()
     ase_comm = _serial_ase()
     try:
-        return _Launch(project, comm, task_fn or _default_task_fn(), options, stop).run()
+        return _Launch(project, comm, task_fn, options, stop).run()
     except BaseException:
         if comm.Get_size() > 1:
             sys.stderr.write(f"lpsens launch: rank {comm.Get_rank()} failed, aborting all ranks\n"
                              + traceback.format_exc())
             sys.stderr.flush()
-            comm.Abort(1)
+            comm.Abort(LAUNCHER_ERROR_EXIT)
         raise
     finally:
         stop.restore()
@@ -361,6 +401,20 @@ def _restore_ase(old) -> None:
     ase.parallel.world.comm = old
 
 
+@dataclass
+class _Worker:
+    """A task running in a worker process, supervised by its group leader."""
+
+    job_id: str
+    task: TaskCost
+    steps0: int
+    t0: float
+    proc: object
+    result: Path
+    pidfd: int | None = None
+    signalled: bool = False
+
+
 class _Launch:
     def __init__(self, project, comm, task_fn, options: LaunchOptions, stop: _StopFlag):
         self.project = project
@@ -370,21 +424,37 @@ class _Launch:
         self.opt = options
         self.stop = stop
         self.rank = comm.Get_rank()
-        self.k = options.ranks_per_task
+        self.k = options.ranks_per_task or 1  # group size; set from the tasks in run()
         self.n_groups = comm.Get_size() // self.k
         self.counts = {"done": 0, "failed": 0, "timeout": 0}
         self.started: list[str] = []
-        self._claim: Claim | None = None
+        self.dispatch_s = 0.0  # leader time spent picking, starting and recording worker tasks
+        self._claims: dict[str, Claim] = {}
+        self._retries: set[str] = set()
         self._lock = threading.Lock()
         self._finished = threading.Event()
 
     # ------------------------------------------------------------------ setup (rank 0 scans)
-    def _scan(self) -> tuple[list[TaskCost], list[tuple]]:
+    def _unreadable(self, job, exc: BaseException) -> None:
+        path = Path(job.path) / "signac_job_document.json"
+        msg = (f"Error: cannot read the job document {path} ({type(exc).__name__}: {exc}); job {job.id} "
+               "is skipped and the launch runs the other jobs. Fix: restore the file (e.g. from a backup "
+               "or an earlier copy) so that it holds the job's JSON document, then launch again.")
+        sys.stderr.write(msg + "\n")
+        sys.stderr.flush()
+        self.journal.write("unreadable", job=job.id, path=str(path), error=f"{type(exc).__name__}: {exc}")
+
+    def _scan(self) -> tuple[list[TaskCost], list[tuple], int]:
         eligible = self.opt.eligible
-        tasks = []
+        tasks, unreadable = [], 0
         for job in self.project.find_jobs(self.opt.sp_filter or None):
-            doc = job.doc()  # one read of the document
-            status = JobStatus(doc.get("status", "pending"))
+            try:
+                doc = job.doc()  # one read of the document
+                status = JobStatus(doc.get("status", "pending"))
+            except Exception as exc:  # noqa: BLE001 -- one bad document must not stop the allocation
+                self._unreadable(job, exc)
+                unreadable += 1
+                continue
             if status is JobStatus.RUNNING:
                 state, info = inspect_claim(job.path, stale_after_s=self.opt.stale_after_s)
                 if state is ClaimState.LIVE:
@@ -393,8 +463,22 @@ class _Launch:
                     break_stale(job.path, info, stale_after_s=self.opt.stale_after_s)
             elif status not in eligible:
                 continue
-            tasks.append(_task_cost(job, doc, self.k))
-        return tasks, _history(self.root)
+            try:
+                ranks = _job_ranks(doc, self.opt.ranks_per_task)
+            except LaunchError as exc:
+                sys.stderr.write(f"Error: {exc} in the job document of {job.id} ({job.path}); job skipped. "
+                                 "Fix: set potential.ranks_per_task to a positive integer.\n")
+                self.journal.write("skipped", job=job.id, reason=str(exc))
+                unreadable += 1
+                continue
+            if ranks > self.world.Get_size():
+                sys.stderr.write(f"Error: job {job.id} needs {ranks} ranks (potential.ranks_per_task) but the "
+                                 f"launch has {self.world.Get_size()}; job skipped. Fix: start the launch with at "
+                                 f"least {ranks} ranks.\n")
+                self.journal.write("skipped", job=job.id, reason=f"needs {ranks} ranks")
+                continue
+            tasks.append(_task_cost(job, doc, ranks))
+        return tasks, _history(self.root), unreadable
 
     def run(self) -> LaunchReport:
         w = self.world
@@ -403,22 +487,31 @@ class _Launch:
         setup = None
         if self.rank == 0:
             end_s = allocation_end(self.opt.walltime)
-            tasks, history = self._scan()
-            setup = (end_s, tasks, history)
-            self.journal.write("launch_start", n_ranks=w.Get_size(), ranks_per_task=self.k,
-                               n_candidates=len(tasks), end_time=end_s,
+            self._note_relaunch()
+            tasks, history, unreadable = self._scan()
+            group = self.opt.ranks_per_task or max([1] + [t.ranks for t in tasks])
+            setup = (end_s, tasks, history, unreadable, group)
+            self.journal.write("launch_start", n_ranks=w.Get_size(), ranks_per_task=self.opt.ranks_per_task,
+                               group_size=group, n_candidates=len(tasks), end_time=end_s,
                                slurm_job_id=os.environ.get("SLURM_JOB_ID"),
+                               relaunch=int(os.environ.get("LPSENS_RELAUNCH", "0") or 0),
                                options={k: (sorted(v) if isinstance(v, frozenset) else v)
                                         for k, v in dataclasses.asdict(self.opt).items()})
-        self.end_s, self.tasks, history = w.bcast(setup)
+        self.end_s, self.tasks, history, unreadable, self.k = w.bcast(setup)
+        self.n_groups = -(-w.Get_size() // self.k)
         self.launch_id = launch_id
         self.model = CostModel(prior_rate=self.opt.prior_rate)
         for cls, atom_steps, wall_s, ranks in history:
             self.model.observe(cls, atom_steps, wall_s, ranks)
-        group = w.Split(color=self.rank // self.k, key=self.rank)
-        self.group = group
-        self.leader = group.Get_rank() == 0
         self.group_index = self.rank // self.k
+        if self.opt.isolate:
+            group = None
+            self.leader = self.rank % self.k == 0
+            self.slots = self._bind_group(w) if self.k > 1 else int(self.leader)
+        else:
+            group = w.Split(color=self.group_index, key=self.rank)
+            self.group = group
+            self.leader = group.Get_rank() == 0
         threads = []
         if self.leader:
             threads.append(threading.Thread(target=self._heartbeat, daemon=True, name="lpsens-heartbeat"))
@@ -427,62 +520,282 @@ class _Launch:
         for t in threads:
             t.start()
         try:
-            self._loop()
+            if not self.opt.isolate:
+                self._loop()
+            elif self.leader:
+                self._supervise()
+            # Ranks without work wait here without spinning a core (MPICH's blocking
+            # collectives busy-poll), while other groups' workers run.
+            request = w.Ibarrier()
+            while not request.Test():
+                time.sleep(0.02)
         finally:
             self._finished.set()
             for t in threads:
                 t.join(timeout=5)
-        gathered = w.allgather((self.counts, self.started))
-        total = {k: sum(c[k] for c, _ in gathered) for k in self.counts}
-        started = {key for _, keys in gathered for key in keys}
+        gathered = w.allgather((self.counts, self.started, self.dispatch_s))
+        total = {k: sum(c[k] for c, _, _ in gathered) for k in self.counts}
+        started = {key for _, keys, _ in gathered for key in keys}
+        dispatch_s = sum(d for _, _, d in gathered)
         total["not_run"] = sum(1 for t in self.tasks if t.key not in started)
+        total["unreadable"] = unreadable
         if self.rank == 0:
             self.journal.write("launch_end", counts=total, slurm_job_id=os.environ.get("SLURM_JOB_ID"),
-                               stopped_by_signal=self.stop.signum)
+                               stopped_by_signal=self.stop.signum, dispatch_s=round(dispatch_s, 6),
+                               n_started=len(started))
             log.info("lpsens launch %s: %s", launch_id, ", ".join(f"{v} {k}" for k, v in total.items()))
-        if group is not w:
+        if group is not None and group is not w:
             group.Free()
         return LaunchReport(launch_id=launch_id, n_groups=self.n_groups, counts=total)
 
-    # ------------------------------------------------------------------ main loop
-    def _loop(self) -> None:
-        if self.leader:
-            if self.opt.dispatch is Dispatch.STATIC:
-                mine = [t for i, t in enumerate(self.tasks) if i % self.n_groups == self.group_index]
-                picker = self._static_picker(mine)
-            else:
-                picker = self._dynamic_picker(Scheduler(self.tasks, self.model, end_s=self.end_s,
-                                                        margin_s=self.opt.margin_s))
-        while True:
-            pick = None
-            if self.leader:
-                pick = None if self.stop else next(picker, None)
-            pick = self.group.bcast(pick)
-            if pick is None:
-                break
-            self.started.append(pick[0])
-            self._run_one(*pick)
+    def _bind_group(self, w) -> int:
+        """The leader takes the cores of its group's ranks on its node; returns its slots (0: not a leader).
 
-    def _dynamic_picker(self, sched: Scheduler) -> Iterable[tuple]:
-        """Yield (job id, cost, steps at start) for each task this leader claims."""
-        while True:
-            got = None
-            for task in sched.candidates(time.time(), free_ranks=self.k):
+        Under ``srun --cpu-bind=cores`` (or ``mpiexec -bind-to core``) every rank is bound to one
+        core, and a worker inherits its leader's binding: a k-rank worker would put all k ranks on
+        the leader's core. So the leader widens its own affinity to the union of its group's cores
+        (it only sleeps; its workers inherit the union). Ranks of the group on another node cannot
+        host the leader's workers and are not counted as slots.
+        """
+        here = (socket.gethostname(), sorted(os.sched_getaffinity(0)))
+        everyone = w.allgather(here)
+        if not self.leader:
+            return 0
+        members = everyone[self.rank:self.rank + self.k]
+        local = [cpus for host, cpus in members if host == here[0]]
+        if len(local) < len(members):
+            sys.stderr.write(f"lpsens launch: rank {self.rank}: {len(members) - len(local)} rank(s) of its group of "
+                             f"{len(members)} are on another node; they stay idle. Fix: use a number of ranks per "
+                             f"node that is a multiple of the group size {self.k}\n")
+        os.sched_setaffinity(0, set().union(*map(set, local)))
+        return len(local)
+
+    def _note_relaunch(self) -> None:
+        """A relaunch by the job script's safety net: say so in the journal and the output file."""
+        n = int(os.environ.get("LPSENS_RELAUNCH", "0") or 0)
+        if n > 0:
+            after = os.environ.get("LPSENS_RELAUNCH_AFTER_STATUS")
+            self.journal.write("relaunch", relaunch=n, after_exit_status=after,
+                               slurm_job_id=os.environ.get("SLURM_JOB_ID"))
+            sys.stderr.write(f"lpsens launch: relaunch {n} in this allocation (the previous launch ended with "
+                             f"exit status {after}); lost jobs resume from their checkpoints\n")
+            sys.stderr.flush()
+
+    # ------------------------------------------------------------------ picking (leader)
+    def _picker(self):
+        """``pick(free_ranks)`` returning (job id, cost, steps at start) or None, and the queue
+        (its ``add(task)`` puts a task back, e.g. a retry)."""
+        if self.opt.dispatch is Dispatch.STATIC:
+            from collections import deque
+
+            mine = deque(t for i, t in enumerate(self.tasks) if i % self.n_groups == self.group_index)
+
+            class _Queue:
+                add = mine.append
+
+            def pick_static(free: int):
+                while mine:
+                    task = mine.popleft()
+                    if self.end_s is not None and time.time() + self.model.checkpoint_s(task) + self.opt.margin_s > self.end_s:
+                        continue
+                    got = self._claim_job(task)
+                    if got is not None:
+                        return got
+                return None
+
+            return pick_static, _Queue()
+        sched = Scheduler(self.tasks, self.model, end_s=self.end_s, margin_s=self.opt.margin_s)
+
+        def pick_dynamic(free: int):
+            for task in sched.candidates(time.time(), free_ranks=free):
                 sched.discard(task.key)
                 got = self._claim_job(task)
                 if got is not None:
-                    break
-            if got is None:
-                return  # what is left does not fit the walltime, or others hold it
-            yield got
+                    return got
+            return None  # what is left does not fit the free ranks or the walltime, or others hold it
 
-    def _static_picker(self, mine: list[TaskCost]) -> Iterable[tuple]:
-        for task in mine:
-            if self.end_s is not None and time.time() + self.model.checkpoint_s(task) + self.opt.margin_s > self.end_s:
-                continue
-            got = self._claim_job(task)
-            if got is not None:
-                yield got
+        return pick_dynamic, sched
+
+    # ------------------------------------------------------------------ main loop (in-process tasks)
+    def _loop(self) -> None:
+        if self.leader:
+            pick, _ = self._picker()
+        while True:
+            got = None
+            if self.leader:
+                got = None if self.stop else pick(self.k)
+            got = self.group.bcast(got)
+            if got is None:
+                break
+            self.started.append(got[0])
+            self._run_one(*got)
+
+    # ------------------------------------------------------------------ supervising worker processes
+    def _supervise(self) -> None:
+        """Leader of ``self.slots`` ranks: keep them busy with worker processes until no task fits."""
+        pick, sched = self._picker()
+        running: dict[int, _Worker] = {}
+        free = self.slots
+        try:
+            while True:
+                if self.stop:
+                    for wk in running.values():
+                        if not wk.signalled:  # the worker checkpoints at its next segment boundary
+                            wk.signalled = True
+                            _signal(wk.proc, self.stop.signum)
+                else:
+                    t = time.perf_counter()
+                    while free > 0:
+                        got = pick(free)
+                        if got is None:
+                            break
+                        wk = self._start_worker(*got)
+                        running[wk.proc.pid] = wk
+                        free -= wk.task.ranks
+                    self.dispatch_s += time.perf_counter() - t
+                if not running:
+                    return  # nothing runs and nothing more fits all our ranks
+                ended = _wait_any(running, timeout_s=0.5)
+                t = time.perf_counter()
+                for pid in ended:
+                    wk = running.pop(pid)
+                    free += wk.task.ranks
+                    retry = self._finish_worker(wk)
+                    if retry is not None and sched is not None:
+                        sched.add(retry)
+                self.dispatch_s += time.perf_counter() - t
+        finally:
+            self._drop_spare()
+            for wk in running.values():  # only on an error in the launcher itself
+                wk.proc.kill()
+
+    def _worker_command(self, job_id: str | None, task: TaskCost | None, result: Path | None) -> tuple[list[str], dict]:
+        """The worker's command line and environment (``job_id`` None: a spare that reads its job from stdin)."""
+        cmd = [sys.executable, "-m", "lpsens.launch.worker", "--root", str(self.root),
+               "--launch", self.launch_id, "--rank", str(self.rank),
+               "--parent-pid", str(os.getpid()), "--margin", str(self.opt.margin_s)]
+        if job_id is not None:
+            cmd += ["--job", job_id, "--result", str(result)]
+        if self.end_s is not None:
+            cmd += ["--end", repr(float(self.end_s))]
+        if self.task_fn is not None:
+            from lpsens.tasks import name_of
+
+            cmd += ["--task", name_of(self.task_fn)]
+        extra = {}
+        if task is not None and task.ranks > 1:
+            # Its own process manager on this node: COMM_WORLD of the worker = the task's ranks.
+            cmd = [_mpiexec(), "-launcher", "fork", "-n", str(task.ranks), *cmd]
+            extra["LPSENS_WORKER_MPI"] = "1"
+        from lpsens.launch.worker import worker_env
+
+        return cmd, worker_env(extra)
+
+    def _prestart_spare(self) -> None:
+        """Start a spare worker (imports done, waiting on stdin) for the next 1-rank task."""
+        import subprocess
+
+        cmd, env = self._worker_command(None, None, None)
+        self._spare = subprocess.Popen(cmd, env=env, stdin=subprocess.PIPE, text=True)
+
+    def _take_spare(self, job_id: str, result: Path):
+        spare, self._spare = getattr(self, "_spare", None), None
+        if spare is None or spare.poll() is not None:
+            return None
+        try:
+            spare.stdin.write(json.dumps({"job": job_id, "result": str(result)}) + "\n")
+            spare.stdin.close()
+        except OSError:  # the spare died while waiting: start the task in a fresh worker
+            spare.kill()
+            spare.wait()
+            return None
+        return spare
+
+    def _drop_spare(self) -> None:
+        spare, self._spare = getattr(self, "_spare", None), None
+        if spare is not None:
+            try:
+                spare.stdin.close()  # end of input: the spare exits without running anything
+                spare.wait(timeout=10)
+            except Exception:  # noqa: BLE001 -- a spare that does not leave is killed
+                spare.kill()
+                spare.wait()
+
+    def _start_worker(self, job_id: str, task: TaskCost, steps0: int) -> _Worker:
+        import subprocess
+
+        job = self.project.open_job(id=job_id)
+        result = Path(job.fn(f".lpsens_result.{self.launch_id}.json"))
+        result.unlink(missing_ok=True)
+        t0 = time.time()
+        proc = self._take_spare(job_id, result) if task.ranks == 1 else None
+        if proc is None:
+            cmd, env = self._worker_command(job_id, task, result)
+            proc = subprocess.Popen(cmd, env=env)
+        if task.ranks == 1:
+            self._prestart_spare()
+        try:
+            pidfd = os.pidfd_open(proc.pid)
+        except (AttributeError, OSError):
+            pidfd = None
+        self.started.append(job_id)
+        self.journal.write("start", job=job_id, group=self.group_index, ranks=task.ranks, worker_pid=proc.pid)
+        return _Worker(job_id, task, steps0, t0, proc, result, pidfd)
+
+    def _finish_worker(self, wk: _Worker) -> TaskCost | None:
+        """Record a worker's end; returns the task to retry when its worker died and retries are left."""
+        from lpsens.launch.worker import death_reason
+
+        if wk.pidfd is not None:
+            os.close(wk.pidfd)
+        t1 = time.time()
+        job = self.project.open_job(id=wk.job_id)
+        try:
+            data = json.loads(wk.result.read_text())
+            wk.result.unlink(missing_ok=True)
+        except (OSError, ValueError):
+            data = None
+        if data is not None:
+            results = [(r["ok"], r.get("status", "failed"), r.get("steps_done"), r.get("reason"))
+                       for r in data["results"]]
+            self._record(job, wk.task, wk.steps0, wk.t0, t1, results, signum=data.get("signal"))
+            return None
+        # The worker died: a signal, or an exit without a result (quippy exits 0 on bad XML).
+        try:
+            doc = job.doc()
+        except Exception:  # noqa: BLE001 -- a worker killed mid-write; the reason loses its step
+            doc = {}
+        reason = death_reason(wk.proc.returncode, doc, nested=wk.task.ranks > 1)
+        crashes = int(doc.get("crash_count", 0)) + 1
+        steps_now = int(doc.get("progress_steps") or 0)
+        record = {"launch": self.launch_id, "host": socket.gethostname(), "ranks": wk.task.ranks,
+                  "start": _iso(wk.t0), "end": _iso(t1), "wall_s": round(t1 - wk.t0, 3), "from_step": wk.steps0,
+                  "steps": max(0, steps_now - wk.steps0), "steps_per_s": None, "exit": "crashed", "reason": reason}
+        runs = list(doc.get("runs") or []) + [record]
+        log.error("job %s: %s", wk.job_id, reason)
+        retry = None
+        if crashes > self.opt.max_retries:
+            reasons = [r["reason"] for r in runs if r.get("exit") == "crashed"][-crashes:]
+            final = (f"its worker process died {crashes} times, more than --max-retries {self.opt.max_retries}: "
+                     + "; ".join(f"attempt {i + 1}: {r}" for i, r in enumerate(reasons))
+                     + "; check md.log, then rerun with --retry-failed")
+            set_status(job, JobStatus.FAILED, reason=final, crash_count=crashes, runs=runs, log_tail=_log_tail(job))
+            self.counts["failed"] += 1
+            outcome = "failed"
+        else:
+            set_status(job, JobStatus.LOST, reason=f"{reason}; retried from its checkpoint", crash_count=crashes,
+                       runs=runs)
+            self._retries.add(wk.job_id)
+            retry = _task_cost(job, job.doc(), wk.task.ranks)
+            outcome = "crashed"
+        with self._lock:
+            claim = self._claims.pop(wk.job_id, None)
+        if claim is not None:
+            claim.release()
+        self.journal.write("finish", job=wk.job_id, outcome=outcome, reason=reason, wall_s=t1 - wk.t0,
+                           atom_steps=0.0, cls=wk.task.cls, ranks=wk.task.ranks, t_start=wk.t0, t_end=t1,
+                           exit_status=wk.proc.returncode, crash_count=crashes)
+        return retry
 
     # ------------------------------------------------------------------ claiming (leader)
     def _claim_job(self, task: TaskCost) -> tuple | None:
@@ -492,8 +805,12 @@ class _Launch:
             return None
         keep = False
         try:
-            doc = job.doc()
-            status = JobStatus(doc.get("status", "pending"))
+            try:
+                doc = job.doc()
+                status = JobStatus(doc.get("status", "pending"))
+            except Exception as exc:  # noqa: BLE001 -- a document broken since the scan
+                self._unreadable(job, exc)
+                return None
             if status is JobStatus.RUNNING:
                 # We hold the claim, so whoever set 'running' is gone.
                 lost = int(doc.get("lost_count", 0)) + 1
@@ -507,13 +824,13 @@ class _Launch:
                     self.counts["failed"] += 1
                     return None
                 status = JobStatus.LOST
-            if status not in self.opt.eligible:
+            if status not in self.opt.eligible and not (status is JobStatus.LOST and job.id in self._retries):
                 return None
             steps0 = int(doc.get("progress_steps") or 0)
             set_status(job, JobStatus.RUNNING, reason=None, host=socket.gethostname(), started=utcnow(),
                        launch=self.launch_id)
             with self._lock:
-                self._claim = claim
+                self._claims[job.id] = claim
             keep = True
             self.journal.write("claim", job=job.id, group=self.group_index, est_s=self.model.estimate_s(task))
             return job.id, task, steps0
@@ -521,7 +838,7 @@ class _Launch:
             if not keep:
                 claim.release()
 
-    # ------------------------------------------------------------------ running (all group ranks)
+    # ------------------------------------------------------------------ running in-process (all group ranks)
     def _run_one(self, job_id: str, task: TaskCost, steps0: int) -> None:
         job = self.project.open_job(id=job_id)
         t0 = time.time()
@@ -543,16 +860,22 @@ class _Launch:
         def on_segment(*args, **kwargs) -> None:
             if self.leader:
                 with self._lock:
-                    if self._claim is not None:
-                        self._claim.heartbeat()
+                    claim = self._claims.get(job_id)
+                if claim is not None:
+                    claim.heartbeat()
                 info = {k: v for k, v in kwargs.items() if isinstance(v, (int, float, str, bool))}
                 if args and isinstance(args[0], (int, float)):
                     info.setdefault("steps", args[0])
                 self.journal.write("checkpoint", job=job_id, **info)
 
+        task_fn = self.task_fn
+        if task_fn is None:
+            from lpsens.tasks import task_function_for
+
+            task_fn = task_function_for(self.project)
         try:
-            outcome = self.task_fn(job, comm=None if isinstance(self.group, _SerialComm) else self.group,
-                                   should_stop=should_stop, on_segment=on_segment)
+            outcome = task_fn(job, comm=None if isinstance(self.group, _SerialComm) else self.group,
+                              should_stop=should_stop, on_segment=on_segment)
             status = JobStatus(getattr(outcome, "status", "done"))
             if status not in (JobStatus.DONE, JobStatus.TIMEOUT):
                 raise LaunchError(f"task returned status {status.value!r}; expected 'done' or 'timeout'")
@@ -563,15 +886,20 @@ class _Launch:
             result = (False, "failed", None, reason)
         results = self.group.gather(result)
         if self.leader:
-            self._record(job, task, steps0, t0, time.time(), results)
+            self._record(job, task, steps0, t0, time.time(), results, signum=self.stop.signum)
 
-    def _record(self, job, task: TaskCost, steps0: int, t0: float, t1: float, results: list) -> None:
+    def _record(self, job, task: TaskCost, steps0: int, t0: float, t1: float, results: list,
+                signum: int | None = None) -> None:
         failures = [r[3] for r in results if not r[0]]
+        if not failures:
+            for r in results:
+                if r[1] not in (JobStatus.DONE.value, JobStatus.TIMEOUT.value):
+                    failures.append(f"LaunchError: task returned status {r[1]!r}; expected 'done' or 'timeout'")
         wall_s = t1 - t0
         doc = job.doc()
         # TaskOutcome.steps_done counts the MD steps of this call
         steps_run = max([0] + [r[2] for r in results if r[0] and r[2]])
-        record = {"launch": self.launch_id, "host": socket.gethostname(), "ranks": self.k,
+        record = {"launch": self.launch_id, "host": socket.gethostname(), "ranks": task.ranks,
                   "start": _iso(t0), "end": _iso(t1), "wall_s": round(wall_s, 3), "from_step": steps0, "steps": steps_run,
                   "steps_per_s": round(steps_run / wall_s, 3) if wall_s > 0 else None}
         runs = list(doc.get("runs") or [])
@@ -586,7 +914,8 @@ class _Launch:
             status = JobStatus(results[0][1])
             record["exit"] = status.value
             if status is JobStatus.TIMEOUT:
-                reason = (f"stopped by signal {signal.Signals(self.stop.signum).name}" if self.stop
+                signum = signum or self.stop.signum
+                reason = (f"stopped by signal {signal.Signals(signum).name}" if signum
                           else "stopped before the walltime") + "; resumes from its checkpoint"
             else:
                 reason = None
@@ -594,27 +923,58 @@ class _Launch:
                        **({"finished": utcnow()} if status is JobStatus.DONE else {}))
             self.counts[status.value] += 1
             if steps_run > 0:
-                self.model.observe(task.cls, float(task.n_atoms) * steps_run, wall_s, self.k)
+                self.model.observe(task.cls, float(task.n_atoms) * steps_run, wall_s, task.ranks)
         with self._lock:
-            claim, self._claim = self._claim, None
+            claim = self._claims.pop(job.id, None)
         if claim is not None:
             claim.release()
         self.journal.write("finish", job=job.id, outcome=record["exit"], reason=record.get("reason"),
                            wall_s=wall_s, atom_steps=float(task.n_atoms) * steps_run, cls=task.cls,
-                           ranks=self.k, t_start=t0, t_end=t1)
+                           ranks=task.ranks, t_start=t0, t_end=t1)
 
     # ------------------------------------------------------------------ threads
     def _heartbeat(self) -> None:
         while not self._finished.wait(self.opt.heartbeat_s):
             with self._lock:
-                if self._claim is not None:
-                    self._claim.heartbeat()
+                claims = list(self._claims.values())
+            for claim in claims:
+                claim.heartbeat()
 
     def _progress(self) -> None:
         from lpsens.launch.progress import ProgressReporter
 
-        ProgressReporter(journal_path(self.root), self.launch_id, self.tasks, self.n_groups,
+        ProgressReporter(journal_path(self.root), self.launch_id, self.tasks, self.world.Get_size(),
                          CostModel(prior_rate=self.opt.prior_rate)).run(self._finished, self.opt.progress_interval_s)
+
+
+def _signal(proc, signum: int) -> None:
+    try:
+        proc.send_signal(signum)
+    except ProcessLookupError:
+        pass
+
+
+def _wait_any(running: dict, timeout_s: float) -> list[int]:
+    """Pids of ended workers, waiting up to ``timeout_s`` without spinning (pidfds + select)."""
+    import select
+
+    fds = [wk.pidfd for wk in running.values() if wk.pidfd is not None]
+    if fds and len(fds) == len(running):
+        select.select(fds, [], [], timeout_s)
+    else:
+        time.sleep(min(timeout_s, 0.005))
+    return [pid for pid, wk in running.items() if wk.proc.poll() is not None]
+
+
+def _mpiexec() -> str:
+    """The mpiexec next to this Python (the mpich wheel's), else the one on PATH."""
+    import shutil
+
+    here = Path(sys.executable).parent / "mpiexec"
+    found = str(here) if here.exists() else shutil.which("mpiexec")
+    if not found:
+        raise LaunchError("multi-rank tasks need mpiexec (next to the Python interpreter or on PATH)")
+    return found
 
 
 def _iso(t: float) -> str:
@@ -639,8 +999,9 @@ def add_arguments(p) -> None:
 
     _json.__name__ = "JSON filter"
     p.add_argument("--root", type=Path, default=Path("."), help="project directory (default: .)")
-    p.add_argument("--ranks-per-task", "-k", type=int, default=1, metavar="K",
-                   help="MPI ranks per task; the number of ranks must be a multiple (default: 1)")
+    p.add_argument("--ranks-per-task", "-k", type=int, default=None, metavar="K",
+                   help="run every task on K ranks (the number of ranks must be a multiple); default: each job's "
+                        "potential.ranks_per_task (missing: 1), mixed sizes packed together")
     p.add_argument("--walltime", default=None,
                    help="allocation length as SLURM --time: minutes, MM:SS, HH:MM:SS, D-HH[:MM[:SS]] (default: SLURM_JOB_END_TIME, squeue, or none)")
     p.add_argument("-f", "--filter", type=_json, default=None, metavar="JSON",
@@ -649,7 +1010,8 @@ def add_arguments(p) -> None:
                    help="comma-separated eligible states (default: pending,timeout,lost)")
     p.add_argument("--retry-failed", action="store_true", help="also run failed jobs")
     p.add_argument("--max-retries", type=int, default=3,
-                   help="a job found lost more often than this is marked failed (default: 3)")
+                   help="a job found lost, or whose worker process died, more often than this is marked failed; "
+                        "each retry resumes from the last checkpoint (default: 3)")
     p.add_argument("--stale-after", type=float, default=300.0, metavar="S",
                    help="a claim without heartbeat for S seconds belongs to a dead launch (default: 300)")
     p.add_argument("--heartbeat", type=float, default=30.0, metavar="S", help="claim heartbeat interval (default: 30)")
@@ -657,8 +1019,11 @@ def add_arguments(p) -> None:
                    help="seconds kept free before the walltime (default: 60)")
     p.add_argument("--prior-rate", type=float, default=500.0, metavar="ATOM_STEPS_PER_S",
                    help="throughput assumed per rank before any run finished (default: 500)")
-    p.add_argument("--progress-interval", type=float, default=10.0, metavar="S",
-                   help="seconds between progress lines; 0 disables (default: 10)")
+    p.add_argument("--progress-interval", type=float, default=60.0, metavar="S",
+                   help="in a log: a progress line on every change and at least every S seconds; 0 disables (default: 60)")
+    p.add_argument("--in-process", action="store_true",
+                   help="run tasks inside the launcher's ranks instead of worker processes (debugging; a crashing "
+                        "task then ends the launch)")
 
 
 def options_from_args(args) -> LaunchOptions:
@@ -669,7 +1034,8 @@ def options_from_args(args) -> LaunchOptions:
         ranks_per_task=args.ranks_per_task, walltime=args.walltime, statuses=frozenset(statuses),
         retry_failed=args.retry_failed, max_retries=args.max_retries, sp_filter=args.filter,
         stale_after_s=args.stale_after, heartbeat_s=args.heartbeat, margin_s=args.margin,
-        prior_rate=args.prior_rate, progress_interval_s=args.progress_interval)
+        prior_rate=args.prior_rate, progress_interval_s=args.progress_interval,
+        isolate=not getattr(args, "in_process", False))
 
 
 def run_from_args(args, task_fn: Callable | None = None) -> int:

@@ -237,6 +237,11 @@ class Scheduler:
     def discard(self, key: str) -> None:
         self._tasks.pop(key, None)
 
+    def add(self, task: TaskCost) -> None:
+        """Put ``task`` (back) into the queue, e.g. to retry it from its checkpoint."""
+        self._tasks[task.key] = task
+        self._resort()
+
     def pop_next(self, now_s: float, free_ranks: int | None = None) -> TaskCost | None:
         """Take the first candidate (the simulation's dispatch)."""
         for task in self.candidates(now_s, free_ranks):

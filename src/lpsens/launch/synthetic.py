@@ -6,10 +6,17 @@
 ``should_stop`` there, and resumes from its checkpoint. It reads from ``job.doc``:
 
 - ``protocol`` (an :class:`~lpsens.md.protocol.MDProtocol` dict), ``n_atoms``, ``seed``;
-- ``synthetic``: ``{"atom_steps_per_s": float, "fail": str or None}``; ``fail`` makes the task
-  raise :class:`~lpsens.errors.MDError` with that message (a broken input).
+- ``synthetic``: ``{"atom_steps_per_s": float, "fail": str or None, "crash": dict or None}``;
+  ``fail`` makes the task raise :class:`~lpsens.errors.MDError` with that message (a broken
+  input); ``crash = {"how": "kill" | "segv" | "exit0", "at_step": n, "times": m}`` makes the
+  process die (SIGKILL, SIGSEGV, or ``os._exit(0)`` as quippy does on a malformed XML) in the
+  middle of the first segment that starts at or after step ``n``, after writing one frame of it
+  past the checkpoint, on its first ``m`` attempts (counted in ``crash_attempts.txt``).
 
-:func:`noop_task` returns at once (dispatch-overhead benchmark). Neither is used in production.
+:func:`noop_task` returns at once (dispatch-overhead benchmark); :func:`sized_task` records its
+communicator size (``comm_size``), ranks (``comm_pids``) and the CPUs they may run on
+(``comm_cpus``) in the job document, then sleeps.
+None is used in production.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ from pathlib import Path
 from lpsens.errors import MDError, StructureError
 from lpsens.md.protocol import MDProtocol
 
-__all__ = ["SyntheticOutcome", "sleep_task", "noop_task", "frame_value"]
+__all__ = ["SyntheticOutcome", "sleep_task", "noop_task", "sized_task", "frame_value"]
 
 
 @dataclass(frozen=True)
@@ -71,8 +78,11 @@ def sleep_task(job, *, comm=None, should_stop=None, backend="auto", on_segment=N
         if len(lines) != n_frames:
             traj_path.write_text("".join(lines[:n_frames]))
     start_steps = steps
+    crash = spec.get("crash") or None
     while steps < total:
         n = (eq - steps) if steps < eq else min(seg, total - steps)
+        if crash and steps >= int(crash.get("at_step", 0)) and root:
+            _maybe_crash(crash, Path(job.fn("crash_attempts.txt")), traj_path, steps - eq, seed)
         time.sleep(n_atoms * n / rate)
         if steps >= eq and root:
             prod0 = steps - eq
@@ -98,17 +108,47 @@ def sleep_task(job, *, comm=None, should_stop=None, backend="auto", on_segment=N
     return SyntheticOutcome(status, run, wall, run / wall if wall > 0 else 0.0, n_frames)
 
 
+def _maybe_crash(crash: dict, counter: Path, traj_path: Path, prod_step: int, seed: int) -> None:
+    import signal
+
+    done = int(counter.read_text()) if counter.exists() else 0
+    if done >= int(crash.get("times", 1)):
+        return
+    counter.write_text(str(done + 1))
+    if prod_step >= 0:  # a frame past the checkpoint, as a process killed mid-segment leaves
+        with open(traj_path, "a") as fh:
+            fh.write(f"{prod_step + 1} partial-frame-of-a-dead-process\n")
+    how = crash.get("how", "kill")
+    if how == "exit0":
+        os._exit(0)
+    os.kill(os.getpid(), {"kill": signal.SIGKILL, "segv": signal.SIGSEGV}[how])
+    time.sleep(60)  # the signal is delivered at once; never return into the task
+
+
+def sized_task(job, *, comm=None, should_stop=None, backend="auto", on_segment=None) -> SyntheticOutcome:
+    size = 1 if comm is None else comm.Get_size()
+    me = (os.getpid(), sorted(os.sched_getaffinity(0)))
+    ranks = [me] if comm is None else comm.gather(me, root=0)
+    if comm is None or comm.Get_rank() == 0:
+        job.doc.update({"comm_size": size, "comm_pids": sorted({p for p, _ in ranks}),
+                        "comm_cpus": sorted({c for _, cpus in ranks for c in cpus})})
+    return sleep_task(job, comm=comm, should_stop=should_stop, backend=backend, on_segment=on_segment)
+
+
 def noop_task(job, *, comm=None, should_stop=None, backend="auto", on_segment=None) -> SyntheticOutcome:
     return SyntheticOutcome("done", 0, 0.0, 0.0, 0)
 
 
 def init_synthetic_project(root, durations_s, *, segments: int = 4, rate: float = 1e5,
-                           fail: frozenset[int] = frozenset(), material: str = "glass"):
+                           fail: frozenset[int] = frozenset(), material: str = "glass",
+                           crash: dict[int, dict] | None = None, ranks: dict[int, int] | None = None):
     """A signac project of synthetic jobs lasting ``durations_s`` (s) at ``rate`` atom-steps/s.
 
     Job ``i`` has ``replica = i``; ``n_atoms`` is chosen so that ``n_atoms * total_steps / rate``
     is its duration, so the launcher's cost model (atoms x steps) orders them correctly.
-    Jobs whose index is in ``fail`` raise :class:`~lpsens.errors.MDError` when run.
+    Jobs whose index is in ``fail`` raise :class:`~lpsens.errors.MDError` when run; ``crash``
+    maps a job index to its ``synthetic.crash`` spec; ``ranks`` maps a job index to its
+    ``potential.ranks_per_task``.
     """
     import signac
 
@@ -124,6 +164,9 @@ def init_synthetic_project(root, durations_s, *, segments: int = 4, rate: float 
             "status": "pending", "seed": 1000 + i, "protocol": protocol.to_dict(),
             "n_atoms": max(1, round(d * rate / protocol.total_steps)),
             "system": {"min_atoms": 0, "min_width_A": 0.0},
-            "synthetic": {"atom_steps_per_s": rate, "fail": f"synthetic failure of job {i}" if i in fail else None},
+            "synthetic": {"atom_steps_per_s": rate, "fail": f"synthetic failure of job {i}" if i in fail else None,
+                          "crash": (crash or {}).get(i)},
         })
+        if ranks and i in ranks:
+            job.doc["potential"] = {"ranks_per_task": int(ranks[i])}
     return project

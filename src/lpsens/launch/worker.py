@@ -1,0 +1,196 @@
+"""The worker process: runs one task for a launcher rank, so a crash costs only that task.
+
+The group leader of a launch starts, per task, ``python -m lpsens.launch.worker`` (1 rank:
+a plain child process; ``k`` ranks: a nested ``mpiexec -launcher fork -n k``). The worker
+resolves the task (:func:`lpsens.tasks.task_function_for`, or ``--task module:function``),
+runs it with ``should_stop`` (walltime rule, SIGTERM/SIGUSR1) and ``on_segment`` (journal
+``checkpoint`` lines), and writes its outcome to ``--result`` (JSON, atomically, by rank 0).
+No result file means the worker died: :func:`death_reason` turns the exit status and the
+job's progress into the reason recorded on the job.
+
+Without ``--job`` the worker is a *spare*: it imports everything (signac, the task's module with
+LAMMPS, ASE...) and then waits for one line on stdin, ``{"job": id, "result": path}``. The
+leader keeps one spare ready for 1-rank tasks while a task runs, so the interpreter start and
+imports are off the critical path; a spare runs one task and exits like any worker (each task
+still gets a fresh process), and exits quietly at the end of its stdin.
+
+MPI in the worker: the leader removes the PMI environment of its own launch (``PMI_*``,
+``PMIX_*``, ``MPI_LOCAL*``, ``HYDRA_*``) before starting it, so a 1-rank worker initialises MPI
+as a *singleton* (``COMM_WORLD`` of size 1, no contact with the launch's process manager) and
+a k-rank worker gets a fresh ``COMM_WORLD`` of exactly its k ranks from its own ``mpiexec``.
+The worker watches its launcher and kills itself when that process is gone, so a relaunch
+never finds a task still written to by an orphan.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+__all__ = ["main", "worker_env", "death_reason", "PMI_PREFIXES"]
+
+#: environment of the enclosing MPI launch that must not reach a worker
+PMI_PREFIXES = ("PMI_", "PMIX_", "MPI_LOCALNRANKS", "MPI_LOCALRANKID", "HYDRA_", "HYDI_")
+
+
+def worker_env(extra: dict | None = None) -> dict:
+    """``os.environ`` without the launch's PMI variables, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(PMI_PREFIXES)}
+    env.update(extra or {})
+    return env
+
+
+def _signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
+
+
+def death_reason(returncode: int, doc: dict | None, *, nested: bool) -> str:
+    """Why a worker that wrote no result ended, e.g. "killed by signal 9 (SIGKILL) at step 41,200 (segment 3)".
+
+    ``returncode`` is ``Popen.returncode`` (negative: killed by that signal). A nested MPICH
+    ``mpiexec`` (hydra) exits with the signal number ``s`` when a rank was killed by signal
+    ``s`` (and ``128 + s`` from a shell), which cannot be told from a rank exiting with status
+    ``s``, so both readings are given. The step is the job document's ``progress_steps`` (the
+    last checkpoint) and the segment the one that was running.
+    """
+    if returncode < 0 or (nested and 128 < returncode < 128 + 65):
+        signum = -returncode if returncode < 0 else returncode - 128
+        what = f"killed by signal {signum} ({_signal_name(signum)})"
+    elif nested and 0 < returncode < 65:
+        what = (f"worker's mpiexec exited with status {returncode} (a rank killed by signal {returncode} "
+                f"({_signal_name(returncode)}) or exiting with status {returncode})")
+    elif returncode == 0:
+        what = "worker exited with status 0 without finishing the task"
+    else:
+        what = f"worker exited with status {returncode} without finishing the task"
+    return f"{what} {_where(doc or {})}"
+
+
+def _where(doc: dict) -> str:
+    steps = int(doc.get("progress_steps") or 0)
+    protocol = doc.get("protocol")
+    if not protocol:
+        return f"after step {steps:,}"
+    try:
+        from lpsens.md.protocol import MDProtocol
+
+        p = MDProtocol.from_dict(dict(protocol))
+        eq, seg = p.equilibration_steps, p.segment_steps
+    except Exception:  # noqa: BLE001 -- a bad protocol only loses the segment number
+        return f"after step {steps:,}"
+    if steps < eq:
+        return f"after step {steps:,} (equilibration)"
+    return f"after step {steps:,} (segment {(steps - eq) // max(1, seg) + 1})"
+
+
+def _watch_parent(pid: int) -> None:
+    """Die with the launcher: a worker must never outlive the rank that holds its job's claim."""
+    if pid <= 0:
+        return
+    try:  # immediate for a direct child (Linux); the thread covers nested mpiexec
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+    def watch():
+        while True:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                os.kill(os.getpid(), signal.SIGKILL)
+            except PermissionError:
+                pass
+            time.sleep(1.0)
+
+    threading.Thread(target=watch, daemon=True, name="lpsens-parent-watch").start()
+
+
+def _write_json(path: Path, data) -> None:
+    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data))
+    os.replace(tmp, path)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m lpsens.launch.worker", description=__doc__.splitlines()[0])
+    p.add_argument("--root", required=True)
+    p.add_argument("--job", default=None, help="job id (default: read {\"job\", \"result\"} from stdin)")
+    p.add_argument("--launch", required=True)
+    p.add_argument("--rank", type=int, default=0, help="world rank of the leader (journal)")
+    p.add_argument("--result", type=Path, default=None)
+    p.add_argument("--parent-pid", type=int, default=0)
+    p.add_argument("--end", type=float, default=None, help="allocation end, epoch seconds")
+    p.add_argument("--margin", type=float, default=0.0)
+    p.add_argument("--task", default=None, help="module:function (default: by the project's kind)")
+    args = p.parse_args(argv)
+    _watch_parent(args.parent_pid)
+
+    from lpsens.launch.launcher import _StopFlag
+
+    stop = _StopFlag()
+    stop.install()
+    comm = None
+    if os.environ.get("LPSENS_WORKER_MPI") == "1":
+        from mpi4py import MPI  # before LAMMPS; COMM_WORLD is this task's own k ranks
+
+        comm = MPI.COMM_WORLD
+    rank = 0 if comm is None else comm.Get_rank()
+
+    import signac
+
+    from lpsens.launch.journal import Journal, journal_path
+    from lpsens.tasks import resolve, task_function_for
+
+    project = signac.get_project(args.root)
+    task_fn = resolve(args.task) if args.task else task_function_for(project)
+    if args.job is None:  # a spare: ready, waiting for its task
+        line = sys.stdin.readline()
+        if not line.strip():
+            return 0
+        spec = json.loads(line)
+        args.job, args.result = spec["job"], Path(spec["result"])
+    job = project.open_job(id=args.job)
+    journal = Journal(journal_path(Path(args.root)), args.launch, args.rank)
+    seg = {"last": time.time()}
+
+    def should_stop() -> bool:
+        now = time.time()
+        per_seg, seg["last"] = now - seg["last"], now
+        halt = bool(stop)
+        if args.end is not None:
+            halt = halt or now + per_seg + args.margin > args.end
+        return halt
+
+    def on_segment(*a, **kw) -> None:
+        if rank != 0:
+            return
+        info = {k: v for k, v in kw.items() if isinstance(v, (int, float, str, bool))}
+        if a and isinstance(a[0], (int, float)):
+            info.setdefault("steps", a[0])
+        journal.write("checkpoint", job=args.job, worker_pid=os.getpid(), **info)
+
+    try:
+        outcome = task_fn(job, comm=comm, should_stop=should_stop, on_segment=on_segment)
+        result = {"ok": True, "status": str(getattr(outcome, "status", "done")),
+                  "steps_done": int(getattr(outcome, "steps_done", 0) or 0)}
+    except Exception as exc:  # noqa: BLE001 -- every task error is reported to the launcher
+        result = {"ok": False, "reason": f"{type(exc).__name__}: {exc}"}
+    results = [result] if comm is None else comm.gather(result, root=0)
+    if rank == 0:
+        _write_json(args.result, {"results": results, "signal": stop.signum})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

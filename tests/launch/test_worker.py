@@ -1,0 +1,44 @@
+"""The worker process of a task: its environment, and the reason recorded when it dies."""
+
+import signal
+import subprocess
+import sys
+
+from lpsens.launch.synthetic import init_synthetic_project
+from lpsens.launch.worker import death_reason, worker_env
+
+DOC = {"progress_steps": 41200, "protocol": {"timestep_fs": 2.0, "equilibration_ps": 20.0, "production_ps": 200.0,
+                                             "sampling_interval_fs": 100.0, "segment_ps": 20.0}}
+
+
+def test_death_reasons():
+    # 10,000 equilibration steps, then segments of 10,000: step 41,200 is in segment 4
+    assert death_reason(-9, DOC, nested=False) == "killed by signal 9 (SIGKILL) after step 41,200 (segment 4)"
+    assert death_reason(139, DOC, nested=True).startswith("killed by signal 11 (SIGSEGV)")
+    assert death_reason(9, DOC, nested=True).startswith(
+        "worker's mpiexec exited with status 9 (a rank killed by signal 9 (SIGKILL) or exiting with status 9)")
+    assert death_reason(0, DOC, nested=False).startswith("worker exited with status 0 without finishing")
+    assert death_reason(3, {"progress_steps": 5, "protocol": DOC["protocol"]}, nested=False) == \
+        "worker exited with status 3 without finishing the task after step 5 (equilibration)"
+    assert death_reason(-6, {}, nested=False) == "killed by signal 6 (SIGABRT) after step 0"
+
+
+def test_worker_env_drops_the_launch_pmi(monkeypatch):
+    for k in ("PMI_RANK", "PMI_FD", "PMIX_RANK", "MPI_LOCALRANKID", "HYDRA_LAUNCHER"):
+        monkeypatch.setenv(k, "1")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    env = worker_env({"LPSENS_WORKER_MPI": "1"})
+    assert not any(k.startswith(("PMI", "MPI_LOCAL", "HYDRA")) for k in env)
+    assert env["OMP_NUM_THREADS"] == "1" and env["LPSENS_WORKER_MPI"] == "1"
+
+
+def test_worker_dies_with_its_launcher(tmp_path):
+    """A worker whose launcher is gone kills itself (no orphan writes into a job a relaunch reruns)."""
+    project = init_synthetic_project(tmp_path / "p", [30.0], segments=2)
+    job = next(iter(project))
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    proc = subprocess.run([sys.executable, "-m", "lpsens.launch.worker", "--root", project.path, "--job", job.id,
+                           "--launch", "test", "--result", str(tmp_path / "r.json"), "--parent-pid", str(dead.pid),
+                           "--task", "lpsens.launch.synthetic:sleep_task"], timeout=60)
+    assert proc.returncode == -signal.SIGKILL and not (tmp_path / "r.json").exists()
