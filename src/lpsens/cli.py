@@ -78,8 +78,9 @@ def _add_run(sub):
                        "as JSON on stdout.")
     p.add_argument("job_id", help="signac job id (or a unique prefix)")
     p.add_argument("--root", type=Path, default=Path("."))
-    p.add_argument("--backend", choices=["auto", "native", "quippy"], default="auto",
-                   help="who evaluates the GAP (default: auto = native if LAMMPS has ML-QUIP, else quippy)")
+    p.add_argument("--backend", choices=["auto", "uf3", "native", "quippy"], default=None,
+                   help="who evaluates the GAP (default: the campaign's [potential] backend; auto = uf3 if the "
+                   "campaign has a compiled file, else native if LAMMPS has ML-QUIP, else quippy)")
     p.set_defaults(func=main_run)
 
 
