@@ -27,7 +27,7 @@ __all__ = [
     "clear_calculator_cache",
 ]
 
-_DATA = Path(__file__).resolve().parent / "data" / "potentials"
+_DATA = Path(__file__).resolve().parent.parent / "data" / "potentials"
 # Keys in a GAP descriptor string that name the species it applies to.
 _Z_KEY = re.compile(r"\b(?:Z|Z1|Z2|Z3|species_Z)\s*=\s*(\{[^}]*\}|\[[^\]]*\]|\"[^\"]*\"|\S+)")
 
