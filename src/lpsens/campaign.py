@@ -212,6 +212,15 @@ def parse_campaign(data: dict, *, file: Path | None = None) -> Campaign:
         materials.append(MaterialSpec(mat, None if x is None else float(x), temps, reps, cons, protocol))
 
     potential = _potential(data["potential"], file)
+    if not _lammps_evaluates(potential.backend, potential.uf3):
+        for i, m in enumerate(materials):
+            if m.protocol.npt_ps > 0:
+                raise SpecError(
+                    f"npt_ps = {m.protocol.npt_ps:g} needs a backend that LAMMPS evaluates itself (uf3 or native); "
+                    f"[potential] backend {potential.backend!r} runs the GAP through quippy. Set npt_ps = 0 "
+                    "(relax_cell = true still relaxes the cell) or use a compiled GAP",
+                    file=file, key=f"material[{i}].protocol.npt_ps",
+                )
     analysis = _analysis(data.get("analysis", {}), file)
     return Campaign(name.strip(), seed, tuple(materials), system, potential, source=file, analysis=analysis)
 
@@ -320,7 +329,7 @@ def _potential(table, file) -> PotentialSpec:
     if backend == "uf3" and uf3 is None:
         raise SpecError("backend \"uf3\" needs the compiled GAP: add uf3 = \"file.uf3\" "
                         "(make it with `lpsens potential compile GAP.xml -o file.uf3`)", file=file, key="potential.uf3")
-    if ranks > 1 and not (Backend(backend) in MULTI_RANK_BACKENDS or (backend == "auto" and uf3 is not None)):
+    if ranks > 1 and not _lammps_evaluates(backend, uf3):
         raise SpecError(
             f"ranks_per_task = {ranks} needs a backend that LAMMPS evaluates itself (uf3 or native); "
             f"backend {backend!r}{'' if uf3 else ' without a uf3 file'} runs the GAP serially through quippy. "
@@ -328,6 +337,11 @@ def _potential(table, file) -> PotentialSpec:
             file=file, key="potential.ranks_per_task",
         )
     return PotentialSpec(gap, label, bundled, backend, uf3, ranks)
+
+
+def _lammps_evaluates(backend: str, uf3) -> bool:
+    """True if MD runs the potential inside LAMMPS (uf3/native), so multi-rank tasks and NPT work."""
+    return Backend(backend) in MULTI_RANK_BACKENDS or (backend == "auto" and uf3 is not None)
 
 
 def _bundled_uf3() -> Path | None:
@@ -362,7 +376,7 @@ def validate_uf3(spec: PotentialSpec, gap_sha256: str, file=None):
     """
     if spec.uf3 is None:
         return None
-    from lpsens.potential.uf3 import check_uf3_matches_gap, inspect_uf3
+    from lpsens.potential import check_uf3_matches_gap, inspect_uf3
 
     try:
         uinfo = inspect_uf3(spec.uf3)

@@ -31,16 +31,14 @@ Asking for a backend that cannot run here is an error, never a silent fallback.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
 from lpsens.errors import MDError
-from lpsens.potential import PotentialInfo, load_calculator
+from lpsens.potential import PotentialInfo, UF3Info, load_calculator
 
-__all__ = ["Backend", "ForceProvider", "Uf3File", "has_ml_quip", "has_ml_uf3", "resolve_backend", "NativeForces",
+__all__ = ["Backend", "ForceProvider", "has_ml_quip", "has_ml_uf3", "resolve_backend", "NativeForces",
            "QuippyForces", "Uf3Forces", "make_forces", "MULTI_RANK_BACKENDS"]
 
 
@@ -63,37 +61,6 @@ class Backend(str, enum.Enum):
 
 #: Backends whose forces LAMMPS computes itself, so a task may span several ranks.
 MULTI_RANK_BACKENDS = frozenset({Backend.UF3, Backend.NATIVE})
-
-
-@dataclass(frozen=True)
-class Uf3File:
-    """A compiled GAP (``.uf3``) as the MD engine needs it.
-
-    Attributes
-    ----------
-    path
-        The ``.uf3`` file.
-    sha256
-        Its sha256 (recorded in provenance and trajectory attrs).
-    e0_eV
-        Per-element one-body energy in eV (element symbol -> eV) that the file does NOT carry and
-        the backend adds to the potential energy; empty when the file includes it.
-    """
-
-    path: Path
-    sha256: str
-    e0_eV: dict = field(default_factory=dict)
-
-
-def uf3_file_from_info(uinfo) -> Uf3File:
-    """:class:`Uf3File` from the compiler's ``UF3Info`` (:func:`lpsens.potential.uf3.inspect_uf3`).
-
-    The sidecar says whether the ``.uf3`` carries the GAP's per-element e0 (pair_uf3 has no
-    one-body term); if not, its ``e0_eV`` table is added by the backend.
-    """
-    sidecar = dict(getattr(uinfo, "sidecar", None) or {})
-    e0 = {} if sidecar.get("e0_in_uf3", True) else {str(k): float(v) for k, v in (sidecar.get("e0_eV") or {}).items()}
-    return Uf3File(Path(uinfo.path), uinfo.sha256, e0)
 
 
 class ForceProvider(Protocol):
@@ -216,7 +183,8 @@ class Uf3Forces:
     lmp
         The LAMMPS instance.
     uf3
-        The compiled file and the e0 it lacks.
+        The validated compiled GAP (:func:`lpsens.potential.inspect_uf3`); its sidecar's per-element
+        ``e0_eV`` (pair_style uf3 has no one-body term) is added to the potential energy.
     numbers
         Atomic numbers ordered by LAMMPS atom tag, shape (n_atoms,) (for the e0 offset).
     type_numbers
@@ -225,18 +193,18 @@ class Uf3Forces:
 
     backend = Backend.UF3
 
-    def __init__(self, lmp, uf3: Uf3File, numbers, type_numbers):
+    def __init__(self, lmp, uf3: UF3Info, numbers, type_numbers):
         import ase.data
 
         self.lmp = lmp
         symbols = [ase.data.chemical_symbols[z] for z in type_numbers]
-        missing = sorted({ase.data.chemical_symbols[z] for z in numbers} - set(uf3.e0_eV)) if uf3.e0_eV else []
-        if missing:
-            raise MDError(f"the UF3 sidecar gives e0 for {sorted(uf3.e0_eV)} but not for {missing}",
-                          file=uf3.path, key="e0_eV")
-        self.energy_offset_eV = float(sum(uf3.e0_eV.get(ase.data.chemical_symbols[z], 0.0) for z in numbers))
-        lmp.command("pair_style uf3 3")
-        lmp.command(f"pair_coeff * * {Path(uf3.path).resolve()} {' '.join(symbols)}")
+        e0 = uf3.e0_eV
+        if not set(symbols) <= set(uf3.species) & set(e0):
+            raise MDError(f"the compiled GAP covers {', '.join(uf3.species)} (e0 for {', '.join(sorted(e0))}), "
+                          f"the structure has {', '.join(symbols)}", file=uf3.path, key="species")
+        self.energy_offset_eV = float(sum(e0[ase.data.chemical_symbols[z]] for z in numbers))
+        for cmd in uf3.lammps_commands(symbols):
+            lmp.command(cmd)
 
     def want_virial_at(self, step: int) -> None:
         pass
@@ -347,7 +315,7 @@ class QuippyForces:
 
 
 def make_forces(backend: Backend, lmp, info: PotentialInfo, *, numbers, type_numbers, cell_lammps,
-                uf3: Uf3File | None = None) -> ForceProvider:
+                uf3: UF3Info | None = None) -> ForceProvider:
     """Install the GAP into ``lmp`` with the given concrete backend."""
     if backend is Backend.UF3:
         return Uf3Forces(lmp, uf3, numbers, type_numbers)

