@@ -57,6 +57,8 @@ class PotentialSpec:
     backend: str = "auto"
     uf3: Path | None = None
     ranks_per_task: int = 1
+    #: ``uf3`` is the compiled file shipped with lpsens (looked up by name in each installation).
+    uf3_bundled: bool = False
 
 
 @dataclass(frozen=True)
@@ -312,8 +314,10 @@ def _potential(table, file) -> PotentialSpec:
         from lpsens.potential import demo_potential_path
 
         gap, bundled = demo_potential_path(), which
+        uf3_bundled = uf3 is None
         if uf3 is None:
             uf3 = _bundled_uf3()
+            uf3_bundled = uf3 is not None
     else:
         raw = table["path"]
         if not isinstance(raw, str) or not raw:
@@ -325,7 +329,7 @@ def _potential(table, file) -> PotentialSpec:
             raise SpecError(
                 f"GAP file {p} does not exist; paths are relative to the spec file", file=file, key="potential.path"
             )
-        gap, bundled = p.resolve(), None
+        gap, bundled, uf3_bundled = p.resolve(), None, False
     if backend == "uf3" and uf3 is None:
         raise SpecError("backend \"uf3\" needs the compiled GAP: add uf3 = \"file.uf3\" "
                         "(make it with `lpsens potential compile GAP.xml -o file.uf3`)", file=file, key="potential.uf3")
@@ -336,7 +340,7 @@ def _potential(table, file) -> PotentialSpec:
             "Set ranks_per_task = 1 or backend = \"uf3\" with a compiled file",
             file=file, key="potential.ranks_per_task",
         )
-    return PotentialSpec(gap, label, bundled, backend, uf3, ranks)
+    return PotentialSpec(gap, label, bundled, backend, uf3, ranks, uf3_bundled)
 
 
 def _lammps_evaluates(backend: str, uf3) -> bool:

@@ -81,6 +81,7 @@ def _job_identity(campaign: Campaign, sp, protocol, potential_info, uf3_info=Non
             "backend": campaign.potential.backend,
             "uf3_path": None if uf3_info is None else str(uf3_info.path),
             "uf3_sha256": None if uf3_info is None else uf3_info.sha256,
+            "uf3_bundled": uf3_info is not None and campaign.potential.uf3_bundled,
             "ranks_per_task": campaign.potential.ranks_per_task,
         },
         "system": campaign.system.to_dict(),

@@ -245,6 +245,7 @@ class QuippyForces:
         n = len(numbers)
         at = ase.Atoms(numbers=numbers, positions=np.zeros((n, 3)), cell=cell_lammps, pbc=True)
         self.qat = quippy.convert.ase_to_quip(at)
+        self._cell = np.array(cell_lammps, dtype=float)
         self._pos = self.qat.pos  # (3, n) Fortran-ordered view into quippy memory
         self._force = np.zeros((3, n), order="F")
         self._virial = np.zeros((3, 3), order="F")
@@ -271,8 +272,16 @@ class QuippyForces:
         self._virial_step = int(step)
 
     def want_virial_always(self, flag: bool) -> None:
-        """Compute the virial at every call (cell relaxation under ``minimize``)."""
+        """Compute the virial at every call, and follow LAMMPS' cell (cell relaxation under ``minimize``)."""
         self._virial_always = bool(flag)
+
+    def _sync_lattice(self) -> None:
+        boxlo, boxhi, xy, yz, xz, _, _ = self.lmp.extract_box()
+        cell = np.array([[boxhi[0] - boxlo[0], 0.0, 0.0], [xy, boxhi[1] - boxlo[1], 0.0], [xz, yz, boxhi[2] - boxlo[2]]])
+        if not np.array_equal(cell, self._cell):
+            self._cell = cell
+            self.qat.set_lattice(np.asfortranarray(cell.T), False)  # quippy: lattice vectors as columns
+            self._last_step = None  # a new cell is a new configuration
 
     def check(self) -> None:
         """Re-raise an exception that happened inside the callback (ctypes would swallow it)."""
@@ -291,6 +300,8 @@ class QuippyForces:
                 and (self._have_virial or not need_virial)
                 and np.array_equal(self._last_x[idx], x)
             )
+            if self._virial_always:  # the cell may change (box/relax): give quippy LAMMPS' current cell
+                self._sync_lattice()
             if not reuse:
                 self._pos.T[idx] = x
                 if need_virial:

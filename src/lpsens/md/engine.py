@@ -326,7 +326,8 @@ class LammpsMD:
         Returns
         -------
         dict
-            ``energy_initial_eV``, ``energy_eV``, ``max_force_eV_A`` (largest atomic force after),
+            ``energy_initial_eV``, ``energy_eV``, ``pressure_initial_bar``, ``pressure_bar``,
+            ``max_force_eV_A`` (largest atomic force after),
             ``steps`` (minimiser iterations), ``relax_cell``, ``volume_A3``, ``density_g_cm3``.
 
         Raises
@@ -335,7 +336,7 @@ class LammpsMD:
             LAMMPS error or a failure inside the GAP callback.
         """
         start = self.step
-        e0 = self.run(0)["potential_energy_eV"]
+        before = self.run(0)
         if relax_cell:
             if coupling not in ("iso", "aniso"):
                 raise MDError(f"cell relaxation coupling must be iso or aniso, got {coupling!r}", key="protocol.npt_coupling")
@@ -358,8 +359,10 @@ class LammpsMD:
         sample = self.run(0)
         f = self.forces_eV_A()
         return {
-            "energy_initial_eV": e0,
+            "energy_initial_eV": before["potential_energy_eV"],
             "energy_eV": sample["potential_energy_eV"],
+            "pressure_initial_bar": before["pressure_bar"],
+            "pressure_bar": sample["pressure_bar"],
             "max_force_eV_A": float(np.linalg.norm(f, axis=1).max()),
             "steps": int(steps),
             "relax_cell": bool(relax_cell),

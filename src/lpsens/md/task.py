@@ -136,8 +136,8 @@ def resolve_potential(pdoc: dict, project_root=None) -> PotentialInfo:
 def resolve_uf3(pdoc: dict, gap_sha256: str, project_root=None) -> UF3Info | None:
     """The compiled GAP named by a job document's ``potential`` entry, checked; None if none.
 
-    ``bundled: true`` looks the file up in this installation by name; a relative ``uf3_path`` is
-    relative to the project root.
+    ``uf3_bundled: true`` looks the file up in this installation's ``lpsens/data/potentials`` by
+    name; a relative ``uf3_path`` is relative to the project root.
 
     Raises
     ------
@@ -149,7 +149,7 @@ def resolve_uf3(pdoc: dict, gap_sha256: str, project_root=None) -> UF3Info | Non
     if not raw:
         return None
     path = Path(raw)
-    if pdoc.get("bundled"):
+    if pdoc.get("uf3_bundled"):
         path = demo_potential_path().parent / path.name
     elif not path.is_absolute() and project_root is not None:
         path = Path(project_root) / path
