@@ -221,11 +221,13 @@ class LammpsMD:
     def create_velocities(self, temperature_K: float, seed: int) -> None:
         """Gaussian velocities for the mobile atoms at ``temperature_K`` (frozen: zero).
 
-        ``loop geom`` makes them independent of the number of ranks; ``mom yes rot no``.
+        ``loop all`` makes them independent of the number of ranks (``loop geom`` would hash the
+        coordinates, so a 1e-12 Å difference after a rank-count-dependent minimisation would give
+        other velocities); ``mom yes rot no``.
         """
         self.command(
             f"velocity mobile create {temperature_K:.10g} {lammps_seed(seed, 'velocity')} "
-            "dist gaussian mom yes rot no loop geom temp tmobile"
+            "dist gaussian mom yes rot no loop all temp tmobile"
         )
         self.command("velocity frozen set 0.0 0.0 0.0")
 
