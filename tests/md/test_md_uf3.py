@@ -189,3 +189,41 @@ def test_npt_with_quippy_is_refused(make_job):
     job = make_job(backend="quippy", npt_ps=0.02)
     with pytest.raises(MDError, match="npt_ps"):
         run_task(job)
+
+
+def _demo_uf3():
+    try:
+        from lpsens.potential import demo_uf3_path
+    except ImportError:
+        return None
+    path = demo_uf3_path()
+    return path if path.is_file() else None
+
+
+#: The compile tolerances (issue 9): force RMS / max deviation in eV/Å, energy in eV/atom.
+FORCE_RMS_TOL, FORCE_MAX_TOL, ENERGY_TOL = 0.01, 0.05, 1e-3
+
+
+@pytest.mark.skipif(_demo_uf3() is None, reason="this installation has no compiled demo GAP (demo_gap.uf3)")
+@pytest.mark.parametrize("material, x, min_atoms", [("gamma_Li3PS4", 75.0, 32), ("Li7P3S11", 70.0, 42)])
+def test_uf3_backend_matches_quippy_on_the_compiled_demo_gap(demo_info, material, x, min_atoms):
+    """Same structure through backend uf3 and backend quippy (the GAP itself): energies incl. e0
+    and forces agree within the compile tolerance."""
+    from lpsens.potential import inspect_uf3
+
+    uf3 = inspect_uf3(_demo_uf3())
+    atoms = build_structure(material, x, 0, min_atoms=min_atoms)
+    atoms.rattle(0.03, seed=6)
+    out = {}
+    for backend in ("uf3", "quippy"):
+        with LammpsMD(atoms, demo_info, timestep_fs=1.0, backend=backend, uf3=uf3) as md:
+            assert md.backend is Backend(backend)
+            out[backend] = (md.run(0)["potential_energy_eV"], md.forces_eV_A())
+    (e_u, f_u), (e_q, f_q) = out["uf3"], out["quippy"]
+    n = len(atoms)
+    df = np.linalg.norm(f_u - f_q, axis=1)
+    print(f"\n{material} {n} atoms: |dE| {abs(e_u - e_q) / n * 1e3:.3f} meV/atom, force RMS {np.sqrt(np.mean(df**2)):.4f}, "
+          f"max {df.max():.4f} eV/A")
+    assert abs(e_u - e_q) / n <= ENERGY_TOL
+    assert np.sqrt(np.mean(df**2)) <= FORCE_RMS_TOL
+    assert df.max() <= FORCE_MAX_TOL
