@@ -36,7 +36,7 @@ def _spline_energy(atoms, uf3) -> float:
     cut2 = max(p.cutoff_A for p in pairs.values())
     i, j, d, D = neighbor_list("ijdD", atoms, cut2)
     energy = sum(uf3.e0_eV[s] for s in sym)
-    for a, b, r in zip(i, j, d):
+    for a, b, r in zip(i, j, d, strict=True):
         pair = pairs.get((sym[a], sym[b])) or pairs[(sym[b], sym[a])]
         energy += float(pair.energy_eV(r))
     cut3 = max(t.cutoff_A for t in triplets.values())
