@@ -316,7 +316,8 @@ def run_task(job, *, comm=None, should_stop=None, backend=None, on_segment=None)
             stale.unlink(missing_ok=True)
         traj.path.unlink(missing_ok=True)
     comm.Barrier()
-    relaxed = None if ckpt is not None else _completed_relax(doc, protocol, job_dir)
+    relax_identity = _relax_identity(protocol, backend, info, uf3)
+    relaxed = None if ckpt is not None else _completed_relax(doc, relax_identity, job_dir)
     start_from = job_dir / ckpt.restart_file if ckpt is not None else relaxed
 
     eq, prod = protocol.equilibration_steps, protocol.production_steps
@@ -333,7 +334,8 @@ def run_task(job, *, comm=None, should_stop=None, backend=None, on_segment=None)
                           f"this task runs {engine.backend.value}; set npt_ps = 0 or use a compiled GAP", key="protocol.npt_ps")
         stages = {k: doc.get(k) for k in ("relax", "npt", "density_g_cm3")}
         if ckpt is None:
-            stages = _prepare(engine, job, protocol, job_dir, relaxed is not None, temperature_K, seed, is_root, comm)
+            stages = _prepare(engine, job, protocol, job_dir, relaxed is not None, relax_identity, temperature_K, seed,
+                              is_root, comm)
         engine.set_thermostat(protocol.thermostat, temperature_K, protocol.thermostat_damping_fs, seed)
         g = engine.step
         n_frames = 0
@@ -513,23 +515,25 @@ def _traj_attrs(sp, protocol: MDProtocol, info: PotentialInfo, engine: LammpsMD,
     }
 
 
-def _completed_relax(doc: dict, protocol: MDProtocol, job_dir: Path) -> Path | None:
-    """``relaxed.restart`` if a finished relax of this protocol is recorded and intact, else None."""
+def _completed_relax(doc: dict, identity: dict, job_dir: Path) -> Path | None:
+    """``relaxed.restart`` if a finished relax with these settings is recorded and intact, else None."""
     relax = doc.get("relax")
     path = job_dir / RELAXED_FILE
-    if not isinstance(relax, dict) or relax.get("protocol") != _relax_settings(protocol) or not path.is_file():
+    if not isinstance(relax, dict) or relax.get("protocol") != identity or not path.is_file():
         return None
     return path if file_sha256(path) == relax.get("restart_sha256") else None
 
 
-def _relax_settings(protocol: MDProtocol) -> dict:
+def _relax_identity(protocol: MDProtocol, backend: Backend, info: PotentialInfo, uf3: UF3Info | None) -> dict:
+    """What a relaxed structure depends on: the relax settings and the potential (as requested)."""
     keys = ("minimize_max_steps", "minimize_ftol_eV_A", "minimize_etol", "relax_cell", "pressure_bar", "npt_coupling")
     d = protocol.to_dict()
-    return {k: d[k] for k in keys}
+    return {**{k: d[k] for k in keys}, "backend": backend.value, "potential_sha256": info.sha256,
+            "uf3_sha256": None if uf3 is None else uf3.sha256}
 
 
-def _prepare(engine: LammpsMD, job, protocol: MDProtocol, job_dir: Path, relaxed: bool, temperature_K: float,
-             seed: int, is_root: bool, comm) -> dict:
+def _prepare(engine: LammpsMD, job, protocol: MDProtocol, job_dir: Path, relaxed: bool, identity: dict,
+             temperature_K: float, seed: int, is_root: bool, comm) -> dict:
     """Relax (unless done), velocities, optional NPT: the state at MD step 0. Returns the stage records."""
     doc_relax = job.doc.get("relax") if relaxed else None
     if not relaxed:
@@ -544,7 +548,7 @@ def _prepare(engine: LammpsMD, job, protocol: MDProtocol, job_dir: Path, relaxed
             engine.write_restart(tmp)  # collective
             if is_root:
                 relax["restart_sha256"] = commit_restart(tmp, job_dir / RELAXED_FILE)
-                relax["protocol"] = _relax_settings(protocol)
+                relax["protocol"] = identity
                 job.doc["relax"] = relax
             comm.Barrier()
         elif is_root:
