@@ -227,3 +227,27 @@ def test_uf3_backend_matches_quippy_on_the_compiled_demo_gap(demo_info, material
     assert abs(e_u - e_q) / n <= ENERGY_TOL
     assert np.sqrt(np.mean(df**2)) <= FORCE_RMS_TOL
     assert df.max() <= FORCE_MAX_TOL
+
+
+def test_task_dying_during_npt_restarts_from_the_relax_and_gives_the_same_run(make_job, toy_uf3, monkeypatch):
+    proto = dict(npt_ps=0.04, pressure_bar=20000.0, barostat_damping_fs=200.0)
+    ref = make_job(uf3=toy_uf3, seed=9, **proto)
+    run_task(ref)
+    job = make_job(uf3=toy_uf3, seed=9, replica=1, **proto)
+    original = LammpsMD.equilibrate_npt
+
+    def dies_after_npt(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        raise KeyboardInterrupt("killed at the end of NPT, before the first MD checkpoint")
+
+    monkeypatch.setattr(LammpsMD, "equilibrate_npt", dies_after_npt)
+    with pytest.raises(KeyboardInterrupt):
+        run_task(job)
+    assert job.isfile("relaxed.restart") and not job.isfile("checkpoint.h5")
+    monkeypatch.setattr(LammpsMD, "equilibrate_npt", original)
+    monkeypatch.setattr(LammpsMD, "minimize", lambda *a, **k: pytest.fail("the relax was redone"))
+    assert run_task(job).status == "done"
+    assert job.doc["npt"] == ref.doc["npt"]
+    with h5py.File(ref.fn("trajectory.h5"), "r") as a, h5py.File(job.fn("trajectory.h5"), "r") as b:
+        assert np.array_equal(a["cell"][:], b["cell"][:])
+        assert np.array_equal(a["positions"][:], b["positions"][:])
