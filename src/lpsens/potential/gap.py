@@ -21,6 +21,7 @@ from lpsens.errors import PotentialError
 __all__ = [
     "PotentialInfo",
     "demo_potential_path",
+    "demo_uf3_path",
     "inspect_potential",
     "check_species",
     "load_calculator",
@@ -76,6 +77,11 @@ class PotentialInfo:
 def demo_potential_path() -> Path:
     """Path of the demo GAP bundled with lpsens (``lpsens/data/potentials/demo_gap.xml``)."""
     return _DATA / "demo_gap.xml"
+
+
+def demo_uf3_path() -> Path:
+    """The bundled demo GAP compiled to LAMMPS pair_style uf3 (``demo_gap.uf3`` + ``.uf3.json``)."""
+    return _DATA / "demo_gap.uf3"
 
 
 def _parse_species(text: str) -> set[int]:
