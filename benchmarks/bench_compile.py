@@ -54,7 +54,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
 
-    from lpsens.potential import demo_potential_path, demo_uf3_path, inspect_potential, inspect_uf3, load_calculator
+    from lpsens.potential import (
+        demo_potential_path,
+        demo_uf3_path,
+        inspect_potential,
+        inspect_uf3,
+        load_calculator,
+    )
     from lpsens.structures import build_crystal
 
     info = inspect_uf3(demo_uf3_path())
