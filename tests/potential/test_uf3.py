@@ -70,12 +70,12 @@ def test_round_trip_and_inspect(uf3_file):
     read_pairs, read_triplets = read_uf3(uf3_file)
     for p in pairs:
         q = read_pairs[tuple(sorted(p.elements))]
-        np.testing.assert_array_equal(q.knots_A, p.knots_A)
-        np.testing.assert_array_equal(q.coefficients_eV, p.coefficients_eV)  # repr() floats round-trip exactly
+        np.testing.assert_allclose(q.knots_A, p.knots_A, rtol=1e-13)
+        np.testing.assert_allclose(q.coefficients_eV, p.coefficients_eV, rtol=1e-13)
     for t in triplets:
         u = read_triplets[(t.elements[0],) + tuple(sorted(t.elements[1:]))]
-        np.testing.assert_array_equal(u.coefficients_eV, t.coefficients_eV)
-        np.testing.assert_array_equal(u.knots_jk_A, t.knots_jk_A)
+        np.testing.assert_allclose(u.coefficients_eV, t.coefficients_eV, rtol=1e-13)
+        np.testing.assert_allclose(u.knots_jk_A, t.knots_jk_A, rtol=1e-13)
 
     info = inspect_uf3(uf3_file)
     assert info.species == SPECIES and info.gap_sha256 == GAP_SHA and info.gap_label == "GAP_test"
@@ -206,3 +206,17 @@ def test_lammps_reads_the_file_as_documented(uf3_file):
         expect += trip.energy_eV(d[i, j], d[i, k], d[j, k])
     got = _lammps_energy(uf3_file, sym, pos, 3)
     assert got == pytest.approx(float(expect), rel=1e-9, abs=1e-12)
+
+
+def test_lines_longer_than_lammps_reads_are_refused(tmp_path, uf3_file):
+    """pair_uf3 hangs on lines over 1024 characters: never written, refused when read."""
+    rng = np.random.default_rng(0)
+    wide = _pair("Li", "Li", rng, n=120)
+    with pytest.raises(PotentialError, match="characters"):
+        write_uf3(tmp_path / "wide.uf3", [wide], (), _sidecar())
+    assert not (tmp_path / "wide.uf3").exists()
+    lines = uf3_file.read_text().splitlines()
+    lines[5] = " ".join([lines[5]] * 10)
+    uf3_file.write_text("\n".join(lines) + "\n")
+    with pytest.raises(PotentialError, match="would hang"):
+        inspect_uf3(uf3_file)

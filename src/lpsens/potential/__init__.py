@@ -11,6 +11,7 @@ from lpsens.potential.gap import (
     check_species,
     clear_calculator_cache,
     demo_potential_path,
+    demo_uf3_path,
     inspect_potential,
     load_calculator,
 )
@@ -28,6 +29,7 @@ from lpsens.potential.uf3 import (
 __all__ = [
     "PotentialInfo",
     "demo_potential_path",
+    "demo_uf3_path",
     "inspect_potential",
     "check_species",
     "load_calculator",

@@ -60,6 +60,9 @@ __all__ = [
 LEADING_TRIM = 0
 TRAILING_TRIM = 3
 SIDECAR_FORMAT = "lpsens-uf3-sidecar/1"
+#: pair_uf3 reads the file with LAMMPS' TextFileReader, whose line buffer is 1024 characters; a
+#: longer line (e.g. ~50 coefficients at full precision) makes LAMMPS hang while reading.
+MAX_LINE_CHARS = 1000
 # Keys every sidecar must have (compile writes more: knot grids, fidelity, lpsens version).
 _SIDECAR_KEYS = ("format", "gap_sha256", "gap_label", "uf3_sha256", "species", "e0_eV")
 _RECOMPILE = "recompile it with `lpsens potential compile GAP.xml -o {out}`"
@@ -291,6 +294,14 @@ def read_uf3(path) -> tuple[dict[tuple[str, str], UF3Pair], dict[tuple[str, str,
         ) from None
 
     cur = _Lines(text, path)
+    for i, line in enumerate(cur.lines, 1):
+        if len(line) > MAX_LINE_CHARS:
+            raise PotentialError(
+                f"line {i} has {len(line)} characters; LAMMPS pair_uf3 reads at most {MAX_LINE_CHARS} per line "
+                "and would hang; " + _RECOMPILE.format(out=path),
+                file=path,
+                key="line length",
+            )
     pairs: dict[tuple[str, str], UF3Pair] = {}
     triplets: dict[tuple[str, str, str], UF3Triplet] = {}
     while cur.pos < len(cur.lines):
@@ -411,7 +422,8 @@ def read_uf3(path) -> tuple[dict[tuple[str, str], UF3Pair], dict[tuple[str, str,
 
 
 def _fmt(values) -> str:
-    return " ".join(repr(float(v)) for v in np.ravel(values))
+    # 14 significant digits: every line must stay below MAX_LINE_CHARS (see there).
+    return " ".join(f"{float(v):.14g}" for v in np.ravel(values))
 
 
 def format_uf3(pairs, triplets=(), *, author: str = "lpsens") -> str:
@@ -457,6 +469,13 @@ def format_uf3(pairs, triplets=(), *, author: str = "lpsens") -> str:
         ]
         out += [_fmt(c[a, b]) for a, b in itertools.product(range(shape[0]), range(shape[1]))]
         out.append("#")
+    for i, line in enumerate(out, 1):
+        if len(line) > MAX_LINE_CHARS:
+            raise PotentialError(
+                f"line {i} would have {len(line)} characters; pair_uf3 reads at most {MAX_LINE_CHARS} per line "
+                "(use fewer knots: a larger knot spacing)",
+                key="knots",
+            )
     return "\n".join(out) + "\n"
 
 
