@@ -4,8 +4,8 @@ import csv
 
 import h5py
 import pytest
-
 from lpsens_testing import run_cli
+
 from lpsens.demo import demo_spec
 
 
