@@ -3,8 +3,8 @@
 import tomllib
 
 import pytest
-
 from lpsens_testing import MINI_SPEC, REPO, run_cli
+
 from lpsens.campaign import load_campaign
 from lpsens.errors import SpecError
 
@@ -21,6 +21,21 @@ def _replace(old, new):
 
 def _append(extra):
     return lambda text, tmp_path: text + extra
+
+
+def _both(first, second):
+    return lambda text, tmp_path: second(first(text, tmp_path), tmp_path)
+
+
+def _toy_uf3(gap_sha256, key_lines="backend = \"uf3\""):
+    """Point the spec at a compiled GAP stand-in in tmp_path whose sidecar names ``gap_sha256``."""
+    def mutate(text, tmp_path):
+        from uf3_toy import write_toy_uf3
+
+        write_toy_uf3(tmp_path / "toy.uf3", gap_sha256() if callable(gap_sha256) else gap_sha256)
+        return text.replace('bundled = "demo"', f'path = "{GOOD_XML}"\nuf3 = "toy.uf3"\n{key_lines}')
+
+    return mutate
 
 
 def _potential_file(content, label=None):
@@ -60,6 +75,18 @@ BAD = [
     ("analysis-key", _append("\n[analysis]\nfit_start = 1.0\n"), "analysis", "fit_start_ps"),
     ("analysis-blocks", _append("\n[analysis]\nn_blocks = 1\n"), "analysis.n_blocks", ">="),
     ("min-atoms-type", _replace("min_atoms = 16", 'min_atoms = "many"'), "system.min_atoms", "integer"),
+    ("backend", _replace('bundled = "demo"', 'bundled = "demo"\nbackend = "fast"'), "potential.backend", "uf3"),
+    ("ranks-quippy", _replace('bundled = "demo"', 'bundled = "demo"\nbackend = "quippy"\nranks_per_task = 2'),
+     "potential.ranks_per_task", "uf3 or native"),
+    ("ranks-zero", _replace('bundled = "demo"', 'bundled = "demo"\nranks_per_task = 0'), "potential.ranks_per_task", ">= 1"),
+    ("uf3-missing", _replace('bundled = "demo"', 'bundled = "demo"\nuf3 = "nowhere.uf3"'), "potential.uf3", "does not exist"),
+    ("uf3-backend-without-file", _replace('bundled = "demo"', f'path = "{GOOD_XML}"\nbackend = "uf3"'),
+     "potential.uf3", "compiled"),
+    ("uf3-other-gap", _toy_uf3("0" * 64), "potential.uf3", "another GAP"),
+    ("npt-quippy", _both(_replace('bundled = "demo"', 'bundled = "demo"\nbackend = "quippy"'),
+                         _replace("segment_ps = 0.2", "segment_ps = 0.2\nnpt_ps = 0.1")),
+     "material[0].protocol.npt_ps", "uf3 or native"),
+    ("relax-cell-type", _replace("segment_ps = 0.2", 'segment_ps = 0.2\nrelax_cell = "yes"'), "protocol.relax_cell", "true or false"),
 ]
 
 
@@ -129,3 +156,25 @@ def test_direct_api_raises_spec_error(mini_spec):
         load_campaign(mini_spec)
     assert info.value.key == "campaign.replicas"
     assert isinstance(info.value, ValueError)
+
+
+def test_uf3_keys_are_recorded_in_each_job(tmp_path):
+    """backend/uf3/ranks_per_task end up in every job's potential identity (the launcher reads ranks_per_task)."""
+    import signac
+    from uf3_toy import write_toy_uf3
+
+    from lpsens.potential import inspect_potential
+
+    gap_sha = inspect_potential(GOOD_XML).sha256
+    toy = write_toy_uf3(tmp_path / "toy.uf3", gap_sha)
+    spec = tmp_path / "uf3.toml"
+    spec.write_text(MINI_SPEC.replace('bundled = "demo"', f'path = "{GOOD_XML}"\nuf3 = "toy.uf3"\nbackend = "uf3"\nranks_per_task = 2'))
+    run_cli("init", spec, "--root", tmp_path / "p", check=True)
+    jobs = list(signac.get_project(str(tmp_path / "p")))
+    assert jobs
+    from lpsens.potential import inspect_uf3
+
+    for job in jobs:
+        pot = job.doc["potential"]
+        assert pot["backend"] == "uf3" and pot["ranks_per_task"] == 2
+        assert pot["uf3_path"] == str(toy.resolve()) and pot["uf3_sha256"] == inspect_uf3(toy).sha256

@@ -4,8 +4,8 @@ import csv
 
 import h5py
 import pytest
-
 from lpsens_testing import run_cli
+
 from lpsens.demo import demo_spec
 
 
@@ -25,6 +25,12 @@ def test_quick_demo_end_to_end(tmp_path):
     assert report["by_status"]["done"] + report["by_status"]["failed"] == 4
     assert all("ChemistryError" in f["reason"] for f in report["failures"] if f["status"] == "failed")
     assert (root / ".lpsens" / "journal.jsonl").exists()
+    import signac
+
+    # The demo runs the compiled demo GAP (backend uf3), relaxed before MD.
+    for job in signac.get_project(str(root)):
+        assert job.doc["provenance"]["backend"] == "uf3", job.doc["provenance"]["backend"]
+        assert job.doc["relax"]["energy_eV"] <= job.doc["relax"]["energy_initial_eV"]
     results = root / "results"
     with h5py.File(results / "results.h5") as fh:
         assert fh.attrs["format"] == "lpsens-results"

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lpsens.errors import LpsensError, SpecError
+from lpsens.md.backends import MULTI_RANK_BACKENDS, Backend
 from lpsens.md.protocol import MDProtocol
 from lpsens.statepoint import (
     PHASE_X_LI2S,
@@ -32,13 +33,32 @@ class BundledPotential(str, enum.Enum):
     DEMO = "demo"
 
 
+#: ``[potential] backend`` values (see :mod:`lpsens.md.backends`).
+BACKENDS = tuple(b.value for b in Backend)
+
+
 @dataclass(frozen=True)
 class PotentialSpec:
-    """A GAP XML file and its label (or the bundled demo GAP)."""
+    """A GAP XML file and its label (or the bundled demo GAP), and how MD evaluates it.
+
+    Attributes
+    ----------
+    backend
+        ``auto``, ``uf3``, ``quippy`` or ``native`` (docs/md.md).
+    uf3
+        The GAP compiled to a ``.uf3`` file (absolute), or None.
+    ranks_per_task
+        MPI ranks of one task (LAMMPS domain decomposition); > 1 needs ``uf3`` or ``native``.
+    """
 
     path: Path
     label: str | None
     bundled: BundledPotential | None = None
+    backend: str = "auto"
+    uf3: Path | None = None
+    ranks_per_task: int = 1
+    #: ``uf3`` is the compiled file shipped with lpsens (looked up by name in each installation).
+    uf3_bundled: bool = False
 
 
 @dataclass(frozen=True)
@@ -194,6 +214,15 @@ def parse_campaign(data: dict, *, file: Path | None = None) -> Campaign:
         materials.append(MaterialSpec(mat, None if x is None else float(x), temps, reps, cons, protocol))
 
     potential = _potential(data["potential"], file)
+    if not _lammps_evaluates(potential.backend, potential.uf3):
+        for i, m in enumerate(materials):
+            if m.protocol.npt_ps > 0:
+                raise SpecError(
+                    f"npt_ps = {m.protocol.npt_ps:g} needs a backend that LAMMPS evaluates itself (uf3 or native); "
+                    f"[potential] backend {potential.backend!r} runs the GAP through quippy. Set npt_ps = 0 "
+                    "(relax_cell = true still relaxes the cell) or use a compiled GAP",
+                    file=file, key=f"material[{i}].protocol.npt_ps",
+                )
     analysis = _analysis(data.get("analysis", {}), file)
     return Campaign(name.strip(), seed, tuple(materials), system, potential, source=file, analysis=analysis)
 
@@ -248,7 +277,7 @@ def _system(table, file) -> SystemSpec:
 
 
 def _potential(table, file) -> PotentialSpec:
-    _check_keys(table, {"bundled", "path", "label"}, "potential", file)
+    _check_keys(table, {"bundled", "path", "label", "backend", "uf3", "ranks_per_task"}, "potential", file)
     if ("bundled" in table) == ("path" in table):
         raise SpecError(
             "give exactly one of bundled = \"demo\" or path = \"your_gap.xml\" (with label)",
@@ -258,6 +287,25 @@ def _potential(table, file) -> PotentialSpec:
     label = table.get("label")
     if label is not None and (not isinstance(label, str) or not label.strip()):
         raise SpecError(f"expected the GAP label as a string, got {label!r}", file=file, key="potential.label")
+    backend = table.get("backend", "auto")
+    if backend not in BACKENDS:
+        raise SpecError(f"unknown backend {backend!r}; allowed: {', '.join(BACKENDS)}", file=file, key="potential.backend")
+    try:
+        ranks = coerce_int(table.get("ranks_per_task", 1), "potential.ranks_per_task", minimum=1)
+    except SpecError as exc:
+        raise SpecError(exc.reason, file=file, key=exc.key) from None
+    uf3 = None
+    if "uf3" in table:
+        raw = table["uf3"]
+        if not isinstance(raw, str) or not raw:
+            raise SpecError(f"expected the path of a compiled .uf3 file, got {raw!r}", file=file, key="potential.uf3")
+        uf3 = Path(raw).expanduser()
+        if not uf3.is_absolute() and file is not None:
+            uf3 = Path(file).resolve().parent / uf3
+        if not uf3.is_file():
+            raise SpecError(f"compiled GAP {uf3} does not exist (make it with `lpsens potential compile`); "
+                            "paths are relative to the spec file", file=file, key="potential.uf3")
+        uf3 = uf3.resolve()
     if "bundled" in table:
         try:
             which = coerce_enum(BundledPotential, table["bundled"], "potential.bundled")
@@ -265,18 +313,49 @@ def _potential(table, file) -> PotentialSpec:
             raise SpecError(exc.reason, file=file, key=exc.key) from None
         from lpsens.potential import demo_potential_path
 
-        return PotentialSpec(demo_potential_path(), label, which)
-    raw = table["path"]
-    if not isinstance(raw, str) or not raw:
-        raise SpecError(f"expected a file path, got {raw!r}", file=file, key="potential.path")
-    p = Path(raw).expanduser()
-    if not p.is_absolute() and file is not None:
-        p = Path(file).resolve().parent / p
-    if not p.is_file():
+        gap, bundled = demo_potential_path(), which
+        uf3_bundled = uf3 is None
+        if uf3 is None:
+            uf3 = _bundled_uf3()
+            uf3_bundled = uf3 is not None
+    else:
+        raw = table["path"]
+        if not isinstance(raw, str) or not raw:
+            raise SpecError(f"expected a file path, got {raw!r}", file=file, key="potential.path")
+        p = Path(raw).expanduser()
+        if not p.is_absolute() and file is not None:
+            p = Path(file).resolve().parent / p
+        if not p.is_file():
+            raise SpecError(
+                f"GAP file {p} does not exist; paths are relative to the spec file", file=file, key="potential.path"
+            )
+        gap, bundled, uf3_bundled = p.resolve(), None, False
+    if backend == "uf3" and uf3 is None:
+        raise SpecError("backend \"uf3\" needs the compiled GAP: add uf3 = \"file.uf3\" "
+                        "(make it with `lpsens potential compile GAP.xml -o file.uf3`)", file=file, key="potential.uf3")
+    if ranks > 1 and not _lammps_evaluates(backend, uf3):
         raise SpecError(
-            f"GAP file {p} does not exist; paths are relative to the spec file", file=file, key="potential.path"
+            f"ranks_per_task = {ranks} needs a backend that LAMMPS evaluates itself (uf3 or native); "
+            f"backend {backend!r}{'' if uf3 else ' without a uf3 file'} runs the GAP serially through quippy. "
+            "Set ranks_per_task = 1 or backend = \"uf3\" with a compiled file",
+            file=file, key="potential.ranks_per_task",
         )
-    return PotentialSpec(p.resolve(), label, None)
+    return PotentialSpec(gap, label, bundled, backend, uf3, ranks, uf3_bundled)
+
+
+def _lammps_evaluates(backend: str, uf3) -> bool:
+    """True if MD runs the potential inside LAMMPS (uf3/native), so multi-rank tasks and NPT work."""
+    return Backend(backend) in MULTI_RANK_BACKENDS or (backend == "auto" and uf3 is not None)
+
+
+def _bundled_uf3() -> Path | None:
+    """The compiled demo GAP shipped with lpsens, if this installation has it."""
+    try:
+        from lpsens.potential import demo_uf3_path
+    except ImportError:  # an lpsens without the UF3 compiler
+        return None
+    path = demo_uf3_path()
+    return path if path.is_file() else None
 
 
 def validate_potential(spec: PotentialSpec, file=None):
@@ -289,3 +368,23 @@ def validate_potential(spec: PotentialSpec, file=None):
     except LpsensError as exc:
         raise SpecError(f"{exc}", file=file, key="potential") from None
     return info
+
+
+def validate_uf3(spec: PotentialSpec, gap_sha256: str, file=None):
+    """Inspect the compiled GAP and check that its sidecar names this GAP (sha256); None if none.
+
+    Raises
+    ------
+    SpecError
+        Bad ``.uf3`` or sidecar, or a sidecar whose ``gap_sha256`` differs from the GAP's.
+    """
+    if spec.uf3 is None:
+        return None
+    from lpsens.potential import check_uf3_matches_gap, inspect_uf3
+
+    try:
+        uinfo = inspect_uf3(spec.uf3)
+        check_uf3_matches_gap(uinfo, gap_sha256)
+    except LpsensError as exc:
+        raise SpecError(f"{exc}", file=file, key="potential.uf3") from None
+    return uinfo

@@ -78,8 +78,9 @@ def _add_run(sub):
                        "as JSON on stdout.")
     p.add_argument("job_id", help="signac job id (or a unique prefix)")
     p.add_argument("--root", type=Path, default=Path("."))
-    p.add_argument("--backend", choices=["auto", "native", "quippy"], default="auto",
-                   help="who evaluates the GAP (default: auto = native if LAMMPS has ML-QUIP, else quippy)")
+    p.add_argument("--backend", choices=["auto", "uf3", "native", "quippy"], default=None,
+                   help="who evaluates the GAP (default: the campaign's [potential] backend; auto = uf3 if the "
+                   "campaign has a compiled file, else native if LAMMPS has ML-QUIP, else quippy)")
     p.set_defaults(func=main_run)
 
 
@@ -346,6 +347,32 @@ def main_demo(args) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- potential
+def _add_potential(sub):
+    p = sub.add_parser("potential", help="potential files: compile a GAP to LAMMPS pair_style uf3")
+    psub = p.add_subparsers(dest="potential_command", required=True, metavar="ACTION")
+    c = psub.add_parser("compile", help="tabulate a 2b+3b GAP to a UF3 file (+ sidecar), checked for fidelity")
+    c.add_argument("gap", type=Path, help="GAP XML written by gap_fit")
+    c.add_argument("-o", "--output", type=Path, required=True, help="output .uf3 file (sidecar: OUTPUT.json)")
+    c.add_argument("--label", default=None, help="GAP label (default: the first in the file)")
+    c.add_argument("--tolerance", type=float, default=None,
+                   help="largest force RMS deviation UF3 vs GAP on the validation set, eV/A (default 0.01)")
+    c.set_defaults(func=main_potential_compile)
+
+
+def main_potential_compile(args) -> int:
+    import json
+
+    from lpsens.potential.compile import DEFAULT_TOLERANCE_EV_A, compile_gap
+
+    tol = DEFAULT_TOLERANCE_EV_A if args.tolerance is None else args.tolerance
+    result = compile_gap(args.gap, args.output, label=args.label, tolerance_eV_A=tol,
+                         progress=lambda msg: print(msg, file=sys.stderr))
+    print(json.dumps({"uf3": str(result.info.path), "sidecar": str(result.info.path) + ".json",
+                      **result.fidelity}, indent=1))
+    return 0
+
+
 # --------------------------------------------------------------------------- entry point
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lpsens", description=__doc__.splitlines()[0])
@@ -353,7 +380,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_init, _add_status, _add_run, _add_launch, _add_submit, _add_analyze, _add_gather, _add_demo):
+    for add in (_add_init, _add_status, _add_run, _add_launch, _add_submit, _add_analyze, _add_gather, _add_demo,
+                _add_potential):
         add(sub)
     return parser
 

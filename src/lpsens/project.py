@@ -14,7 +14,7 @@ from pathlib import Path
 import signac
 
 from lpsens import __version__
-from lpsens.campaign import Campaign, validate_potential
+from lpsens.campaign import Campaign, validate_potential, validate_uf3
 from lpsens.errors import LpsensError, ProjectError
 from lpsens.statepoint import SCHEMA_VERSION
 from lpsens.status import JobStatus, utcnow
@@ -68,7 +68,7 @@ def find_job(project: signac.Project, job_id: str):
     return matches[0]
 
 
-def _job_identity(campaign: Campaign, sp, protocol, potential_info) -> dict:
+def _job_identity(campaign: Campaign, sp, protocol, potential_info, uf3_info=None) -> dict:
     return {
         "seed": campaign.seed_for(sp),
         "protocol": protocol.to_dict(),
@@ -77,14 +77,22 @@ def _job_identity(campaign: Campaign, sp, protocol, potential_info) -> dict:
             "label": potential_info.label,
             "sha256": potential_info.sha256,
             "bundled": None if campaign.potential.bundled is None else campaign.potential.bundled.value,
+            # How MD evaluates it (docs/md.md); the launcher sizes a task's rank group by ranks_per_task.
+            "backend": campaign.potential.backend,
+            "uf3_path": None if uf3_info is None else str(uf3_info.path),
+            "uf3_sha256": None if uf3_info is None else uf3_info.sha256,
+            "uf3_bundled": uf3_info is not None and campaign.potential.uf3_bundled,
+            "ranks_per_task": campaign.potential.ranks_per_task,
         },
         "system": campaign.system.to_dict(),
     }
 
 
 def _same(existing: dict, wanted: dict, key: str) -> bool:
-    if key == "potential":  # the file may move; its content (hash) and label are its identity
-        return (existing.get("sha256"), existing.get("label")) == (wanted["sha256"], wanted["label"])
+    if key == "potential":  # files may move; contents (hashes), label and backend are the identity
+        ident = ("sha256", "label", "uf3_sha256", "backend")
+        defaults = {"backend": "auto"}  # jobs made before the uf3 backend existed
+        return all(existing.get(k, defaults.get(k)) == wanted.get(k, defaults.get(k)) for k in ident)
     if key == "protocol":  # fill settings added since the job was created with their defaults
         from lpsens.md.protocol import MDProtocol
 
@@ -103,7 +111,8 @@ def init_project(campaign: Campaign, root: str | Path) -> InitReport:
     """
     root = Path(root)
     info = validate_potential(campaign.potential, file=campaign.source)
-    wanted = [(sp, _job_identity(campaign, sp, proto, info)) for sp, proto in campaign.state_points()]
+    uf3_info = validate_uf3(campaign.potential, info.sha256, file=campaign.source)
+    wanted = [(sp, _job_identity(campaign, sp, proto, info, uf3_info)) for sp, proto in campaign.state_points()]
 
     project = None
     if (root / ".signac").is_dir():

@@ -17,6 +17,16 @@ def demo_info():
     return inspect_potential(demo_potential_path())
 
 
+@pytest.fixture(scope="session")
+def toy_uf3(tmp_path_factory, demo_info):
+    """A compiled-GAP stand-in (tests/uf3_toy.py) whose sidecar names the demo GAP."""
+    from uf3_toy import write_toy_uf3
+
+    from lpsens.potential import inspect_uf3
+
+    return inspect_uf3(write_toy_uf3(tmp_path_factory.mktemp("uf3") / "toy.uf3", demo_info.sha256))
+
+
 #: 20 equilibration + 60 production steps of 2 fs, 3 production segments, a frame every 10 steps.
 SHORT = dict(timestep_fs=2.0, equilibration_ps=0.04, production_ps=0.12, sampling_interval_fs=20.0,
              segment_ps=0.04, thermostat="nose_hoover", thermostat_damping_fs=50.0)
@@ -24,7 +34,10 @@ SHORT = dict(timestep_fs=2.0, equilibration_ps=0.04, production_ps=0.12, samplin
 
 @pytest.fixture
 def make_job(tmp_path, demo_info):
-    """Factory: a job of a fresh tmp signac project with a filled job document."""
+    """Factory: a job of a fresh tmp signac project with a filled job document.
+
+    ``uf3``: a ``UF3Info`` to record as the job's compiled GAP (backend ``uf3`` unless ``backend`` says).
+    """
     import signac
 
     from lpsens.statepoint import SCHEMA_VERSION
@@ -33,7 +46,7 @@ def make_job(tmp_path, demo_info):
     project.doc["lpsens_schema_version"] = SCHEMA_VERSION  # as `lpsens init` would
 
     def make(*, material="gamma_Li3PS4", x=75.0, temperature_K=600, replica=0, constraint="none",
-             seed=7, min_atoms=16, **protocol):
+             seed=7, min_atoms=16, uf3=None, backend=None, **protocol):
         sp = {"material": material, "x_Li2S_mol_pct": x, "temperature_K": temperature_K,
               "replica": replica, "constraint": constraint}
         job = project.open_job(sp).init()
@@ -41,7 +54,10 @@ def make_job(tmp_path, demo_info):
             seed=seed,
             protocol=MDProtocol(**{**SHORT, **protocol}).to_dict(),
             potential={"path": str(demo_info.path), "label": demo_info.label,
-                       "sha256": demo_info.sha256, "bundled": True},
+                       "sha256": demo_info.sha256, "bundled": True,
+                       "backend": backend or ("auto" if uf3 is None else "uf3"),
+                       "uf3_path": None if uf3 is None else str(uf3.path),
+                       "uf3_sha256": None if uf3 is None else uf3.sha256, "ranks_per_task": 1},
             system={"min_atoms": min_atoms, "min_width_A": 0.0},
             status="pending",
         )

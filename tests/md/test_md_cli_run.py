@@ -49,3 +49,16 @@ def test_lpsens_run_refuses_a_job_claimed_by_a_launch(make_job):
     assert proc.returncode != 0
     assert "launch-under-test" in proc.stderr and ".lpsens_claim.json" in proc.stderr
     assert job.doc["status"] == "pending"  # nothing was written
+
+
+def test_lpsens_run_uses_the_campaign_backend_and_backend_overrides_it(make_job, toy_uf3):
+    job = make_job(uf3=toy_uf3)
+    proc = _run("run", job.id, "--root", job.project.path)
+    assert proc.returncode == 0, proc.stderr
+    assert job.doc["provenance"]["backend"] == "uf3"
+    plain = make_job(replica=1)  # no compiled file: --backend uf3 cannot run it
+    proc = _run("run", plain.id, "--root", plain.project.path, "--backend", "uf3")
+    assert proc.returncode != 0
+    err = proc.stderr.strip().splitlines()
+    assert err[-1].startswith("Error: ") and "compiled GAP" in err[-1], proc.stderr
+    assert plain.doc["status"] == "failed"

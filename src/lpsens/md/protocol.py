@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from lpsens.errors import SpecError
 
-__all__ = ["Thermostat", "MDProtocol"]
+__all__ = ["Thermostat", "Coupling", "MDProtocol"]
 
 
 class Thermostat(str, enum.Enum):
@@ -19,9 +19,16 @@ class Thermostat(str, enum.Enum):
     CSVR = "csvr"  # fix temp/csvr + fix nve (Bussi canonical sampling velocity rescaling)
 
 
+class Coupling(str, enum.Enum):
+    """How the cell may change under a barostat (``fix box/relax`` / ``fix npt``)."""
+
+    ISO = "iso"  # one scale factor, shape kept
+    ANISO = "aniso"  # x, y, z lengths independently
+
+
 @dataclass(frozen=True)
 class MDProtocol:
-    """NVT MD settings (LAMMPS ``units metal``).
+    """MD settings (LAMMPS ``units metal``): relax, optional NPT, then NVT equilibration and production.
 
     Attributes
     ----------
@@ -44,6 +51,24 @@ class MDProtocol:
         :func:`lpsens.chemistry.check_frame` (fused or bonded S, P with <= 2 or >= 5 S, Li on top
         of an atom, lost atoms) and stop a broken run with status ``failed`` (default True).
         Does not change the trajectory, so toggling it keeps checkpoints valid.
+    minimize_max_steps
+        Energy minimisation before MD (LAMMPS ``minimize``, conjugate gradients): iteration
+        limit; 0 skips it. Force evaluations are limited to 10x this.
+    minimize_ftol_eV_A
+        Minimisation stops when the 2-norm of the global force vector is below this, eV/Å.
+    minimize_etol
+        Minimisation stops when the relative energy change of an iteration is below this (0: off).
+    relax_cell
+        Relax the cell during minimisation (``fix box/relax`` to ``pressure_bar``, ``npt_coupling``).
+    npt_ps
+        Constant-pressure MD after minimisation (native backends ``uf3``/``native`` only); the
+        cell is then set to its mean over the second half. 0: no NPT.
+    pressure_bar
+        Target pressure of the cell relaxation and the NPT stage in bar.
+    npt_coupling
+        ``iso`` or ``aniso``.
+    barostat_damping_fs
+        Barostat damping time in fs.
     """
 
     timestep_fs: float = 2.0
@@ -54,13 +79,32 @@ class MDProtocol:
     thermostat: Thermostat = Thermostat.NOSE_HOOVER
     thermostat_damping_fs: float = 100.0
     stop_on_broken_chemistry: bool = True
+    minimize_max_steps: int = 200
+    minimize_ftol_eV_A: float = 0.01
+    minimize_etol: float = 0.0
+    relax_cell: bool = False
+    npt_ps: float = 0.0
+    pressure_bar: float = 1.0
+    npt_coupling: Coupling = Coupling.ISO
+    barostat_damping_fs: float = 1000.0
 
     def __post_init__(self):
         if not isinstance(self.stop_on_broken_chemistry, bool):
             raise SpecError(f"must be true or false, got {self.stop_on_broken_chemistry!r}",
                             key="protocol.stop_on_broken_chemistry")
+        if not isinstance(self.relax_cell, bool):
+            raise SpecError(f"must be true or false, got {self.relax_cell!r}", key="protocol.relax_cell")
+        steps = self.minimize_max_steps
+        if isinstance(steps, bool) or not isinstance(steps, (int, float)) or steps != int(steps) or not 0 <= steps <= 100_000:
+            raise SpecError(f"must be a whole number 0-100000 (0: no minimisation), got {steps!r}",
+                            key="protocol.minimize_max_steps")
+        object.__setattr__(self, "minimize_max_steps", int(steps))
+        try:
+            object.__setattr__(self, "npt_coupling", Coupling(self.npt_coupling))
+        except ValueError:
+            raise SpecError(f"unknown coupling {self.npt_coupling!r}; allowed: iso, aniso", key="protocol.npt_coupling") from None
         for f in dataclasses.fields(self):
-            if f.name in ("thermostat", "stop_on_broken_chemistry"):
+            if f.name in ("thermostat", "stop_on_broken_chemistry", "relax_cell", "minimize_max_steps", "npt_coupling"):
                 continue
             value = getattr(self, f.name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
@@ -75,16 +119,21 @@ class MDProtocol:
             ) from None
         if not 0.05 <= self.timestep_fs <= 5.0:
             raise SpecError(f"timestep_fs = {self.timestep_fs} outside 0.05-5 fs (Li needs <= ~2 fs)", key="protocol.timestep_fs")
-        for name in ("production_ps", "sampling_interval_fs", "segment_ps", "thermostat_damping_fs"):
+        for name in ("production_ps", "sampling_interval_fs", "segment_ps", "thermostat_damping_fs",
+                     "minimize_ftol_eV_A", "barostat_damping_fs"):
             if getattr(self, name) <= 0:
                 raise SpecError(f"must be > 0, got {getattr(self, name)}", key=f"protocol.{name}")
-        if self.equilibration_ps < 0:
-            raise SpecError(f"must be >= 0, got {self.equilibration_ps}", key="protocol.equilibration_ps")
+        for name in ("equilibration_ps", "npt_ps", "minimize_etol"):
+            if getattr(self, name) < 0:
+                raise SpecError(f"must be >= 0, got {getattr(self, name)}", key=f"protocol.{name}")
+        if not -1e5 <= self.pressure_bar <= 1e6:
+            raise SpecError(f"{self.pressure_bar} bar is outside -1e5..1e6 bar", key="protocol.pressure_bar")
         for name, length_fs in (
             ("sampling_interval_fs", self.sampling_interval_fs),
             ("segment_ps", self.segment_ps * 1000.0),
             ("production_ps", self.production_ps * 1000.0),
             ("equilibration_ps", self.equilibration_ps * 1000.0),
+            ("npt_ps", self.npt_ps * 1000.0),
         ):
             if not _is_multiple(length_fs, self.timestep_fs):
                 raise SpecError(
@@ -120,12 +169,17 @@ class MDProtocol:
         return round(self.segment_ps * 1000.0 / self.timestep_fs)
 
     @property
+    def npt_steps(self) -> int:
+        return round(self.npt_ps * 1000.0 / self.timestep_fs)
+
+    @property
     def total_steps(self) -> int:
         return self.equilibration_steps + self.production_steps
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["thermostat"] = self.thermostat.value
+        d["npt_coupling"] = self.npt_coupling.value
         return d
 
     @classmethod

@@ -4,8 +4,16 @@ The launcher, ``lpsens run`` and ``lpsens demo`` all call :func:`run_task`; a ta
 how many others run beside it. Timeline (steps counted by LAMMPS from the start of
 equilibration, ``g``)::
 
-    0 ──equilibration (segments)──► E ──production (segments)──► E + P
-                                    frame 0                       last frame
+    relax ──► [NPT] ──► 0 ──equilibration (segments)──► E ──production (segments)──► E + P
+                                                       frame 0                       last frame
+
+* Relax: energy minimisation with the campaign's own potential (``protocol.minimize_*``,
+  optionally with the cell, ``relax_cell``); the result is recorded in ``job.doc["relax"]`` and
+  checkpointed as ``relaxed.restart`` so a resumed task never redoes it.
+* NPT (``protocol.npt_ps`` > 0, backends ``uf3``/``native``): constant-pressure MD, then the cell
+  is set to its mean over the second half (``job.doc["npt"]``). The density of the production
+  cell is ``job.doc["density_g_cm3"]``. A task killed during NPT repeats NPT from the relaxed
+  state; the first MD checkpoint (step 0) is written after it.
 
 * Segments of ``protocol.segment_steps`` tile equilibration and production separately; at every
   segment boundary the task writes a checkpoint, updates ``job.doc`` progress, calls
@@ -30,14 +38,29 @@ import numpy as np
 
 from lpsens.chemistry import ChemistryLimits, check_frame
 from lpsens.errors import ChemistryError, MDError, PotentialError, StructureError
-from lpsens.md.backends import Backend
-from lpsens.md.checkpoint import Checkpoint, commit_restart, read_checkpoint, restart_name, write_checkpoint
+from lpsens.md.backends import MULTI_RANK_BACKENDS, Backend
+from lpsens.md.checkpoint import (
+    Checkpoint,
+    commit_restart,
+    file_sha256,
+    read_checkpoint,
+    restart_name,
+    write_checkpoint,
+)
 from lpsens.md.engine import LammpsMD, lammps_seed
 from lpsens.md.protocol import MDProtocol
 from lpsens.md.trajectory import THERMO_KEYS, TrajectoryWriter, read_trajectory_attrs
-from lpsens.potential import PotentialInfo, check_species, demo_potential_path, inspect_potential
+from lpsens.potential import (
+    PotentialInfo,
+    UF3Info,
+    check_species,
+    check_uf3_matches_gap,
+    demo_potential_path,
+    inspect_potential,
+    inspect_uf3,
+)
 
-__all__ = ["TaskOutcome", "run_task", "TEMPERATURE_LIMIT_FACTOR", "FROZEN_SPECIES", "resolve_potential"]
+__all__ = ["TaskOutcome", "run_task", "TEMPERATURE_LIMIT_FACTOR", "FROZEN_SPECIES", "resolve_potential", "resolve_uf3"]
 
 #: The run is stopped with MDError when the mobile temperature exceeds this multiple of the target.
 TEMPERATURE_LIMIT_FACTOR = 5.0
@@ -47,6 +70,7 @@ FROZEN_SPECIES = {"none": None, "frozen_S": 16, "frozen_P": 15}
 INITIAL_FILE = "initial.extxyz"
 TRAJECTORY_FILE = "trajectory.h5"
 LOG_FILE = "md.log"
+RELAXED_FILE = "relaxed.restart"
 
 
 @dataclass(frozen=True)
@@ -108,6 +132,38 @@ def resolve_potential(pdoc: dict, project_root=None) -> PotentialInfo:
             key="potential.sha256",
         )
     return info
+
+
+def resolve_uf3(pdoc: dict, gap_sha256: str, project_root=None) -> UF3Info | None:
+    """The compiled GAP named by a job document's ``potential`` entry, checked; None if none.
+
+    ``uf3_bundled: true`` looks the file up in this installation's ``lpsens/data/potentials`` by
+    name; a relative ``uf3_path`` is relative to the project root.
+
+    Raises
+    ------
+    PotentialError
+        Bad ``.uf3``/sidecar, a sidecar whose ``gap_sha256`` is not the job's GAP, or a file that
+        changed since the campaign was created.
+    """
+    raw = pdoc.get("uf3_path") if isinstance(pdoc, dict) else None
+    if not raw:
+        return None
+    path = Path(raw)
+    if pdoc.get("uf3_bundled"):
+        path = demo_potential_path().parent / path.name
+    elif not path.is_absolute() and project_root is not None:
+        path = Path(project_root) / path
+    uinfo = inspect_uf3(path)
+    expected = pdoc.get("uf3_sha256")
+    if expected and expected != uinfo.sha256:
+        raise PotentialError(
+            f"sha256 {uinfo.sha256[:16]}... differs from the job's recorded {str(expected)[:16]}...: the compiled "
+            "file changed since the campaign was created; restore it or start a new campaign with the new file",
+            file=uinfo.path, key="potential.uf3_sha256",
+        )
+    check_uf3_matches_gap(uinfo, gap_sha256)
+    return uinfo
 
 
 def _read_initial(path: Path):
@@ -193,7 +249,7 @@ def _frozen_mask(numbers, constraint: str, path: Path) -> np.ndarray:
     return mask
 
 
-def run_task(job, *, comm=None, should_stop=None, backend="auto", on_segment=None) -> TaskOutcome:
+def run_task(job, *, comm=None, should_stop=None, backend=None, on_segment=None) -> TaskOutcome:
     """Run (or resume) the MD of one signac job.
 
     Parameters
@@ -208,7 +264,8 @@ def run_task(job, *, comm=None, should_stop=None, backend="auto", on_segment=Non
         Callable returning True to stop at the next segment boundary (checked at every
         boundary, on rank 0); the task checkpoints and returns status ``"timeout"``.
     backend
-        ``"auto"``, ``"native"`` or ``"quippy"`` (see :mod:`lpsens.md.backends`).
+        ``"auto"``, ``"uf3"``, ``"native"`` or ``"quippy"`` (see :mod:`lpsens.md.backends`); None
+        (default): the job's ``potential.backend`` (the campaign's choice), else ``"auto"``.
     on_segment
         Optional ``callback(progress_steps, total_steps)`` called at every segment boundary.
 
@@ -234,7 +291,8 @@ def run_task(job, *, comm=None, should_stop=None, backend="auto", on_segment=Non
     job_dir = Path(job.path)
     sp = _plain(job.statepoint())
     doc = _plain(job.doc())
-    backend = Backend.parse(backend)
+    pdoc = doc.get("potential") if isinstance(doc.get("potential"), dict) else {}
+    backend = Backend.parse(pdoc.get("backend", "auto") if backend is None else backend)
 
     traj = TrajectoryWriter(job_dir / TRAJECTORY_FILE)
     attrs = read_trajectory_attrs(traj.path) if traj.exists() else {}
@@ -249,6 +307,7 @@ def run_task(job, *, comm=None, should_stop=None, backend="auto", on_segment=Non
     constraint = str(sp.get("constraint", "none"))
     project = getattr(job, "project", None)
     info = resolve_potential(doc.get("potential"), getattr(project, "path", None))
+    uf3 = resolve_uf3(pdoc, info.sha256, getattr(project, "path", None))
 
     atoms = _ensure_initial(job, job_dir, sp, doc, is_root, comm)
     check_species(info, atoms.numbers)
@@ -262,6 +321,9 @@ def run_task(job, *, comm=None, should_stop=None, backend="auto", on_segment=Non
             stale.unlink(missing_ok=True)
         traj.path.unlink(missing_ok=True)
     comm.Barrier()
+    relax_identity = _relax_identity(protocol, backend, info, uf3)
+    relaxed = None if ckpt is not None else _completed_relax(doc, relax_identity, job_dir)
+    start_from = job_dir / ckpt.restart_file if ckpt is not None else relaxed
 
     eq, prod = protocol.equilibration_steps, protocol.production_steps
     total, seg, every = protocol.total_steps, protocol.segment_steps, protocol.sample_every_steps
@@ -269,11 +331,16 @@ def run_task(job, *, comm=None, should_stop=None, backend="auto", on_segment=Non
 
     engine = LammpsMD(
         atoms, info, timestep_fs=protocol.timestep_fs, frozen=frozen, backend=backend, comm=comm,
-        log_path=job_dir / LOG_FILE, restart=None if ckpt is None else job_dir / ckpt.restart_file,
+        log_path=job_dir / LOG_FILE, restart=start_from, uf3=uf3,
     )
     try:
+        if protocol.npt_steps and engine.backend not in MULTI_RANK_BACKENDS:
+            raise MDError(f"NPT equilibration (protocol.npt_ps = {protocol.npt_ps:g}) needs backend uf3 or native, "
+                          f"this task runs {engine.backend.value}; set npt_ps = 0 or use a compiled GAP", key="protocol.npt_ps")
+        stages = {k: doc.get(k) for k in ("relax", "npt", "density_g_cm3")}
         if ckpt is None:
-            engine.create_velocities(temperature_K, seed)
+            stages = _prepare(engine, job, protocol, job_dir, relaxed is not None, relax_identity, temperature_K, seed,
+                              is_root, comm)
         engine.set_thermostat(protocol.thermostat, temperature_K, protocol.thermostat_damping_fs, seed)
         g = engine.step
         n_frames = 0
@@ -287,7 +354,10 @@ def run_task(job, *, comm=None, should_stop=None, backend="auto", on_segment=Non
         provenance = {
             "lammps_version": engine.lammps_version,
             "backend": engine.backend.value,
-            "potential": {"path": str(info.path), "label": info.label, "sha256": info.sha256, "species": list(info.species)},
+            "potential": {"path": str(info.path), "label": info.label, "sha256": info.sha256, "species": list(info.species),
+                          "uf3_path": None if uf3 is None else str(uf3.path),
+                          "uf3_sha256": None if uf3 is None else uf3.sha256,
+                          "uf3_e0_offset_eV": engine.forces.energy_offset_eV},
             "protocol": protocol.to_dict(),
             "seed": seed,
             "lammps_seeds": {"velocity": lammps_seed(seed, "velocity"), "csvr": lammps_seed(seed, "csvr")},
@@ -312,6 +382,7 @@ def run_task(job, *, comm=None, should_stop=None, backend="auto", on_segment=Non
             "thermostat_state": {"stored_in": "LAMMPS restart file (fix nvt chain variables / fix temp/csvr RNG)"},
             "protocol": protocol.to_dict(),
             "potential_sha256": info.sha256,
+            "uf3_sha256": None if uf3 is None else uf3.sha256,
             "backend": engine.backend.value,
             "lammps_version": engine.lammps_version,
             "n_atoms": len(atoms),
@@ -350,7 +421,7 @@ def run_task(job, *, comm=None, should_stop=None, backend="auto", on_segment=Non
             message = None
             if protocol.stop_on_broken_chemistry and is_root:
                 for k, x in enumerate(new_frames):
-                    found = check_frame(atoms.numbers, x, atoms.cell[:], limits)
+                    found = check_frame(atoms.numbers, x, engine.cell, limits)
                     if found:
                         f = first_frame + k
                         more = f" (+{len(found) - 1} more)" if len(found) > 1 else ""
@@ -363,6 +434,9 @@ def run_task(job, *, comm=None, should_stop=None, backend="auto", on_segment=Non
             if message is not None:
                 raise ChemistryError(message, job_id=job.id)
 
+        if ckpt is None and protocol.npt_steps and g < eq:
+            checkpoint(g, 0)  # a task killed later need not repeat NPT
+
         last_sample = None
         steps_done = 0
         status = "done"
@@ -371,8 +445,8 @@ def run_task(job, *, comm=None, should_stop=None, backend="auto", on_segment=Non
                 sample = last_sample if last_sample is not None and last_sample["step"] == g else engine.run(0)
                 pos = engine.positions_unwrapped()
                 if is_root:
-                    traj.create(numbers=atoms.numbers, cell=atoms.cell[:], frozen=frozen,
-                                attrs=_traj_attrs(sp, protocol, info, engine, seed, constraint))
+                    traj.create(numbers=atoms.numbers, cell=engine.cell, frozen=frozen,
+                                attrs=_traj_attrs(sp, protocol, info, engine, seed, constraint, uf3, stages))
                     traj.append(pos[None], [0.0], [0], {k: [sample[k]] for k in THERMO_KEYS})
                 n_frames = 1
                 checkpoint(g, n_frames)
@@ -436,7 +510,10 @@ def _check_compatible(ckpt: Checkpoint, info: PotentialInfo, protocol: MDProtoco
                       file=job_dir / "checkpoint.h5", key="n_atoms")
 
 
-def _traj_attrs(sp, protocol: MDProtocol, info: PotentialInfo, engine: LammpsMD, seed: int, constraint: str) -> dict:
+def _traj_attrs(sp, protocol: MDProtocol, info: PotentialInfo, engine: LammpsMD, seed: int, constraint: str,
+                uf3: UF3Info | None, stages: dict) -> dict:
+    relax = stages.get("relax") or {}
+    npt = stages.get("npt") or {}
     return {
         "temperature_K": float(sp["temperature_K"]),
         "timestep_fs": protocol.timestep_fs,
@@ -449,6 +526,15 @@ def _traj_attrs(sp, protocol: MDProtocol, info: PotentialInfo, engine: LammpsMD,
         "backend": engine.backend.value,
         "potential_sha256": info.sha256,
         "potential_label": info.label,
+        "uf3_path": "" if uf3 is None else str(uf3.path),
+        "uf3_sha256": "" if uf3 is None else uf3.sha256,
+        "mpi_ranks": engine.comm.Get_size(),
+        "density_g_cm3": float(stages.get("density_g_cm3") or engine.density_g_cm3()),
+        "relax_energy_initial_eV": float(relax.get("energy_initial_eV", float("nan"))),
+        "relax_energy_eV": float(relax.get("energy_eV", float("nan"))),
+        "relax_max_force_eV_A": float(relax.get("max_force_eV_A", float("nan"))),
+        "relax_steps": int(relax.get("steps", 0)),
+        "npt_volume_A3": float(npt.get("volume_A3", float("nan"))),
         "lammps_version": engine.lammps_version,
         "constraint": constraint,
         "material": str(sp.get("material", "")),
@@ -457,6 +543,59 @@ def _traj_attrs(sp, protocol: MDProtocol, info: PotentialInfo, engine: LammpsMD,
         "seed": seed,
         "statepoint": {k: sp[k] for k in sorted(sp)},
     }
+
+
+def _completed_relax(doc: dict, identity: dict, job_dir: Path) -> Path | None:
+    """``relaxed.restart`` if a finished relax with these settings is recorded and intact, else None."""
+    relax = doc.get("relax")
+    path = job_dir / RELAXED_FILE
+    if not isinstance(relax, dict) or relax.get("protocol") != identity or not path.is_file():
+        return None
+    return path if file_sha256(path) == relax.get("restart_sha256") else None
+
+
+def _relax_identity(protocol: MDProtocol, backend: Backend, info: PotentialInfo, uf3: UF3Info | None) -> dict:
+    """What a relaxed structure depends on: the relax settings and the potential (as requested)."""
+    keys = ("minimize_max_steps", "minimize_ftol_eV_A", "minimize_etol", "relax_cell", "pressure_bar", "npt_coupling")
+    d = protocol.to_dict()
+    return {**{k: d[k] for k in keys}, "backend": backend.value, "potential_sha256": info.sha256,
+            "uf3_sha256": None if uf3 is None else uf3.sha256}
+
+
+def _prepare(engine: LammpsMD, job, protocol: MDProtocol, job_dir: Path, relaxed: bool, identity: dict,
+             temperature_K: float, seed: int, is_root: bool, comm) -> dict:
+    """Relax (unless done), velocities, optional NPT: the state at MD step 0. Returns the stage records."""
+    doc_relax = job.doc.get("relax") if relaxed else None
+    if not relaxed:
+        relax = None
+        if protocol.minimize_max_steps > 0:
+            relax = engine.minimize(
+                etol=protocol.minimize_etol, ftol_eV_A=protocol.minimize_ftol_eV_A,
+                max_steps=protocol.minimize_max_steps, max_evals=10 * protocol.minimize_max_steps,
+                relax_cell=protocol.relax_cell, pressure_bar=protocol.pressure_bar, coupling=protocol.npt_coupling.value,
+            )
+            tmp = job_dir / (RELAXED_FILE + ".tmp")
+            engine.write_restart(tmp)  # collective
+            if is_root:
+                relax["restart_sha256"] = commit_restart(tmp, job_dir / RELAXED_FILE)
+                relax["protocol"] = identity
+                job.doc["relax"] = relax
+            comm.Barrier()
+        elif is_root:
+            job.doc["relax"] = None
+        doc_relax = relax
+    engine.create_velocities(temperature_K, seed)
+    npt = None
+    if protocol.npt_steps:
+        npt = engine.equilibrate_npt(
+            protocol.npt_steps, temperature_K=temperature_K, pressure_bar=protocol.pressure_bar,
+            coupling=protocol.npt_coupling.value, damping_fs=protocol.thermostat_damping_fs,
+            barostat_damping_fs=protocol.barostat_damping_fs,
+        )
+    density = engine.density_g_cm3()
+    if is_root:
+        job.doc.update({"npt": npt, "density_g_cm3": density})
+    return {"relax": _plain(doc_relax) if doc_relax is not None else None, "npt": npt, "density_g_cm3": density}
 
 
 def _version(dist: str) -> str:

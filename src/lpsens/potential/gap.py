@@ -21,13 +21,14 @@ from lpsens.errors import PotentialError
 __all__ = [
     "PotentialInfo",
     "demo_potential_path",
+    "demo_uf3_path",
     "inspect_potential",
     "check_species",
     "load_calculator",
     "clear_calculator_cache",
 ]
 
-_DATA = Path(__file__).resolve().parent / "data" / "potentials"
+_DATA = Path(__file__).resolve().parent.parent / "data" / "potentials"
 # Keys in a GAP descriptor string that name the species it applies to.
 _Z_KEY = re.compile(r"\b(?:Z|Z1|Z2|Z3|species_Z)\s*=\s*(\{[^}]*\}|\[[^\]]*\]|\"[^\"]*\"|\S+)")
 
@@ -52,6 +53,9 @@ class PotentialInfo:
     label: str
     species: tuple[int, ...]
     sha256: str
+    #: ``label`` of the file's top-level ``<Potential>`` when it is not the GAP alone (a ``Sum``
+    #: of a core and the GAP, written by gap_fit with ``core_param_file``); else None.
+    core_xml_label: str | None = None
 
     @property
     def symbols(self) -> tuple[str, ...]:
@@ -59,13 +63,25 @@ class PotentialInfo:
 
     @property
     def quip_init_args(self) -> str:
-        """QUIP initialisation string selecting this GAP (for quippy and ``pair_style quip``)."""
+        """QUIP initialisation string for exactly what the file defines (quippy and ``pair_style quip``).
+
+        A GAP fitted on a core potential is stored as a top-level ``Sum`` Potential of the core
+        and the GAP; ``IP GAP label=...`` would silently drop the core (libAtoms/QUIP#307), so
+        such a file is initialised through its top-level Potential.
+        """
+        if self.core_xml_label is not None:
+            return f"Potential xml_label={self.core_xml_label}"
         return f"IP GAP label={self.label}"
 
 
 def demo_potential_path() -> Path:
     """Path of the demo GAP bundled with lpsens (``lpsens/data/potentials/demo_gap.xml``)."""
     return _DATA / "demo_gap.xml"
+
+
+def demo_uf3_path() -> Path:
+    """The bundled demo GAP compiled to LAMMPS pair_style uf3 (``demo_gap.uf3`` + ``.uf3.json``)."""
+    return _DATA / "demo_gap.uf3"
 
 
 def _parse_species(text: str) -> set[int]:
@@ -180,7 +196,21 @@ def inspect_potential(path, label: str | None = None) -> PotentialInfo:
             )
         digest.update(sparse.read_bytes())
 
-    return PotentialInfo(path=path.resolve(), label=label, species=tuple(sorted(species)), sha256=digest.hexdigest())
+    core_label = None
+    for pot in root.iter("Potential"):
+        init = " ".join((pot.get("init_args") or "").split())
+        if init.startswith("Sum") and f"label={label}" in init:
+            core_label = pot.get("label")
+            if not core_label:
+                raise PotentialError(
+                    "the top-level <Potential> (a Sum with a core potential) has no label attribute; "
+                    "re-export the file with gap_fit",
+                    file=path,
+                    key="Potential label",
+                )
+
+    return PotentialInfo(path=path.resolve(), label=label, species=tuple(sorted(species)), sha256=digest.hexdigest(),
+                         core_xml_label=core_label)
 
 
 def check_species(info: PotentialInfo, numbers) -> None:

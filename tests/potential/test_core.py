@@ -1,0 +1,71 @@
+"""A GAP stored with a core potential (gap_fit core_param_file: a top-level ``Sum`` Potential) is
+evaluated with its core by the quippy backend, exactly as QUIP reads the whole file
+(field case 07; libAtoms/QUIP#307)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from ase import Atoms
+
+from lpsens.potential import (
+    clear_calculator_cache,
+    demo_potential_path,
+    inspect_potential,
+    load_calculator,
+)
+
+LABEL = "GAP_LPS_demo"
+
+
+def _with_core(tmp_path):
+    """The demo GAP plus an S-S-only r^-12 repulsion (zero beyond 2.4 A) in gap_fit's core layout."""
+    text = demo_potential_path().read_text()
+    old = f'<Potential label="{LABEL}" init_args="IP GAP label={LABEL}"/>'
+    assert old in text
+    pairs = [(1, 1, 0.0), (1, 2, 0.0), (1, 3, 0.0), (2, 2, 0.0), (2, 3, 0.0), (3, 3, 1.0)]
+    core = ['<LJ_params n_types="3" label="default">']
+    core += [f'<per_type_data type="{t}" atomic_num="{z}" />' for t, z in ((1, 3), (2, 15), (3, 16))]
+    core += [f'<per_pair_data type1="{a}" type2="{b}" sigma="{1.9 if e else 1.0}" eps6="0.0" eps12="{e}" '
+             f'cutoff="{2.4 if e else 1.0}" energy_shift="T" linear_force_shift="T" />' for a, b, e in pairs]
+    core.append("</LJ_params>")
+    new = (f'<Potential label="{LABEL}" init_args="Sum init_args_pot1={{IP LJ}} '
+           f'init_args_pot2={{IP GAP label={LABEL}}}"/>\n' + "\n".join(core))
+    path = tmp_path / "with_core.xml"
+    path.write_text(text.replace(old, new).replace('<GAP_data do_core="F">', '<GAP_data do_core="T">'))
+    return path
+
+
+def _probe():
+    tet = 2.05 / np.sqrt(3) * np.array([[1, 1, 1], [1, -1, -1], [-1, 1, -1], [-1, -1, 1]])
+    c = np.array([7.0, 7.0, 7.0])
+    pos = [c, *(c + tet), c + tet[0] * (1 + 2.0 / 2.05), [2, 2, 2], [11, 3, 9], [4, 11, 5]]
+    return Atoms("PS4S" + "Li3", positions=pos, cell=np.eye(3) * 14.0, pbc=True)
+
+
+def test_core_is_included_by_the_quippy_backend(tmp_path):
+    from quippy.potential import Potential
+
+    path = _with_core(tmp_path)
+    info = inspect_potential(path)
+    assert info.label == LABEL and info.core_xml_label == LABEL
+    assert info.quip_init_args == f"Potential xml_label={LABEL}"
+    clear_calculator_cache()
+    results = {}
+    for name, calc in (("lpsens", load_calculator(info)),
+                       ("whole file", Potential(param_filename=str(path))),
+                       ("gap only", Potential(f"IP GAP label={LABEL}", param_filename=str(path)))):
+        atoms = _probe()
+        atoms.calc = calc
+        results[name] = (atoms.get_potential_energy(), atoms.get_forces())
+    clear_calculator_cache()
+    (e_l, f_l), (e_w, f_w), (e_g, f_g) = results["lpsens"], results["whole file"], results["gap only"]
+    assert e_l == pytest.approx(e_w, abs=1e-9)
+    np.testing.assert_allclose(f_l, f_w, atol=1e-9)
+    # The core matters on this geometry (S-S at 2.0 A): without it the physics differ.
+    assert abs(e_w - e_g) > 0.1 and np.abs(f_w - f_g).max() > 0.5
+
+
+def test_plain_gap_keeps_ip_gap_init():
+    info = inspect_potential(demo_potential_path())
+    assert info.core_xml_label is None and info.quip_init_args == f"IP GAP label={LABEL}"
