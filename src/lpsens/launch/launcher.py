@@ -218,7 +218,13 @@ class _StopFlag:
 
 
 # --------------------------------------------------------------------------- helpers
-def _default_task_fn():
+def _default_task_fn(project=None):
+    # TRAIN-DISPATCH (branch train, issue 10): a training data space runs training tasks. To be
+    # replaced by lpsens.tasks.task_function_for(project) from branch launch when both merge.
+    if project is not None and project.doc.get("kind") == "training":
+        from lpsens.train.tasks import run_train_task
+
+        return run_train_task
     from lpsens.md.task import run_task  # lazily: MD pulls in LAMMPS and quippy
 
     return run_task
@@ -319,7 +325,7 @@ def launch(project, *, comm=None, task_fn: Callable | None = None,
         stop.install()
     ase_comm = _serial_ase()
     try:
-        return _Launch(project, comm, task_fn or _default_task_fn(), options, stop).run()
+        return _Launch(project, comm, task_fn or _default_task_fn(project), options, stop).run()
     except BaseException:
         if comm.Get_size() > 1:
             sys.stderr.write(f"lpsens launch: rank {comm.Get_rank()} failed, aborting all ranks\n"
