@@ -59,7 +59,7 @@ def md_frames(atoms: Atoms, calc, *, temperature_K: float, steps: int, every: in
     a = atoms.copy()
     a.calc = calc
     MaxwellBoltzmannDistribution(a, temperature_K=temperature_K, rng=np.random.default_rng(seed))
-    dyn = Langevin(a, timestep_fs * units.fs, temperature_K=temperature_K, friction=0.01 / units.fs,
+    dyn = Langevin(a, timestep_fs * units.fs, temperature_K=temperature_K, friction=0.01 / units.fs, fixcm=False,
                    rng=np.random.default_rng([seed, 1]))
     frames = []
 

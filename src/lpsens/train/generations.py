@@ -28,7 +28,7 @@ from lpsens.errors import ProjectError
 from lpsens.statepoint import SCHEMA_VERSION
 from lpsens.status import JobStatus, utcnow
 from lpsens.train.configurations import Configuration, generation0
-from lpsens.train.labelling import CONFIG_FILE, LABELLED_FILE
+from lpsens.train.labelling import CONFIG_FILE, LABELLED_FILE, calculator_class
 from lpsens.train.selection import select
 from lpsens.train.spec import TrainingSpec, parse_training_spec
 from lpsens.train.tasks import FRAMES_FILE, GAP_FILE
@@ -102,6 +102,8 @@ def init_training(spec: TrainingSpec, root) -> tuple[object, int]:
     ------
     ProjectError
         ``root`` holds another project or a training campaign with a different spec.
+    TrainingError
+        The reference calculator cannot be imported or offers no forces.
     StructureError
         A builder cannot make a generation-0 structure (nothing is written then).
     """
@@ -112,7 +114,8 @@ def init_training(spec: TrainingSpec, root) -> tuple[object, int]:
             raise ProjectError(f"{root.resolve()} holds a training campaign made from another spec; give the same "
                                "spec, or a new --root for the changed one", file=spec.source)
         return project, 0
-    configs = generation0(spec.configurations, spec.run.seed)  # may raise before anything is written
+    calculator_class(spec.reference, file=spec.source)  # everything may raise before anything is written
+    configs = generation0(spec.configurations, spec.run.seed)
     root.mkdir(parents=True, exist_ok=True)
     project = signac.init_project(str(root))
     project.doc.update({"lpsens_schema_version": SCHEMA_VERSION, "kind": KIND, "created": utcnow(),
@@ -295,3 +298,35 @@ def format_status(report: dict) -> str:
         for f in gen.get("failed", []):
             lines.append(f"  FAILED {f['job'][:8]} {f['name']}: {f['reason']}")
     return "\n".join(lines)
+
+
+def run_campaign(project, *, max_rounds: int = 1000, progress=None) -> dict:
+    """Advance and run the tasks in this process (serial launcher) until finished or stuck.
+
+    For packed runs use ``mpiexec -n N lpsens launch --root DIR`` between calls of
+    :func:`advance` instead. ``progress(state)`` is called with every state.
+
+    Raises
+    ------
+    TrainingError
+        A stage's tasks ran but the campaign cannot move on (all failed, or a failed fit).
+    """
+    from lpsens.errors import TrainingError
+    from lpsens.launch.launcher import LaunchOptions, launch
+
+    state = advance(project)
+    for _ in range(max_rounds):
+        if progress is not None:
+            progress(state)
+        if state["state"] == "finished":
+            return state
+        if state["state"] == "fit_failed":
+            raise TrainingError(state["message"] + "; fix [fit] and rerun the fit with "
+                                "'lpsens launch --root ROOT --retry-failed'", file=project.path)
+        launch(project, options=LaunchOptions(progress_interval_s=0), install_signals=False)
+        new = advance(project)
+        if new == state:
+            raise TrainingError(f"no progress: {new['message']}; see 'lpsens train --status --root {project.path}'",
+                                file=project.path)
+        state = new
+    return state

@@ -21,11 +21,38 @@ from ase.calculators.singlepoint import SinglePointCalculator
 from lpsens.errors import TrainingError
 from lpsens.train.spec import ReferenceSpec
 
-__all__ = ["make_calculator", "label", "label_md", "CONFIG_FILE", "LABELLED_FILE", "PARTIAL_FILE"]
+__all__ = ["calculator_class", "make_calculator", "label", "label_md", "CONFIG_FILE", "LABELLED_FILE", "PARTIAL_FILE"]
 
 CONFIG_FILE = "config.extxyz"
 LABELLED_FILE = "labelled.extxyz"
 PARTIAL_FILE = "snapshots.partial.extxyz"
+
+
+def calculator_class(ref: ReferenceSpec, *, file=None):
+    """The class (or factory) named by ``ref.calculator``, imported; checked to offer forces.
+
+    Raises
+    ------
+    TrainingError
+        Module or attribute not found, or a class whose ``implemented_properties`` lacks forces.
+    """
+    module_name, _, attr = ref.calculator.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise TrainingError(f"cannot import module {module_name!r} of calculator {ref.calculator!r} ({exc}); "
+                            "install the package that provides it (SevenNet: pip install '.[train]') or fix the "
+                            "import path", file=file, key="reference.calculator") from None
+    try:
+        cls = getattr(module, attr)
+    except AttributeError:
+        raise TrainingError(f"module {module_name!r} has no {attr!r}; fix reference.calculator",
+                            file=file, key="reference.calculator") from None
+    props = getattr(cls, "implemented_properties", None)
+    if props is not None and "forces" not in props:
+        raise TrainingError(f"calculator {ref.calculator!r} implements {list(props)} but no forces; a GAP needs "
+                            "forces: use a calculator that implements 'forces'", file=file, key="reference.calculator")
+    return cls
 
 
 def make_calculator(ref: ReferenceSpec, *, file=None):
@@ -40,18 +67,7 @@ def make_calculator(ref: ReferenceSpec, *, file=None):
         Module or attribute not found, or the constructor failed (key ``reference.calculator``).
     """
     os.environ["OMP_NUM_THREADS"] = str(ref.cores)
-    module_name, _, attr = ref.calculator.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise TrainingError(f"cannot import module {module_name!r} of calculator {ref.calculator!r} ({exc}); "
-                            "install the package that provides it (SevenNet: pip install '.[train]') or fix the "
-                            "import path", file=file, key="reference.calculator") from None
-    try:
-        cls = getattr(module, attr)
-    except AttributeError:
-        raise TrainingError(f"module {module_name!r} has no {attr!r}; fix reference.calculator",
-                            file=file, key="reference.calculator") from None
+    cls = calculator_class(ref, file=file)
     import sys
 
     if "torch" in sys.modules:
@@ -129,7 +145,7 @@ def label_md(atoms: Atoms, calc, md: dict, *, seed: int, job_dir: Path, name: st
     while len(frames) < n_total:
         if should_stop is not None and should_stop():
             return frames, False
-        dyn = Langevin(a, md["timestep_fs"] * units.fs, temperature_K=md["temperature_K"], friction=0.02 / units.fs,
+        dyn = Langevin(a, md["timestep_fs"] * units.fs, temperature_K=md["temperature_K"], friction=0.02 / units.fs, fixcm=False,
                        rng=np.random.default_rng([seed, len(frames)]))
         dyn.run(int(md["every"]))
         frame = label(a, calc, name=name, file=job_dir / CONFIG_FILE)
