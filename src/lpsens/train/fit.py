@@ -2,7 +2,7 @@
 
 Descriptors are ``distance_2b`` + ``angle_3b`` only, so every fit compiles to LAMMPS
 ``pair_style uf3`` splines (issue 9). The short-range core is a pure r^-12 pair repulsion per
-element pair (QUIP ``IP LJ`` with ``eps6 = 0``: E = 4 eps12 / r^12, energy and force shifted
+element pair (QUIP ``IP LJ`` with ``eps6 = 0`` and sigma = 1 Å: E = eps12 / r^12 (QUIP's LJ has no factor 4), energy and force shifted
 to 0 at its cutoff), fitted to the reference dimer scans; gap_fit stores it in the GAP XML
 (``core_param_file``/``core_ip_args``) and quippy evaluates ``Sum(core, GAP)``.
 """
@@ -70,10 +70,10 @@ def training_file_frames(frames: list[Atoms], fit_virials: bool) -> list[Atoms]:
 
 
 def fit_core(frames: list[Atoms], wall_eV: float) -> dict[str, float]:
-    """``eps12`` (eV Å^12 / 4) of the r^-12 repulsion per pair, fitted to the dimer scans.
+    """``eps12`` (eV Å^12) of the repulsion E = eps12 / r^12 per pair, fitted to the dimer scans.
 
     For each pair, the scan energies relative to the longest distance, dE(r), are taken where
-    dE > ``wall_eV``; eps12 is the least-squares fit of 4 eps12 / r^12 to them. Pairs without
+    dE > ``wall_eV``; eps12 is the least-squares fit of eps12 / r^12 to them. Pairs without
     scan points on the wall get 0 (no core).
     """
     out = {}
@@ -91,7 +91,7 @@ def fit_core(frames: list[Atoms], wall_eV: float) -> dict[str, float]:
         if not wall.any():
             out[f"{a}-{b}"] = 0.0
             continue
-        x = 4.0 / r[wall] ** 12
+        x = 1.0 / r[wall] ** 12
         out[f"{a}-{b}"] = float(max(0.0, (x @ dE[wall]) / (x @ x)))
     return out
 
