@@ -21,7 +21,7 @@ from ase.calculators.singlepoint import SinglePointCalculator
 from lpsens.errors import TrainingError
 from lpsens.train.spec import ReferenceSpec
 
-__all__ = ["calculator_class", "make_calculator", "label", "label_md", "CONFIG_FILE", "LABELLED_FILE", "PARTIAL_FILE"]
+__all__ = ["calculator_class", "cached_calculator", "make_calculator", "label", "label_md", "CONFIG_FILE", "LABELLED_FILE", "PARTIAL_FILE"]
 
 CONFIG_FILE = "config.extxyz"
 LABELLED_FILE = "labelled.extxyz"
@@ -49,7 +49,7 @@ def calculator_class(ref: ReferenceSpec, *, file=None):
         raise TrainingError(f"module {module_name!r} has no {attr!r}; fix reference.calculator",
                             file=file, key="reference.calculator") from None
     props = getattr(cls, "implemented_properties", None)
-    if props is not None and "forces" not in props:
+    if props and "forces" not in props:  # some classes (SevenNet) fill the list per instance: only a declared list counts
         raise TrainingError(f"calculator {ref.calculator!r} implements {list(props)} but no forces; a GAP needs "
                             "forces: use a calculator that implements 'forces'", file=file, key="reference.calculator")
     return cls
@@ -77,6 +77,20 @@ def make_calculator(ref: ReferenceSpec, *, file=None):
     except Exception as exc:  # noqa: BLE001 -- any constructor error is the spec's problem
         raise TrainingError(f"calculator {ref.calculator!r} could not be made with kwargs {ref.kwargs}: "
                             f"{type(exc).__name__}: {exc}", file=file, key="reference.kwargs") from None
+
+
+_CACHE: dict[str, object] = {}
+
+
+def cached_calculator(ref: ReferenceSpec, *, file=None):
+    """:func:`make_calculator`, made once per process and spec (a launcher runs many labelling tasks
+    in one process; loading SevenNet-0 takes seconds)."""
+    import json
+
+    key = json.dumps([ref.calculator, ref.kwargs, ref.cores], sort_keys=True)
+    if key not in _CACHE:
+        _CACHE[key] = make_calculator(ref, file=file)
+    return _CACHE[key]
 
 
 def label(atoms: Atoms, calc, *, name: str = "reference", file=None) -> Atoms:

@@ -18,7 +18,7 @@ import ase.io
 from lpsens.errors import TrainingError
 from lpsens.md.task import TaskOutcome
 from lpsens.train import fit as fitting
-from lpsens.train.labelling import CONFIG_FILE, LABELLED_FILE, label, label_md, make_calculator, write_frames
+from lpsens.train.labelling import CONFIG_FILE, LABELLED_FILE, cached_calculator, label, label_md, write_frames
 from lpsens.train.spec import parse_training_spec
 
 __all__ = ["run_train_task", "FRAMES_FILE", "GAP_FILE"]
@@ -38,7 +38,7 @@ def _label_task(job, spec, should_stop) -> tuple[str, int]:
     if (job_dir / LABELLED_FILE).exists():
         return "done", 0
     atoms = ase.io.read(job_dir / CONFIG_FILE)
-    calc = make_calculator(spec.reference, file=spec.source)
+    calc = cached_calculator(spec.reference, file=spec.source)
     name = spec.reference.name or spec.reference.calculator
     md = job.doc.get("md")
     if md:
