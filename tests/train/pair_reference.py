@@ -27,7 +27,7 @@ class MorsePairs(Calculator):
         i, j, d, D = neighbor_list("ijdD", a, CUTOFF_A)
         z = a.numbers
         zi, zj = np.minimum(z[i], z[j]), np.maximum(z[i], z[j])
-        p = np.array([PARAMS[(x, y)] for x, y in zip(zi, zj)]).reshape(-1, 3)
+        p = np.array([PARAMS[(x, y)] for x, y in zip(zi, zj, strict=True)]).reshape(-1, 3)
         De, al, r0 = p[:, 0], p[:, 1], p[:, 2]
 
         def morse(r):

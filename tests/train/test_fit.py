@@ -49,8 +49,8 @@ def test_e0_is_the_isolated_atom_energy_else_least_squares():
     truth = {"Li": -1.5, "P": -5.0, "S": -4.0}
     bulk = []
     for n in ((3, 1, 4), (4, 2, 7), (4, 2, 6), (2, 0, 1)):  # Li4P2S6 (P-P bond) breaks the Li+ P5+ S2- neutrality line
-        a = Atoms("Li%dP%dS%d" % n, positions=np.zeros((sum(n), 3)), cell=[10] * 3, pbc=True)
-        bulk.append(_labelled(a, sum(k * truth[s] for k, s in zip(n, ("Li", "P", "S"))), "bulk"))
+        a = Atoms(f"Li{n[0]}P{n[1]}S{n[2]}", positions=np.zeros((sum(n), 3)), cell=[10] * 3, pbc=True)
+        bulk.append(_labelled(a, sum(k * truth[s] for k, s in zip(n, ("Li", "P", "S"), strict=True)), "bulk"))
     assert fit.fit_e0(bulk) == pytest.approx(truth)
     with pytest.raises(TrainingError, match="e0 cannot be fitted"):
         fit.fit_e0([bulk[i] for i in (0, 1, 3)])  # Li2S-P2S5 mixtures only: two independent compositions

@@ -1,6 +1,5 @@
 """A whole tiny campaign through the (serial) launcher: generations, selection, failures, resume."""
 
-import json
 import os
 import signal
 import subprocess
@@ -11,11 +10,17 @@ from pathlib import Path
 import ase.io
 import numpy as np
 import pytest
-
 from conftest import subprocess_env
+
 from lpsens.errors import ProjectError
 from lpsens.launch.launcher import LaunchOptions, launch
-from lpsens.train.generations import advance, init_training, open_training, run_campaign, training_status
+from lpsens.train.generations import (
+    advance,
+    init_training,
+    open_training,
+    run_campaign,
+    training_status,
+)
 from lpsens.train.labelling import PARTIAL_FILE
 from lpsens.train.spec import load_training_spec
 from lpsens.train.tasks import FRAMES_FILE
@@ -38,9 +43,12 @@ def test_generation0_by_the_protocol(tiny_spec, tmp_path):
     assert types.count("dimer") == 30 and types.count("md") == 2 and types.count("isolated") == 3
     assert project.doc["kind"] == "training"
     assert init_training(spec, tmp_path / "c")[1] == 0  # same spec: nothing added
-    other = tiny_spec(fit_extra="delta_2b = 2.0", name="other.toml")
-    with pytest.raises(ProjectError, match="another spec"):
+    other = tiny_spec(calculator="pair_reference:FailingMorse", name="other.toml")
+    with pytest.raises(ProjectError, match=r"\[reference\] differ"):
         init_training(load_training_spec(other), tmp_path / "c")
+    refit = load_training_spec(tiny_spec(fit_extra="delta_2b = 2.0", name="refit.toml"))
+    assert init_training(refit, tmp_path / "c")[1] == 0  # [fit] may change; the old spec is kept
+    assert project.doc["spec"]["fit"]["delta_2b"] == 2.0 and len(project.doc["spec_history"]) == 1
 
 
 def test_iteration_selects_a_deliberately_broken_frame(tiny_spec, tmp_path):
@@ -127,7 +135,7 @@ def test_killed_labelling_task_resumes(tiny_spec, tmp_path):
     assert md_job.doc["status"] == "done" and md_job.doc["lost_count"] == 1
     frames = ase.io.read(Path(md_job.path) / "labelled.extxyz", ":")
     assert len(frames) == 20
-    for x, y in zip(before, frames):  # the frames made before the kill are kept, not recomputed
+    for x, y in zip(before, frames[:len(before)], strict=True):  # the frames made before the kill are kept, not recomputed
         np.testing.assert_array_equal(x.positions, y.positions)
 
 

@@ -4,11 +4,11 @@ import ase.io
 import numpy as np
 import pytest
 from ase import Atoms
+from pair_reference import MorsePairs
 
 from lpsens.errors import TrainingError
 from lpsens.train.labelling import PARTIAL_FILE, label, label_md, make_calculator
 from lpsens.train.spec import ReferenceSpec
-from pair_reference import MorsePairs
 
 
 def _atoms():
@@ -62,6 +62,6 @@ def test_md_labels_resume_to_the_same_frames(tmp_path):
     assert len(ase.io.read(tmp_path / "b" / PARTIAL_FILE, ":")) == 2
     resumed, done = label_md(atoms, MorsePairs(), md, seed=5, job_dir=tmp_path / "b", name="m")
     assert done and len(resumed) == 4
-    for x, y in zip(ref, resumed):
+    for x, y in zip(ref, resumed, strict=True):
         np.testing.assert_allclose(x.positions, y.positions, atol=1e-6)
         assert x.get_potential_energy() == pytest.approx(y.get_potential_energy(), abs=1e-5)

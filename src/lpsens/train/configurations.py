@@ -99,7 +99,7 @@ def generation0(spec: ConfigurationSpec, seed: int) -> list[Configuration]:
         atoms = Atoms(atoms.get_chemical_symbols(), positions=atoms.positions, cell=atoms.cell, pbc=True)
         configs.append(Configuration(f"{base_name}/bulk", "bulk", atoms))
         rng = _rng(seed, k, 1)
-        for j, rattle in enumerate(spec.rattle_A):
+        for rattle in spec.rattle_A:
             for n in range(spec.n_distorted):
                 configs.append(Configuration(f"{base_name}/distorted_r{rattle:g}_{n}", "distorted",
                                              distorted(atoms, rng, spec.strain_max, rattle)))

@@ -52,7 +52,7 @@ def fit_e0(frames: list[Atoms]) -> dict[str, float]:
                             "span fewer than 3 independent compositions; give [fit] e0_eV = {Li = ..., P = ..., "
                             "S = ...} or let the isolated-atom labels finish", key="fit.e0_eV")
     e0, *_ = np.linalg.lstsq(comp, energy, rcond=None)
-    return dict(zip(SPECIES, map(float, e0)))
+    return dict(zip(SPECIES, map(float, e0), strict=True))
 
 
 def training_file_frames(frames: list[Atoms], fit_virials: bool) -> list[Atoms]:

@@ -36,7 +36,15 @@ from lpsens.train.tasks import FRAMES_FILE, GAP_FILE
 __all__ = ["init_training", "open_training", "advance", "training_status", "collect_training_set", "newest_gap"]
 
 KIND = "training"
+#: Spec tables that define the labels; a campaign refuses a spec that changes them. [fit], [iterate],
+#: [gates] and the generation limit may change (e.g. to fix a failed fit); the old spec is kept.
+_LABEL_IDENTITY = ("configurations", "reference")
 _FINAL = (JobStatus.DONE.value, JobStatus.FAILED.value)
+
+
+def _plain(value):
+    """signac synced collections -> plain JSON values."""
+    return json.loads(json.dumps(value, default=lambda o: o()))
 
 
 def _seed(spec: TrainingSpec, *keys) -> int:
@@ -101,7 +109,9 @@ def init_training(spec: TrainingSpec, root) -> tuple[object, int]:
     Raises
     ------
     ProjectError
-        ``root`` holds another project or a training campaign with a different spec.
+        ``root`` holds another project, or a training campaign whose ``[configurations]`` or
+        ``[reference]`` differ (other tables are updated, the previous spec kept in
+        ``project.doc["spec_history"]``).
     TrainingError
         The reference calculator cannot be imported or offers no forces.
     StructureError
@@ -110,9 +120,16 @@ def init_training(spec: TrainingSpec, root) -> tuple[object, int]:
     root = Path(root)
     if (root / ".signac").is_dir() or (root / "signac.rc").exists():
         project = open_training(root)
-        if project.doc.get("spec") != spec.to_dict():
-            raise ProjectError(f"{root.resolve()} holds a training campaign made from another spec; give the same "
-                               "spec, or a new --root for the changed one", file=spec.source)
+        old, new = _plain(project.doc.get("spec") or {}), spec.to_dict()
+        changed = sorted(k for k in _LABEL_IDENTITY if json.dumps(old.get(k)) != json.dumps(new.get(k)))
+        if changed:
+            raise ProjectError(f"{root.resolve()} holds a training campaign whose [{'], ['.join(changed)}] differ from "
+                               "this spec's; labels would be mixed. Give the same tables, or a new --root",
+                               file=spec.source, key=changed[0])
+        if json.dumps(old) != json.dumps(new):  # [fit], [iterate], [gates], limits: apply from now on
+            history = list(project.doc.get("spec_history") or [])
+            history.append({"at": utcnow(), "spec": old})
+            project.doc.update({"spec": new, "spec_history": history})
         return project, 0
     calculator_class(spec.reference, file=spec.source)  # everything may raise before anything is written
     configs = generation0(spec.configurations, spec.run.seed)
@@ -141,7 +158,7 @@ def _jobs(project, kind: str, g: int | None = None) -> list:
 
 
 def spec_of(project) -> TrainingSpec:
-    return parse_training_spec(json.loads(json.dumps(project.doc["spec"], default=lambda o: o())), file=project.doc.get("spec_file"))
+    return parse_training_spec(_plain(project.doc["spec"]), file=project.doc.get("spec_file"))
 
 
 def _held_out(job, fraction: float) -> bool:
@@ -321,8 +338,8 @@ def run_campaign(project, *, max_rounds: int = 1000, progress=None) -> dict:
         if state["state"] == "finished":
             return state
         if state["state"] == "fit_failed":
-            raise TrainingError(state["message"] + "; fix [fit] and rerun the fit with "
-                                "'lpsens launch --root ROOT --retry-failed'", file=project.path)
+            raise TrainingError(state["message"] + "; fix [fit] in the spec, then run 'lpsens train SPEC --root "
+                                "ROOT' and 'lpsens launch --root ROOT --retry-failed'", file=project.path)
         launch(project, options=LaunchOptions(progress_interval_s=0), install_signals=False)
         new = advance(project)
         if new == state:

@@ -18,8 +18,14 @@ import ase.io
 from lpsens.errors import TrainingError
 from lpsens.md.task import TaskOutcome
 from lpsens.train import fit as fitting
-from lpsens.train.labelling import CONFIG_FILE, LABELLED_FILE, cached_calculator, label, label_md, write_frames
-from lpsens.train.spec import parse_training_spec
+from lpsens.train.labelling import (
+    CONFIG_FILE,
+    LABELLED_FILE,
+    cached_calculator,
+    label,
+    label_md,
+    write_frames,
+)
 
 __all__ = ["run_train_task", "FRAMES_FILE", "GAP_FILE"]
 
@@ -28,9 +34,9 @@ GAP_FILE = "gap.xml"
 
 
 def _spec(job):
-    project = job.project
-    spec = parse_training_spec(json.loads(json.dumps(project.doc["spec"], default=lambda o: o())), file=project.doc.get("spec_file"))
-    return spec
+    from lpsens.train.generations import spec_of
+
+    return spec_of(job.project)
 
 
 def _label_task(job, spec, should_stop) -> tuple[str, int]:
