@@ -1,5 +1,6 @@
 """A whole tiny campaign through the (serial) launcher: generations, selection, failures, resume."""
 
+import json
 import os
 import signal
 import subprocess
@@ -84,6 +85,14 @@ def test_iteration_selects_a_deliberately_broken_frame(tiny_spec, tmp_path):
     train = ase.io.read(Path(fit1.path) / "train.extxyz", ":")
     assert {a.info["generation"] for a in train} == {0, 1}
     assert all(a.info["reference"] == "pair_reference:MorsePairs" and a.info["job_id"] for a in train)
+    from lpsens.train.gates import validate_campaign, write_json
+
+    result = validate_campaign(project)
+    gates = {r["gate"]: r for r in result["rows"]}
+    assert result["generation"] == 1 and gates["reference_force_rmse"]["value"] > 0
+    write_json(result, tmp_path / "gates.json")
+    assert json.loads((tmp_path / "gates.json").read_text())["rows"] == result["rows"]
+    assert project.doc["generations"]["1"]["gates"]["never_catastrophic"] == gates["never_catastrophic"]["passed"]
 
 
 def test_failing_reference_is_isolated_and_reported(tiny_spec, tmp_path):
