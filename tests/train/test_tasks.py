@@ -44,3 +44,14 @@ def test_unknown_train_kind_fails_only_that_job(tiny_spec, tmp_path):
     report = launch(project, options=LaunchOptions(progress_interval_s=0), install_signals=False)
     assert report.counts["failed"] == 1 and report.counts["done"] == 3
     assert "unknown train_kind 'dance'" in bogus.doc["reason"]
+
+
+def test_launcher_cost_of_training_tasks(tiny_spec, tmp_path):
+    """Training tasks are costed by their own force calls, not by the MD protocol's default length."""
+    from lpsens.launch.launcher import _task_cost
+
+    project, _ = init_training(load_training_spec(tiny_spec()), tmp_path / "c")
+    costs = {j.doc["config_type"]: _task_cost(j, j.doc(), 1) for j in project}
+    assert costs["bulk"].steps_left == 1 and costs["bulk"].cls == "train_label"
+    assert costs["md"].steps_left == 20 + 2  # 20 MD steps + 2 labelled snapshots
+    assert costs["md"].n_atoms == costs["bulk"].n_atoms > 1

@@ -75,6 +75,7 @@ def _add_label_job(project, spec, g: int, cfg: Configuration) -> bool:
     now = utcnow()
     job.doc.update({"status": JobStatus.PENDING.value, "reason": None, "attempts": 0, "created": now, "updated": now,
                     "config_type": cfg.config_type, "md": cfg.md, "n_atoms": len(a),
+                    "cost_steps": 1 if cfg.md is None else int(cfg.md["steps"]) + int(cfg.md["steps"]) // int(cfg.md["every"]),
                     "seed": _seed(spec, "label", g, cfg.name)})
     return True
 
@@ -212,7 +213,9 @@ def advance(project) -> dict:
         pending = _waiting([j for j in labels if int(j.sp["generation"]) == g])
         if pending:
             return _state("labelling", g, f"{len(pending)} labelling task(s) of generation {g} to run")
-        fit_job, created = _new_job(project, {"train_kind": "fit", "generation": g}, {"n_atoms": 1, "seed": _seed(spec, "fit", g)})
+        n_frames = sum(int(j.doc.get("n_labelled") or 0) for j in labels)
+        fit_job, created = _new_job(project, {"train_kind": "fit", "generation": g},
+                                    {"n_atoms": 1, "cost_steps": 1000 + 100 * n_frames, "seed": _seed(spec, "fit", g)})
         if created:
             failed = [j.id for j in labels if int(j.sp["generation"]) == g and j.doc.get("status") == "failed"]
             _note(project, g, labels_done=sum(1 for j in labels if int(j.sp["generation"]) == g) - len(failed),
@@ -250,7 +253,8 @@ def _add_explore_jobs(project, spec, g: int) -> None:
             for T in it.temperatures_K:
                 sp = {"train_kind": "explore", "generation": g, "material": material,
                       "x_Li2S_mol_pct": None if x is None else float(x), "temperature_K": float(T)}
-                _new_job(project, sp, {"n_atoms": it.min_atoms, "seed": _seed(spec, "explore", g, material, x, T)})
+                _new_job(project, sp, {"n_atoms": it.min_atoms, "cost_steps": it.md_steps + it.minimise_steps,
+                                       "seed": _seed(spec, "explore", g, material, x, T)})
 
 
 def _select_next(project, spec, g: int, explore) -> int:
