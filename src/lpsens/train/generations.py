@@ -29,7 +29,7 @@ from lpsens.statepoint import SCHEMA_VERSION
 from lpsens.status import JobStatus, utcnow
 from lpsens.train.configurations import Configuration, generation0
 from lpsens.train.labelling import CONFIG_FILE, LABELLED_FILE, calculator_class
-from lpsens.train.selection import select
+from lpsens.train.selection import frame_failures, select
 from lpsens.train.spec import TrainingSpec, parse_training_spec
 from lpsens.train.tasks import FRAMES_FILE, GAP_FILE
 
@@ -39,6 +39,9 @@ KIND = "training"
 #: Spec tables that define the labels; a campaign refuses a spec that changes them. [fit], [iterate],
 #: [gates] and the generation limit may change (e.g. to fix a failed fit); the old spec is kept.
 _LABEL_IDENTITY = ("configurations", "reference")
+#: Config types whose labelled frames are screened for broken chemistry (fused atoms, P with
+#: <= 2 or >= 5 S): a reference MD that breaks units, or a built structure that is broken.
+_SCREENED = ("bulk", "distorted", "md")
 _FINAL = (JobStatus.DONE.value, JobStatus.FAILED.value)
 
 
@@ -170,7 +173,8 @@ def collect_training_set(project, g: int, spec: TrainingSpec) -> tuple[list, lis
     """Labelled frames of generations <= g with provenance: (train, held-out, ids of failed labels).
 
     Each frame's ``info`` gets ``config_type``, ``config_name``, ``generation``, ``job_id`` and
-    ``reference``. A label job is held out (all its frames) by a hash of its id, so correlated
+    ``reference``; frames of bulk, distorted and MD labels that fail the chemistry checks
+    (:func:`~lpsens.train.selection.frame_failures`) get ``screen`` = the reasons. A label job is held out (all its frames) by a hash of its id, so correlated
     MD frames never straddle the split; dimers and isolated atoms are always trained on.
     """
     train, heldout, failed = [], [], []
@@ -183,6 +187,10 @@ def collect_training_set(project, g: int, spec: TrainingSpec) -> tuple[list, lis
         for f in frames:
             f.info.update(config_type=job.doc["config_type"], config_name=job.sp["name"],
                           generation=int(job.sp["generation"]), job_id=job.id, reference=ref)
+            if f.info["config_type"] in _SCREENED:
+                reasons = frame_failures(f)
+                if reasons:  # kept (it teaches restoring forces) but marked: broken, not chemistry
+                    f.info["screen"] = "; ".join(reasons)
         (heldout if _held_out(job, spec.run.holdout_fraction) else train).extend(frames)
     return train, heldout, failed
 

@@ -88,7 +88,8 @@ def _fit_task(job, spec) -> tuple[str, int]:
     tmp.replace(job_dir / GAP_FILE)
     job.doc.update({"gap_xml": GAP_FILE, "e0_eV": e0, "core_eps12": eps12, "gap_fit_command": cmd,
                     "n_train_frames": len(train), "n_heldout_frames": len(heldout),
-                    "skipped_failed_labels": skipped, "gap_xml_bytes": len(text)})
+                    "skipped_failed_labels": skipped, "gap_xml_bytes": len(text),
+                    "screened_broken": sorted({f.info["config_name"] for f in train + heldout if f.info.get("screen")})})
     return "done", len(train)
 
 
