@@ -61,3 +61,15 @@ def test_cur_prefers_the_odd_frame_over_duplicates():
     a = _gamma()
     frames = [a.copy() for _ in range(5)] + [_fuse_two_s(a)]
     assert cur_select(frames, 1) == [5]
+
+
+def test_energy_jump_is_a_failure_but_not_the_heating_from_the_minimised_start():
+    a = _gamma()
+    frames = []
+    for k, e in enumerate([-5.00, -4.90, -4.89, -4.80, -4.79]):  # 0->10: heating; 20->30: a spike
+        f = a.copy()
+        f.info.update(run="r", md_step=10 * k, energy_per_atom_eV=e)
+        frames.append(f)
+    chosen = select(frames, n_failures=4, n_diverse=0)
+    assert [(c.index, c.reason.split(":")[0]) for c in chosen] == [(3, "failure")]
+    assert "energy jump +0.090" in chosen[0].reason

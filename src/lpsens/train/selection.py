@@ -128,7 +128,7 @@ def select(frames: list[Atoms], *, n_failures: int, n_diverse: int,
         e = a.info.get("energy_per_atom_eV")
         if e is not None and run in prev and abs(e - prev[run]) > ENERGY_SPIKE_EV_ATOM:
             reasons.append(f"energy jump {e - prev[run]:+.3f} eV/atom")
-        if e is not None:
+        if e is not None and a.info.get("md_step", 1) != 0:  # from the minimised start, heating raises E: not a spike
             prev[run] = e
         if reasons and seen_runs.get(run, 0) < max(1, n_failures // 4) and len(chosen) < n_failures:
             seen_runs[run] = seen_runs.get(run, 0) + 1
