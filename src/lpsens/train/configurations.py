@@ -1,0 +1,122 @@
+"""Generation-0 configurations by the paper's protocol (Staacke et al. 2022 §3.1).
+
+Glasses from :func:`lpsens.structures.build_structure` (anion lattice in the stoichiometric
+PS4/P2S7(/P2S6) ratio, Li placed quasi-randomly, compressed to the density) and the bundled
+crystals; strained and rattled copies; isotropically compressed copies (close contacts in the
+condensed phase); short MD snapshots run with the reference itself; and dimer scans of every
+element pair so that the repulsive wall is in the training data (the previous demo GAP lacked
+it and let S atoms fuse, docs/potential.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from ase import Atoms
+
+from lpsens.structures import build_structure
+from lpsens.structures.builder import CRYSTAL_X_MOL_PCT
+from lpsens.train.spec import ConfigurationSpec
+
+__all__ = ["Configuration", "generation0", "dimer", "distorted"]
+
+
+@dataclass
+class Configuration:
+    """One labelling task's input.
+
+    Attributes
+    ----------
+    name
+        Unique name within the generation (``glass_x67.0/rattle1``).
+    config_type
+        ``bulk``, ``distorted``, ``compressed``, ``md``, ``dimer``, ``isolated`` or ``selected`` (gap_fit
+        ``config_type``; per-type sigma in ``[fit] config_type_sigma``).
+    atoms
+        The structure (periodic; Å).
+    md
+        ``None`` for a single point; else ``{"temperature_K", "steps", "every", "timestep_fs"}``:
+        Langevin MD with the reference, every ``every``-th step labelled.
+    """
+
+    name: str
+    config_type: str
+    atoms: Atoms
+    md: dict | None = None
+
+
+def _rng(seed: int, *keys: int) -> np.random.Generator:
+    return np.random.default_rng(np.random.SeedSequence([int(seed), *map(int, keys)]))
+
+
+def distorted(atoms: Atoms, rng: np.random.Generator, strain_max: float, rattle_A: float) -> Atoms:
+    """A copy with a random symmetric strain (each component <= ``strain_max``) and a Gaussian rattle (Å)."""
+    eps = rng.uniform(-strain_max, strain_max, (3, 3))
+    eps = 0.5 * (eps + eps.T)
+    a = atoms.copy()
+    a.set_cell(a.cell[:] @ (np.eye(3) + eps), scale_atoms=True)
+    a.positions += rng.normal(0.0, rattle_A, a.positions.shape)
+    a.wrap()
+    return a
+
+
+def dimer(pair: str, distance_A: float, box_A: float) -> Atoms:
+    """Two atoms ``pair`` (``"P-S"``) at ``distance_A`` in a cubic periodic box of edge ``box_A``."""
+    a, b = pair.split("-")
+    return Atoms([a, b], positions=[[0, 0, 0], [distance_A, 0, 0]], cell=[box_A] * 3, pbc=True)
+
+
+def _bases(spec: ConfigurationSpec, seed: int) -> list[tuple[str, Atoms]]:
+    out = []
+    for i, x in enumerate(spec.glass_x_mol_pct):
+        atoms = build_structure("glass", x, seed + i, min_atoms=spec.glass_min_atoms,
+                                p2s6_fraction=spec.glass_p2s6_fraction)
+        out.append((f"glass_x{x:g}", atoms))
+    for name in spec.crystals:
+        atoms = build_structure(name, CRYSTAL_X_MOL_PCT[name], seed, min_atoms=spec.crystal_min_atoms)
+        out.append((name, atoms))
+    return out
+
+
+def generation0(spec: ConfigurationSpec, seed: int) -> list[Configuration]:
+    """Every generation-0 configuration of ``spec`` (deterministic for a seed).
+
+    Returns
+    -------
+    list of Configuration
+        Per glass/crystal: the built structure, ``n_distorted`` strained+rattled copies per
+        rattle amplitude, compressed copies, one MD task per temperature; then one dimer per
+        pair and distance, and one isolated atom per element (its energy is gap_fit's e0).
+
+    Raises
+    ------
+    StructureError
+        A builder cannot make a requested structure.
+    """
+    configs: list[Configuration] = []
+    for k, (base_name, atoms) in enumerate(_bases(spec, seed)):
+        atoms = Atoms(atoms.get_chemical_symbols(), positions=atoms.positions, cell=atoms.cell, pbc=True)
+        configs.append(Configuration(f"{base_name}/bulk", "bulk", atoms))
+        rng = _rng(seed, k, 1)
+        for rattle in spec.rattle_A:
+            for n in range(spec.n_distorted):
+                configs.append(Configuration(f"{base_name}/distorted_r{rattle:g}_{n}", "distorted",
+                                             distorted(atoms, rng, spec.strain_max, rattle)))
+        for s in spec.compress_scale:
+            a = atoms.copy()
+            a.set_cell(a.cell[:] * s, scale_atoms=True)
+            configs.append(Configuration(f"{base_name}/compressed_{s:g}", "compressed", a))
+        if spec.md_steps:
+            for T in spec.md_temperatures_K:
+                configs.append(Configuration(
+                    f"{base_name}/md_{T:g}K", "md", atoms.copy(),
+                    md={"temperature_K": float(T), "steps": spec.md_steps, "every": spec.md_every,
+                        "timestep_fs": spec.md_timestep_fs}))
+    for el in ("Li", "P", "S"):  # gap_fit's e0: the reference energy of the isolated atom
+        configs.append(Configuration(f"isolated/{el}", "isolated",
+                                     Atoms([el], positions=[[0, 0, 0]], cell=[spec.scan_box_A] * 3, pbc=True)))
+    for pair in spec.scan_pairs:
+        for d in spec.scan_distances_A:
+            configs.append(Configuration(f"dimer_{pair}/{d:g}", "dimer", dimer(pair, d, spec.scan_box_A)))
+    return configs

@@ -1,0 +1,161 @@
+"""The gap_fit step: training set with provenance, e0 per element, a repulsive core, the fit.
+
+Descriptors are ``distance_2b`` + ``angle_3b`` only, so every fit compiles to LAMMPS
+``pair_style uf3`` splines (issue 9). The short-range core is a pure r^-12 pair repulsion per
+element pair (QUIP ``IP LJ`` with ``eps6 = 0`` and sigma = 1 Å: E = eps12 / r^12 (QUIP's LJ has no factor 4), energy and force shifted
+to 0 at its cutoff), fitted to the reference dimer scans; gap_fit stores it in the GAP XML
+(``core_param_file``/``core_ip_args``) and quippy evaluates ``Sum(core, GAP)``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms
+from ase.calculators.singlepoint import SinglePointCalculator
+
+from lpsens.errors import TrainingError
+from lpsens.train.spec import PAIRS, FitSpec
+
+__all__ = ["training_file_frames", "fit_e0", "fit_core", "core_xml", "gap_fit_command", "run_gap_fit", "SPECIES", "Z"]
+
+SPECIES = ("Li", "P", "S")
+Z = {"Li": 3, "P": 15, "S": 16}
+
+
+def fit_e0(frames: list[Atoms]) -> dict[str, float]:
+    """Per-element energies (eV): the isolated-atom labels, else least squares over composition.
+
+    gap_fit's e0 is the energy of the isolated atom; generation 0 labels one per element
+    (config_type ``isolated``). Without them, E is fitted over composition (dimers excluded),
+    which needs three independent compositions -- Li2S-P2S5 glasses and crystals alone span
+    only two.
+
+    Raises
+    ------
+    TrainingError
+        No isolated-atom labels and fewer than 3 independent compositions.
+    """
+    iso = {a.get_chemical_symbols()[0]: a.get_potential_energy() for a in frames
+           if a.info.get("config_type") == "isolated" and len(a) == 1}
+    if set(iso) >= set(SPECIES):
+        return {s: float(iso[s]) for s in SPECIES}
+    bulk = [a for a in frames if a.info.get("config_type") not in ("dimer", "isolated")]
+    comp = np.array([[np.sum(a.numbers == Z[s]) for s in SPECIES] for a in bulk], float)
+    energy = np.array([a.get_potential_energy() for a in bulk])
+    if len(bulk) == 0 or np.linalg.matrix_rank(comp) < len(SPECIES):
+        raise TrainingError("e0 cannot be fitted: no isolated-atom labels of Li, P and S, and the labelled frames "
+                            "span fewer than 3 independent compositions; give [fit] e0_eV = {Li = ..., P = ..., "
+                            "S = ...} or let the isolated-atom labels finish", key="fit.e0_eV")
+    e0, *_ = np.linalg.lstsq(comp, energy, rcond=None)
+    return dict(zip(SPECIES, map(float, e0), strict=True))
+
+
+def training_file_frames(frames: list[Atoms], fit_virials: bool) -> list[Atoms]:
+    """Frames as gap_fit reads them: without stress unless virials are fitted (gap_fit turns any
+    stress into virials and then needs a virial sigma > 0)."""
+    if fit_virials:
+        return frames
+    out = []
+    for a in frames:
+        b = Atoms(a.numbers, positions=a.positions, cell=a.cell, pbc=a.pbc)
+        b.info.update(a.info)
+        b.calc = SinglePointCalculator(b, energy=a.get_potential_energy(), forces=a.get_forces())
+        out.append(b)
+    return out
+
+
+def fit_core(frames: list[Atoms], wall_eV: float) -> dict[str, float]:
+    """``eps12`` (eV Å^12) of the repulsion E = eps12 / r^12 per pair, fitted to the dimer scans.
+
+    For each pair, the scan energies relative to the longest distance, dE(r), are taken where
+    dE > ``wall_eV``; eps12 is the least-squares fit of eps12 / r^12 to them. Pairs without
+    scan points on the wall get 0 (no core).
+    """
+    out = {}
+    for pair in PAIRS:
+        a, b = sorted(pair.split("-"), key=lambda s: Z[s])
+        scan = [(a_.get_distance(0, 1, mic=True), a_.get_potential_energy()) for a_ in frames
+                if a_.info.get("config_type") == "dimer" and sorted(a_.get_chemical_symbols(), key=lambda s: Z[s]) == [a, b]]
+        if len(scan) < 2:
+            out[f"{a}-{b}"] = 0.0
+            continue
+        scan.sort()
+        r = np.array([s[0] for s in scan])
+        dE = np.array([s[1] for s in scan]) - scan[-1][1]
+        wall = dE > wall_eV
+        if not wall.any():
+            out[f"{a}-{b}"] = 0.0
+            continue
+        x = 1.0 / r[wall] ** 12
+        out[f"{a}-{b}"] = float(max(0.0, (x @ dE[wall]) / (x @ x)))
+    return out
+
+
+def core_xml(eps12: dict[str, float], cutoff_A: float) -> str:
+    """QUIP ``LJ_params`` XML of the repulsive core (``eps6 = 0``, sigma = 1 Å)."""
+    types = {s: i + 1 for i, s in enumerate(SPECIES)}
+    lines = [f'<LJ_params n_types="{len(SPECIES)}" label="core_repulsion">']
+    lines += [f'<per_type_data type="{types[s]}" atomic_num="{Z[s]}" />' for s in SPECIES]
+    for i, a in enumerate(SPECIES):
+        for b in SPECIES[i:]:
+            e12 = eps12.get(f"{a}-{b}", eps12.get(f"{b}-{a}", 0.0))
+            lines.append(f'<per_pair_data type1="{types[a]}" type2="{types[b]}" sigma="1.0" eps6="0.0" '
+                         f'eps12="{e12:.10g}" cutoff="{cutoff_A:g}" energy_shift="T" linear_force_shift="T" />')
+    lines.append("</LJ_params>")
+    return "\n".join(lines) + "\n"
+
+
+def gap_fit_binary() -> str:
+    exe = Path(sys.executable).parent / "gap_fit"
+    found = str(exe) if exe.exists() else shutil.which("gap_fit")
+    if not found:
+        raise TrainingError("gap_fit not found: install quippy-ase (pip install quippy-ase)", key="fit")
+    return found
+
+
+def gap_fit_command(spec: FitSpec, e0: dict, train_file: Path, gp_file: Path, core_file: Path | None,
+                    seed: int) -> list[str]:
+    """The gap_fit argument list (2b + 3b, per-config_type sigma, e0, optional core)."""
+    d2 = (f"distance_2b cutoff={spec.cutoff_2b_A:g} cutoff_transition_width=1.0 covariance_type=ard_se "
+          f"delta={spec.delta_2b:g} theta_uniform=1.0 sparse_method=uniform n_sparse={spec.n_sparse_2b} add_species=T")
+    d3 = (f"angle_3b cutoff={spec.cutoff_3b_A:g} cutoff_transition_width=0.6 covariance_type=ard_se "
+          f"delta={spec.delta_3b:g} theta_uniform=1.0 sparse_method=random n_sparse={spec.n_sparse_3b} add_species=T")
+    cmd = [gap_fit_binary(), f"at_file={train_file}", f"gap={{{d2} : {d3}}}",
+           "default_sigma={" + " ".join(f"{v:g}" for v in spec.sigma) + "}",
+           "e0={" + ":".join(f"{s}:{e0[s]:.8f}" for s in SPECIES) + "}",
+           "energy_parameter_name=energy", "force_parameter_name=forces",
+           "sparse_jitter=1.0e-8", f"rnd_seed={seed}", f"gp_file={gp_file}"]
+    if spec.config_type_sigma:
+        cmd.append("config_type_sigma={" + ":".join(f"{k}:" + ":".join(f"{v:g}" for v in s)
+                                                   for k, s in spec.config_type_sigma.items()) + "}")
+    if core_file is not None:
+        cmd += [f"core_param_file={core_file}", "core_ip_args={IP LJ}"]
+    if spec.extra_args:
+        cmd += spec.extra_args.split()
+    return cmd
+
+
+def run_gap_fit(cmd: list[str], log_file: Path, gp_file: Path) -> None:
+    """Run gap_fit; on failure raise with the log's last line.
+
+    Raises
+    ------
+    TrainingError
+        Non-zero exit or no output file (names the log file).
+    """
+    with open(log_file, "w") as out:
+        rc = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=gp_file.parent).returncode
+    if rc != 0 or not gp_file.exists():
+        tail = [ln.strip() for ln in log_file.read_text(errors="replace").splitlines() if ln.strip()]
+        why = tail[-1] if tail else "no output"
+        abort = [k for k, ln in enumerate(tail) if "SYSTEM ABORT" in ln]
+        if abort:  # the reason follows QUIP's traceback lines
+            after = [ln for ln in tail[abort[0]:abort[0] + 6] if not ln.startswith(("SYSTEM ABORT: Traceback", "File "))]
+            why = after[0] if after else tail[abort[0]]
+        raise TrainingError(f"gap_fit failed (exit {rc}): {why}; see the log and fix [fit] in the spec",
+                            file=log_file, key="fit")

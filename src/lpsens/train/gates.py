@@ -1,0 +1,197 @@
+"""Gates of a candidate GAP (``lpsens train --validate``): accuracy and chemical stability.
+
+Gates (issue 10, item 5), thresholds in ``[gates]`` of the spec:
+
+* ``dft_force_rmse`` / ``dft_energy_rmse``: held-out PBE frames (``heldout_dft``, frames
+  ``heldout_dft_frames``); the energy RMSE after removing the mean per-atom offset, since the
+  GAP's energy zero is its reference's, not PBE's.
+* ``reference_force_rmse`` / ``reference_energy_rmse``: the held-out labelled frames of the fit.
+* ``never_catastrophic``: every stability run (glasses at each x and temperature, crystals at
+  ``crystal_temperature_K``), each started from the structure minimised with the candidate:
+  no fused atoms, no P with <= 2 or >= 5 S within 2.6 Å, no lost atoms (see
+  :mod:`lpsens.train.selection`).
+* ``crystal_units``: in crystals, the fraction of (P, frame) pairs in PS4³⁻/P2S7⁴⁻ units.
+* ``census_vs_reference``: not implemented yet (reported as ``not run``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import ase.io
+import numpy as np
+
+from lpsens.errors import TrainingError
+from lpsens.structures.checks import units_from_bonds
+from lpsens.train.exploration import gap_calculator, md_frames, minimise
+from lpsens.train.selection import frame_failures
+from lpsens.train.spec import TrainingSpec
+
+__all__ = ["validate", "validate_campaign", "format_gates", "errors_on", "write_json"]
+
+
+def errors_on(frames, calc) -> dict:
+    """Force RMSE (eV/Å), energy RMSE (meV/atom) raw and after removing the mean per-atom offset."""
+    df, de = [], []
+    for a in frames:
+        b = a.copy()
+        b.calc = calc
+        df.append((b.get_forces() - a.get_forces()).ravel())
+        de.append((b.get_potential_energy() - a.get_potential_energy()) / len(a))
+    df, de = np.concatenate(df), np.array(de)
+    return {"force_rmse_eV_A": float(np.sqrt(np.mean(df ** 2))),
+            "energy_rmse_meV_atom": float(1000 * np.sqrt(np.mean(de ** 2))),
+            "energy_rmse_offset_removed_meV_atom": float(1000 * np.std(de)),
+            "n_frames": len(frames)}
+
+
+def _row(gate, value, threshold, unit, passed, detail=""):
+    return {"gate": gate, "value": value, "threshold": threshold, "unit": unit, "passed": passed, "detail": detail}
+
+
+def _stability_runs(spec: TrainingSpec):
+    g = spec.gates
+    for m in g.stability_materials:
+        if m == "glass":
+            for x in g.stability_glass_x_mol_pct:
+                for T in g.stability_temperatures_K:
+                    yield m, float(x), float(T)
+        else:
+            yield m, None, float(g.crystal_temperature_K)
+
+
+def validate(spec: TrainingSpec, gap_xml, *, heldout_reference=None, base_dir=None, seed: int = 0) -> dict:
+    """Run every gate on ``gap_xml``; returns ``{"gap", "rows", "passed", "runs"}``.
+
+    Parameters
+    ----------
+    spec
+        The campaign's spec (``[gates]`` and ``[iterate]`` for the MD settings).
+    gap_xml
+        The candidate GAP (gap_fit XML).
+    heldout_reference
+        extxyz of held-out reference frames (the fit's ``heldout.extxyz``), or None.
+    base_dir
+        Directory against which a relative ``heldout_dft`` path is resolved.
+
+    Raises
+    ------
+    TrainingError
+        The GAP cannot be loaded or the held-out DFT file cannot be read.
+    """
+    from lpsens.structures import build_structure
+    from lpsens.structures.builder import CRYSTAL_X_MOL_PCT
+
+    g = spec.gates
+    calc = gap_calculator(gap_xml)
+    rows = []
+    if g.heldout_dft:
+        path = Path(g.heldout_dft)
+        if not path.is_absolute() and base_dir is not None:
+            path = Path(base_dir) / path
+        try:
+            frames = ase.io.read(path, f"{g.heldout_dft_frames[0]}:{g.heldout_dft_frames[1]}")
+        except (OSError, ValueError) as exc:
+            raise TrainingError(f"cannot read held-out DFT frames ({exc})", file=path, key="gates.heldout_dft") from None
+        err = errors_on(frames, calc)
+        rows.append(_row("dft_force_rmse", err["force_rmse_eV_A"], g.force_rmse_eV_A, "eV/Å",
+                         err["force_rmse_eV_A"] <= g.force_rmse_eV_A, f"{err['n_frames']} frames of {path.name}"))
+        e = err["energy_rmse_offset_removed_meV_atom"]
+        rows.append(_row("dft_energy_rmse", e, g.energy_rmse_meV_atom, "meV/atom", e <= g.energy_rmse_meV_atom,
+                         "mean per-atom offset removed"))
+    else:
+        rows.append(_row("dft_force_rmse", None, g.force_rmse_eV_A, "eV/Å", None, "not run: [gates] heldout_dft not set"))
+    if heldout_reference is not None and Path(heldout_reference).exists():
+        err = errors_on(ase.io.read(heldout_reference, ":"), calc)
+        rows.append(_row("reference_force_rmse", err["force_rmse_eV_A"], g.force_rmse_eV_A, "eV/Å",
+                         err["force_rmse_eV_A"] <= g.force_rmse_eV_A, f"{err['n_frames']} held-out labelled frames"))
+        rows.append(_row("reference_energy_rmse", err["energy_rmse_meV_atom"], g.energy_rmse_meV_atom, "meV/atom",
+                         err["energy_rmse_meV_atom"] <= g.energy_rmse_meV_atom, "absolute (same reference)"))
+    runs = []
+    broken_runs, unit_fracs = [], []
+    it = spec.iterate
+    for k, (m, x, T) in enumerate(_stability_runs(spec)):
+        xx = x if m == "glass" else CRYSTAL_X_MOL_PCT[m]
+        atoms = build_structure(m, xx, seed + k, min_atoms=g.stability_min_atoms)
+        atoms.info.clear()
+        start, rec = minimise(atoms, calc, it.minimise_steps)
+        name = f"{m}{'' if x is None else f' x={x:g}'} {T:g} K"
+        frames = md_frames(start, calc, temperature_K=T, steps=g.stability_steps, every=g.stability_every,
+                           timestep_fs=it.timestep_fs, seed=seed + k, run=name)
+        first_bad = next(((f.info["md_step"], r) for f in frames for r in [frame_failures(f)] if r), None)
+        run = {"run": name, "n_atoms": len(start), "frames": len(frames), "minimised": rec,
+               "first_failure": None if first_bad is None else {"md_step": first_bad[0], "reasons": first_bad[1]}}
+        if first_bad is not None:
+            broken_runs.append(f"{name}: step {first_bad[0]} {first_bad[1][0]}")
+        if m != "glass":
+            n_p = int(np.sum(start.numbers == 15))
+            fr = [(c.get("PS4", 0) + 2 * c.get("P2S7", 0)) / n_p for c in map(units_from_bonds, frames)]
+            run["p_in_units_fraction"] = float(np.mean(fr))
+            unit_fracs.append((name, float(np.mean(fr))))
+        runs.append(run)
+    if runs:
+        ps = g.stability_steps * it.timestep_fs / 1000
+        rows.append(_row("never_catastrophic", len(broken_runs), 0, "broken runs", not broken_runs,
+                         "; ".join(broken_runs) or f"{len(runs)} runs of {ps:g} ps"))
+    if unit_fracs:
+        worst = min(unit_fracs, key=lambda t: t[1])
+        rows.append(_row("crystal_units", worst[1], g.crystal_units_min_fraction, "fraction",
+                         worst[1] >= g.crystal_units_min_fraction, f"lowest: {worst[0]}"))
+    rows.append(_row("census_vs_reference", None, None, "", None, "not run: not implemented yet"))
+    decided = [r["passed"] for r in rows if r["passed"] is not None]
+    return {"gap": str(gap_xml), "rows": rows, "passed": bool(decided) and all(decided), "runs": runs}
+
+
+def format_gates(result: dict) -> str:
+    """The gates as a fixed-width table."""
+    lines = [f"gates of {result['gap']}", f"{'gate':<24}{'value':>12}{'threshold':>12}  {'unit':<12}{'result':<8}detail"]
+    for r in result["rows"]:
+        v = "-" if r["value"] is None else f"{r['value']:.4g}"
+        t = "-" if r["threshold"] is None else f"{r['threshold']:g}"
+        res = {True: "pass", False: "FAIL", None: "-"}[r["passed"]]
+        lines.append(f"{r['gate']:<24}{v:>12}{t:>12}  {r['unit']:<12}{res:<8}{r['detail']}")
+    not_run = sum(r["passed"] is None for r in result["rows"])
+    lines.append(("all gates run pass" if result["passed"] else "NOT all gates pass")
+                 + (f" ({not_run} not run)" if not_run else ""))
+    return "\n".join(lines)
+
+
+def write_json(result: dict, path) -> None:
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(result, indent=1))
+    tmp.replace(path)
+
+
+def validate_campaign(project, *, generation: int | None = None) -> dict:
+    """:func:`validate` on a campaign's GAP of ``generation`` (default: the newest fit).
+
+    Raises
+    ------
+    TrainingError
+        No finished fit (of that generation).
+    """
+    from lpsens.status import JobStatus
+    from lpsens.train.generations import spec_of
+    from lpsens.train.tasks import GAP_FILE
+
+    spec = spec_of(project)
+    fits = [j for j in project.find_jobs({"train_kind": "fit"}) if j.doc.get("status") == JobStatus.DONE.value]
+    if generation is not None:
+        fits = [j for j in fits if int(j.sp["generation"]) == generation]
+    if not fits:
+        raise TrainingError("no finished fit" + ("" if generation is None else f" of generation {generation}")
+                            + "; advance the campaign with 'lpsens train SPEC --root ROOT' and 'lpsens launch'",
+                            file=project.path)
+    job = max(fits, key=lambda j: int(j.sp["generation"]))
+    base = Path(spec.source).parent if spec.source else None
+    result = validate(spec, Path(job.path) / GAP_FILE, heldout_reference=Path(job.path) / "heldout.extxyz",
+                      base_dir=base, seed=spec.run.seed)
+    result["generation"] = int(job.sp["generation"])
+    gens = dict(project.doc.get("generations") or {})
+    rec = dict(gens.get(str(result["generation"]), {}))
+    rec["gates"] = {r["gate"]: r["passed"] for r in result["rows"]}
+    gens[str(result["generation"])] = rec
+    project.doc["generations"] = gens
+    return result

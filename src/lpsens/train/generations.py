@@ -1,0 +1,361 @@
+"""The training data space and its generations: create, advance, collect, report.
+
+A training campaign is a signac project with ``project.doc["kind"] == "training"``. Its jobs
+are tasks, told apart by the state point's ``train_kind``:
+
+* ``{"train_kind": "label", "generation": g, "name": ...}`` -- one reference calculation
+  (``config.extxyz`` -> ``labelled.extxyz``);
+* ``{"train_kind": "fit", "generation": g}`` -- gap_fit on every label of generations <= g;
+* ``{"train_kind": "explore", "generation": g, "material", "x_Li2S_mol_pct", "temperature_K"}``
+  -- MD with the generation-g GAP; its frames feed the selection of generation g + 1.
+
+:func:`advance` moves the campaign one stage on when the launcher has finished the current
+stage's tasks (label g -> fit g -> explore g -> select -> label g + 1 ...), and stops at
+``max_generations`` or when exploration finds no broken frame. Every generation is kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import ase.io
+import signac
+
+from lpsens import __version__
+from lpsens.errors import ProjectError
+from lpsens.statepoint import SCHEMA_VERSION
+from lpsens.status import JobStatus, utcnow
+from lpsens.train.configurations import Configuration, generation0
+from lpsens.train.labelling import CONFIG_FILE, LABELLED_FILE, calculator_class
+from lpsens.train.selection import frame_failures, select
+from lpsens.train.spec import TrainingSpec, parse_training_spec
+from lpsens.train.tasks import FRAMES_FILE, GAP_FILE
+
+__all__ = ["init_training", "open_training", "advance", "training_status", "collect_training_set", "newest_gap"]
+
+KIND = "training"
+#: Spec tables that define the labels; a campaign refuses a spec that changes them. [fit], [iterate],
+#: [gates] and the generation limit may change (e.g. to fix a failed fit); the old spec is kept.
+_LABEL_IDENTITY = ("configurations", "reference")
+#: Config types whose labelled frames are screened for broken chemistry (fused atoms, P with
+#: <= 2 or >= 5 S): a reference MD that breaks units, or a built structure that is broken.
+_SCREENED = ("bulk", "distorted", "md")
+_FINAL = (JobStatus.DONE.value, JobStatus.FAILED.value)
+
+
+def _plain(value):
+    """signac synced collections -> plain JSON values."""
+    return json.loads(json.dumps(value, default=lambda o: o()))
+
+
+def _seed(spec: TrainingSpec, *keys) -> int:
+    h = hashlib.sha256(repr((spec.run.seed, *keys)).encode()).digest()
+    return int.from_bytes(h[:4], "little")
+
+
+def _new_job(project, sp: dict, doc: dict):
+    job = project.open_job(sp)
+    if job in project:
+        return job, False
+    job.init()
+    now = utcnow()
+    job.doc.update({"status": JobStatus.PENDING.value, "reason": None, "attempts": 0, "created": now,
+                    "updated": now, **doc})
+    return job, True
+
+
+def _add_label_job(project, spec, g: int, cfg: Configuration) -> bool:
+    sp = {"train_kind": "label", "generation": g, "name": cfg.name}
+    job = project.open_job(sp)
+    if job in project:
+        return False
+    job.init()
+    a = cfg.atoms.copy()
+    a.info = {"config_type": cfg.config_type, "config_name": cfg.name, "generation": g}
+    ase.io.write(Path(job.path) / CONFIG_FILE, a, format="extxyz")
+    now = utcnow()
+    job.doc.update({"status": JobStatus.PENDING.value, "reason": None, "attempts": 0, "created": now, "updated": now,
+                    "config_type": cfg.config_type, "md": cfg.md, "n_atoms": len(a),
+                    "cost_steps": 1 if cfg.md is None else int(cfg.md["steps"]) + int(cfg.md["steps"]) // int(cfg.md["every"]),
+                    "seed": _seed(spec, "label", g, cfg.name)})
+    return True
+
+
+def open_training(root):
+    """Open a training data space (refuses an MD campaign's).
+
+    Raises
+    ------
+    ProjectError
+        No project at ``root``, or not a training campaign.
+    """
+    root = Path(root)
+    try:
+        project = signac.get_project(str(root), search=False)
+    except LookupError:
+        raise ProjectError(f"no training campaign at {root.resolve()}; create one with "
+                           f"'lpsens train SPEC.toml --root {root}'") from None
+    if project.doc.get("kind") != KIND:
+        raise ProjectError(f"{root.resolve()} is not a training campaign (project.doc kind = "
+                           f"{project.doc.get('kind')!r}); use a new --root for 'lpsens train'")
+    return project
+
+
+def init_training(spec: TrainingSpec, root) -> tuple[object, int]:
+    """Create the data space with generation 0 (or check that ``root`` holds this spec's campaign).
+
+    Returns
+    -------
+    (project, n_added)
+
+    Raises
+    ------
+    ProjectError
+        ``root`` holds another project, or a training campaign whose ``[configurations]`` or
+        ``[reference]`` differ (other tables are updated, the previous spec kept in
+        ``project.doc["spec_history"]``).
+    TrainingError
+        The reference calculator cannot be imported or offers no forces.
+    StructureError
+        A builder cannot make a generation-0 structure (nothing is written then).
+    """
+    root = Path(root)
+    if (root / ".signac").is_dir() or (root / "signac.rc").exists():
+        project = open_training(root)
+        old, new = _plain(project.doc.get("spec") or {}), spec.to_dict()
+        changed = sorted(k for k in _LABEL_IDENTITY if json.dumps(old.get(k)) != json.dumps(new.get(k)))
+        if changed:
+            raise ProjectError(f"{root.resolve()} holds a training campaign whose [{'], ['.join(changed)}] differ from "
+                               "this spec's; labels would be mixed. Give the same tables, or a new --root",
+                               file=spec.source, key=changed[0])
+        if json.dumps(old) != json.dumps(new):  # [fit], [iterate], [gates], limits: apply from now on
+            history = list(project.doc.get("spec_history") or [])
+            history.append({"at": utcnow(), "spec": old})
+            project.doc.update({"spec": new, "spec_history": history})
+        return project, 0
+    calculator_class(spec.reference, file=spec.source)  # everything may raise before anything is written
+    configs = generation0(spec.configurations, spec.run.seed)
+    root.mkdir(parents=True, exist_ok=True)
+    project = signac.init_project(str(root))
+    project.doc.update({"lpsens_schema_version": SCHEMA_VERSION, "kind": KIND, "created": utcnow(),
+                        "lpsens_version": __version__, "spec": spec.to_dict(),
+                        "spec_file": None if spec.source is None else str(Path(spec.source).resolve()),
+                        "generations": {}})
+    n = sum(_add_label_job(project, spec, 0, c) for c in configs)
+    _note(project, 0, labels_created=n)
+    return project, n
+
+
+def _note(project, g: int, **fields) -> None:
+    gens = dict(project.doc.get("generations") or {})
+    rec = dict(gens.get(str(g), {}))
+    rec.update(fields)
+    gens[str(g)] = rec
+    project.doc["generations"] = gens
+
+
+def _jobs(project, kind: str, g: int | None = None) -> list:
+    flt = {"train_kind": kind} if g is None else {"train_kind": kind, "generation": g}
+    return list(project.find_jobs(flt))
+
+
+def spec_of(project) -> TrainingSpec:
+    return parse_training_spec(_plain(project.doc["spec"]), file=project.doc.get("spec_file"))
+
+
+def _held_out(job, fraction: float) -> bool:
+    return int(job.id[:8], 16) / 16 ** 8 < fraction and job.doc.get("config_type") not in ("dimer", "isolated")
+
+
+def collect_training_set(project, g: int, spec: TrainingSpec) -> tuple[list, list, list[str]]:
+    """Labelled frames of generations <= g with provenance: (train, held-out, ids of failed labels).
+
+    Each frame's ``info`` gets ``config_type``, ``config_name``, ``generation``, ``job_id`` and
+    ``reference``; frames of bulk, distorted and MD labels that fail the chemistry checks
+    (:func:`~lpsens.train.selection.frame_failures`) get ``screen`` = the reasons. A label job is held out (all its frames) by a hash of its id, so correlated
+    MD frames never straddle the split; dimers and isolated atoms are always trained on.
+    """
+    train, heldout, failed = [], [], []
+    ref = spec.reference.name or spec.reference.calculator
+    for job in sorted(project.find_jobs({"train_kind": "label", "generation": {"$lte": g}}), key=lambda j: j.id):
+        if job.doc.get("status") != JobStatus.DONE.value:
+            failed.append(job.id)
+            continue
+        frames = ase.io.read(Path(job.path) / LABELLED_FILE, ":")
+        for f in frames:
+            f.info.update(config_type=job.doc["config_type"], config_name=job.sp["name"],
+                          generation=int(job.sp["generation"]), job_id=job.id, reference=ref)
+            if f.info["config_type"] in _SCREENED:
+                reasons = frame_failures(f)
+                if reasons:  # kept (it teaches restoring forces) but marked: broken, not chemistry
+                    f.info["screen"] = "; ".join(reasons)
+        (heldout if _held_out(job, spec.run.holdout_fraction) else train).extend(frames)
+    return train, heldout, failed
+
+
+def newest_gap(project) -> tuple[int, Path] | None:
+    """(generation, path) of the newest finished fit, or None."""
+    done = [j for j in _jobs(project, "fit") if j.doc.get("status") == JobStatus.DONE.value]
+    if not done:
+        return None
+    job = max(done, key=lambda j: int(j.sp["generation"]))
+    return int(job.sp["generation"]), Path(job.path) / GAP_FILE
+
+
+def _waiting(jobs) -> list:
+    return [j for j in jobs if j.doc.get("status") not in _FINAL]
+
+
+def advance(project) -> dict:
+    """Move the campaign on by as many stages as are ready; returns ``{"state", "generation", "message"}``.
+
+    States: ``labelling``, ``fitting``, ``exploring`` (tasks pending for the launcher),
+    ``fit_failed``, ``finished``.
+    """
+    spec = spec_of(project)
+    while True:
+        labels = _jobs(project, "label")
+        g = max(int(j.sp["generation"]) for j in labels)
+        pending = _waiting([j for j in labels if int(j.sp["generation"]) == g])
+        if pending:
+            return _state("labelling", g, f"{len(pending)} labelling task(s) of generation {g} to run")
+        n_frames = sum(int(j.doc.get("n_labelled") or 0) for j in labels)
+        fit_job, created = _new_job(project, {"train_kind": "fit", "generation": g},
+                                    {"n_atoms": 1, "cost_steps": 1000 + 100 * n_frames, "seed": _seed(spec, "fit", g)})
+        if created:
+            failed = [j.id for j in labels if int(j.sp["generation"]) == g and j.doc.get("status") == "failed"]
+            _note(project, g, labels_done=sum(1 for j in labels if int(j.sp["generation"]) == g) - len(failed),
+                  labels_failed=failed)
+        status = fit_job.doc.get("status")
+        if status == JobStatus.FAILED.value:
+            return _state("fit_failed", g, f"the fit of generation {g} failed: {fit_job.doc.get('reason')}")
+        if status != JobStatus.DONE.value:
+            return _state("fitting", g, f"gap_fit of generation {g} to run")
+        _note(project, g, gap=str(Path(fit_job.path) / GAP_FILE), n_train_frames=fit_job.doc.get("n_train_frames"))
+        if g >= spec.run.max_generations:
+            return _state("finished", g, f"generation limit {spec.run.max_generations} reached; newest GAP: "
+                                         f"{Path(fit_job.path) / GAP_FILE}")
+        if not _jobs(project, "explore", g):
+            _add_explore_jobs(project, spec, g)
+        explore = _jobs(project, "explore", g)
+        pending = _waiting(explore)
+        if pending:
+            return _state("exploring", g, f"{len(pending)} MD exploration task(s) with the generation-{g} GAP to run")
+        n_new = _select_next(project, spec, g, explore)
+        if n_new == 0:
+            return _state("finished", g, f"no broken or new frames found with the generation-{g} GAP; newest GAP: "
+                                         f"{Path(fit_job.path) / GAP_FILE}")
+
+
+def _state(state: str, g: int, message: str) -> dict:
+    return {"state": state, "generation": g, "message": message}
+
+
+def _add_explore_jobs(project, spec, g: int) -> None:
+    it = spec.iterate
+    for material in it.materials:
+        xs = it.glass_x_mol_pct if material == "glass" else (None,)
+        for x in xs:
+            for T in it.temperatures_K:
+                sp = {"train_kind": "explore", "generation": g, "material": material,
+                      "x_Li2S_mol_pct": None if x is None else float(x), "temperature_K": float(T)}
+                _new_job(project, sp, {"n_atoms": it.min_atoms, "cost_steps": it.md_steps + it.minimise_steps,
+                                       "seed": _seed(spec, "explore", g, material, x, T)})
+
+
+def _select_next(project, spec, g: int, explore) -> int:
+    frames, census, origin = [], {}, []
+    for job in sorted(explore, key=lambda j: j.id):
+        if job.doc.get("status") != JobStatus.DONE.value:
+            continue
+        fr = ase.io.read(Path(job.path) / FRAMES_FILE, ":")
+        census[fr[0].info["run"]] = job.doc.get("census_start")
+        frames.extend(fr)
+        origin.extend([job.id] * len(fr))
+    chosen = select(frames, n_failures=spec.iterate.select_failures, n_diverse=spec.iterate.select_diverse,
+                    census_by_run=census)
+    n_fail = sum(1 for c in chosen if c.reason.startswith("failure"))
+    record = [{"explore_job": origin[c.index], "md_step": int(frames[c.index].info.get("md_step", -1)),
+               "run": frames[c.index].info.get("run"), "reason": c.reason} for c in chosen]
+    _note(project, g, selected=record, n_failures_found=n_fail)
+    if n_fail == 0:
+        return 0
+    for c in chosen:
+        f = frames[c.index]
+        name = f"selected/{f.info['run']}/step{int(f.info['md_step'])}"
+        atoms = f.copy()
+        atoms.info = {}
+        _add_label_job(project, spec, g + 1, Configuration(name, "selected", atoms))
+    _note(project, g + 1, labels_created=len(chosen))
+    return len(chosen)
+
+
+def training_status(project) -> dict:
+    """Per generation: label/fit/explore task counts by status, and the generation record."""
+    out = {"root": str(project.path), "generations": {}}
+    for job in project:
+        sp = job.sp
+        g = str(sp.get("generation"))
+        gen = out["generations"].setdefault(g, {})
+        counts = gen.setdefault(sp.get("train_kind"), {})
+        st = job.doc.get("status", "pending")
+        counts[st] = counts.get(st, 0) + 1
+        if st == JobStatus.FAILED.value:
+            gen.setdefault("failed", []).append({"job": job.id, "name": sp.get("name", sp.get("train_kind")),
+                                                 "reason": job.doc.get("reason")})
+    for g, rec in (project.doc.get("generations") or {}).items():
+        out["generations"].setdefault(g, {})["record"] = dict(rec)
+    return out
+
+
+def format_status(report: dict) -> str:
+    lines = [f"training campaign {report['root']}"]
+    for g in sorted(report["generations"], key=lambda s: int(s) if s.isdigit() else -1):
+        gen = report["generations"][g]
+        parts = []
+        for kind in ("label", "fit", "explore"):
+            if kind in gen:
+                parts.append(f"{kind}: " + ", ".join(f"{v} {k}" for k, v in sorted(gen[kind].items())))
+        lines.append(f"generation {g}: " + "; ".join(parts))
+        rec = gen.get("record", {})
+        if "n_failures_found" in rec:
+            lines.append(f"  selection: {rec['n_failures_found']} broken frame(s) found, {len(rec.get('selected', []))} selected")
+        if rec.get("gap"):
+            lines.append(f"  GAP: {rec['gap']} ({rec.get('n_train_frames')} training frames)")
+        for f in gen.get("failed", []):
+            lines.append(f"  FAILED {f['job'][:8]} {f['name']}: {f['reason']}")
+    return "\n".join(lines)
+
+
+def run_campaign(project, *, max_rounds: int = 1000, progress=None) -> dict:
+    """Advance and run the tasks in this process (serial launcher) until finished or stuck.
+
+    For packed runs use ``mpiexec -n N lpsens launch --root DIR`` between calls of
+    :func:`advance` instead. ``progress(state)`` is called with every state.
+
+    Raises
+    ------
+    TrainingError
+        A stage's tasks ran but the campaign cannot move on (all failed, or a failed fit).
+    """
+    from lpsens.errors import TrainingError
+    from lpsens.launch.launcher import LaunchOptions, launch
+
+    state = advance(project)
+    for _ in range(max_rounds):
+        if progress is not None:
+            progress(state)
+        if state["state"] == "finished":
+            return state
+        if state["state"] == "fit_failed":
+            raise TrainingError(state["message"] + "; fix [fit] in the spec, then run 'lpsens train SPEC --root "
+                                "ROOT' and 'lpsens launch --root ROOT --retry-failed'", file=project.path)
+        launch(project, options=LaunchOptions(progress_interval_s=0), install_signals=False)
+        new = advance(project)
+        if new == state:
+            raise TrainingError(f"no progress: {new['message']}; see 'lpsens train --status --root {project.path}'",
+                                file=project.path)
+        state = new
+    return state

@@ -1,0 +1,281 @@
+"""Training spec (TOML) -> validated :class:`TrainingSpec`.
+
+One table per stage of the protocol (Staacke et al., Nanomaterials 12, 2950 (2022) §3.1;
+Timmermann et al., J. Chem. Phys. 155, 244107 (2021)): ``[training]`` (name, seed, generation
+limit), ``[configurations]`` (generation 0), ``[reference]`` (the ASE calculator that labels),
+``[fit]`` (gap_fit), ``[iterate]`` (MD with the newest GAP and selection) and ``[gates]``.
+Every key is documented in docs/training.md; unknown keys and bad values raise
+:class:`~lpsens.errors.SpecError` naming the file and the key, before anything is written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lpsens.errors import SpecError
+from lpsens.structures.crystals import CRYSTAL_PHASES
+
+__all__ = [
+    "ConfigurationSpec",
+    "FitSpec",
+    "GateSpec",
+    "IterateSpec",
+    "ReferenceSpec",
+    "TrainingSpec",
+    "load_training_spec",
+    "parse_training_spec",
+    "PAIRS",
+]
+
+#: Element pairs of the short-range scans (the repulsive wall of every pair).
+PAIRS = ("Li-S", "P-S", "S-S", "P-P", "Li-Li", "Li-P")
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Name, seed and generation limit of the campaign."""
+
+    name: str = "training"
+    seed: int = 0
+    max_generations: int = 3
+    holdout_fraction: float = 0.1
+
+
+@dataclass(frozen=True)
+class ConfigurationSpec:
+    """Generation 0: which structures, copies, snapshots and scans are labelled."""
+
+    glass_x_mol_pct: tuple[float, ...] = (67.0, 70.0, 75.0)
+    glass_p2s6_fraction: float = 0.0
+    glass_min_atoms: int = 48
+    crystals: tuple[str, ...] = ("gamma_Li3PS4", "beta_Li3PS4", "Li7P3S11")
+    crystal_min_atoms: int = 0
+    n_distorted: int = 2
+    strain_max: float = 0.03
+    rattle_A: tuple[float, ...] = (0.05, 0.1)
+    compress_scale: tuple[float, ...] = (0.92,)
+    md_temperatures_K: tuple[float, ...] = (600.0,)
+    md_steps: int = 40
+    md_every: int = 10
+    md_timestep_fs: float = 2.0
+    scan_pairs: tuple[str, ...] = PAIRS
+    scan_distances_A: tuple[float, ...] = (1.2, 1.5, 1.8, 2.1, 2.5, 3.0)
+    scan_box_A: float = 10.0
+
+
+@dataclass(frozen=True)
+class ReferenceSpec:
+    """The ASE calculator that labels: ``calculator = "module:Class"`` and its keyword arguments."""
+
+    calculator: str = ""
+    kwargs: dict = field(default_factory=dict)
+    cores: int = 1
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class FitSpec:
+    """gap_fit descriptors, regularisation per config_type, e0 and the repulsive core."""
+
+    cutoff_2b_A: float = 5.0
+    n_sparse_2b: int = 30
+    delta_2b: float = 1.0
+    cutoff_3b_A: float = 3.2
+    n_sparse_3b: int = 100
+    delta_3b: float = 0.1
+    sigma: tuple[float, ...] = (0.005, 0.15, 0.0, 0.0)
+    config_type_sigma: dict = field(default_factory=dict)
+    e0_eV: dict = field(default_factory=dict)
+    core: str = "pair_repulsion"
+    core_wall_eV: float = 1.0
+    core_cutoff_A: float = 2.0
+    extra_args: str = ""
+
+
+@dataclass(frozen=True)
+class IterateSpec:
+    """MD with the newest GAP, then selection of new configurations for labelling."""
+
+    materials: tuple[str, ...] = ("glass",)
+    glass_x_mol_pct: tuple[float, ...] = (67.0, 75.0)
+    min_atoms: int = 48
+    temperatures_K: tuple[float, ...] = (600.0, 800.0)
+    md_steps: int = 200
+    md_every: int = 10
+    timestep_fs: float = 2.0
+    minimise_steps: int = 100
+    select_failures: int = 8
+    select_diverse: int = 4
+
+
+@dataclass(frozen=True)
+class GateSpec:
+    """Thresholds and runs of ``lpsens train --validate``."""
+
+    heldout_dft: str = ""
+    heldout_dft_frames: tuple[int, int] = (150, 200)
+    force_rmse_eV_A: float = 0.20
+    energy_rmse_meV_atom: float = 4.0
+    stability_materials: tuple[str, ...] = ("glass",)
+    stability_glass_x_mol_pct: tuple[float, ...] = (67.0, 70.0, 75.0)
+    stability_min_atoms: int = 48
+    stability_temperatures_K: tuple[float, ...] = (400.0, 600.0, 800.0)
+    stability_steps: int = 500
+    stability_every: int = 10
+    crystal_temperature_K: float = 800.0
+    crystal_units_min_fraction: float = 0.995
+
+
+@dataclass(frozen=True)
+class TrainingSpec:
+    """A validated training spec (see module docstring)."""
+
+    run: RunSpec
+    configurations: ConfigurationSpec
+    reference: ReferenceSpec
+    fit: FitSpec
+    iterate: IterateSpec
+    gates: GateSpec
+    source: Path | None = None
+
+    def to_dict(self) -> dict:
+        out = {}
+        for name, section in (("training", self.run), ("configurations", self.configurations),
+                              ("reference", self.reference), ("fit", self.fit), ("iterate", self.iterate),
+                              ("gates", self.gates)):
+            out[name] = {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(section).items()}
+        return out
+
+
+_SECTIONS = {"training": RunSpec, "configurations": ConfigurationSpec, "reference": ReferenceSpec,
+             "fit": FitSpec, "iterate": IterateSpec, "gates": GateSpec}
+
+
+def _coerce(value, default, key: str, file):
+    """Coerce a TOML value to the type of the field's default, or raise SpecError."""
+    def bad(what):
+        raise SpecError(f"{value!r} {what}", file=file, key=key)
+
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            bad("must be true or false")
+        return value
+    if isinstance(default, int):
+        if isinstance(value, bool) or not isinstance(value, int):
+            bad("must be an integer")
+        return value
+    if isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            bad("must be a finite number")
+        return float(value)
+    if isinstance(default, str):
+        if not isinstance(value, str):
+            bad("must be a string")
+        return value
+    if isinstance(default, dict):
+        if not isinstance(value, dict):
+            bad("must be a table")
+        return dict(value)
+    if isinstance(default, tuple):
+        if not isinstance(value, list):
+            bad("must be a list")
+        proto = default[0] if default else 0.0
+        return tuple(_coerce(v, proto, key, file) for v in value)
+    raise AssertionError(key)
+
+
+def _section(cls, data: dict, name: str, file):
+    if not isinstance(data, dict):
+        raise SpecError(f"[{name}] must be a table", file=file, key=name)
+    defaults = {f.name: (f.default if f.default is not dataclasses.MISSING else f.default_factory())
+                for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(defaults))
+    if unknown:
+        raise SpecError(f"unknown key(s) {', '.join(unknown)}; allowed: {', '.join(defaults)}",
+                        file=file, key=f"{name}.{unknown[0]}")
+    return cls(**{k: _coerce(v, defaults[k], f"{name}.{k}", file) for k, v in data.items()})
+
+
+def parse_training_spec(data: dict, *, file=None) -> TrainingSpec:
+    """Validate a parsed TOML document; see :func:`load_training_spec`."""
+    unknown = sorted(set(data) - set(_SECTIONS))
+    if unknown:
+        raise SpecError(f"unknown section(s) {', '.join(unknown)}; allowed: {', '.join(_SECTIONS)}",
+                        file=file, key=unknown[0])
+    if "reference" not in data:
+        raise SpecError("missing [reference] table with calculator = \"module:Class\"; "
+                        "see signac_project/train_demo.toml", file=file, key="reference")
+    parts = {name: _section(cls, data.get(name, {}), name, file) for name, cls in _SECTIONS.items()}
+    spec = TrainingSpec(run=parts["training"], configurations=parts["configurations"], reference=parts["reference"],
+                        fit=parts["fit"], iterate=parts["iterate"], gates=parts["gates"],
+                        source=None if file is None else Path(file))
+    _check(spec, file)
+    return spec
+
+
+def _check(spec: TrainingSpec, file) -> None:
+    c, r, f, it, g = spec.configurations, spec.reference, spec.fit, spec.iterate, spec.gates
+    if not c.glass_x_mol_pct and not c.crystals:
+        raise SpecError("no compositions: give configurations.glass_x_mol_pct (e.g. [67, 70, 75]) and/or "
+                        "configurations.crystals", file=file, key="configurations.glass_x_mol_pct")
+    for x in (*c.glass_x_mol_pct, *it.glass_x_mol_pct, *g.stability_glass_x_mol_pct):
+        if not 50.0 <= x <= 80.0:
+            raise SpecError(f"glass x = {x} mol% Li2S is outside 50-80", file=file, key="configurations.glass_x_mol_pct")
+    for name in (*c.crystals, *(m for m in (*it.materials, *g.stability_materials) if m != "glass")):
+        if name not in CRYSTAL_PHASES:
+            raise SpecError(f"unknown crystal {name!r}; allowed: glass, {', '.join(CRYSTAL_PHASES)}",
+                            file=file, key="configurations.crystals")
+    for pair in c.scan_pairs:
+        if pair not in PAIRS:
+            raise SpecError(f"unknown pair {pair!r}; allowed: {', '.join(PAIRS)}", file=file, key="configurations.scan_pairs")
+    if any(d <= 0.3 for d in c.scan_distances_A):
+        raise SpecError("scan distances must be > 0.3 Å", file=file, key="configurations.scan_distances_A")
+    if c.md_steps < 0 or c.md_every < 1 or it.md_every < 1 or it.md_steps < 1 or g.stability_every < 1:
+        raise SpecError("md_steps must be >= 0 and md_every >= 1", file=file, key="configurations.md_every")
+    if ":" not in r.calculator:
+        raise SpecError(f"calculator = {r.calculator!r} must be an import path 'module:Class' "
+                        "(e.g. 'sevenn.calculator:SevenNetCalculator')", file=file, key="reference.calculator")
+    if r.cores < 1:
+        raise SpecError("cores must be >= 1", file=file, key="reference.cores")
+    if f.core not in ("pair_repulsion", "none"):
+        raise SpecError(f"core = {f.core!r}; allowed: pair_repulsion, none", file=file, key="fit.core")
+    if len(f.sigma) != 4:
+        raise SpecError("sigma must list 4 numbers: energy (eV/atom), force (eV/Å), virial, hessian",
+                        file=file, key="fit.sigma")
+    for kind, s in f.config_type_sigma.items():
+        if not (isinstance(s, list) and len(s) == 4 and all(isinstance(v, (int, float)) for v in s)):
+            raise SpecError(f"config_type_sigma.{kind} must list 4 numbers", file=file, key=f"fit.config_type_sigma.{kind}")
+    for el, e0 in f.e0_eV.items():
+        if el not in ("Li", "P", "S") or not isinstance(e0, (int, float)):
+            raise SpecError(f"e0_eV.{el} = {e0!r}: give a number for each of Li, P, S (or omit e0_eV to fit it)",
+                            file=file, key="fit.e0_eV")
+    if f.e0_eV and set(f.e0_eV) != {"Li", "P", "S"}:
+        raise SpecError("e0_eV must give Li, P and S (or be omitted: fitted by least squares)", file=file, key="fit.e0_eV")
+    if not 0.0 <= spec.run.holdout_fraction < 0.5:
+        raise SpecError("holdout_fraction must be in [0, 0.5)", file=file, key="training.holdout_fraction")
+    if spec.run.max_generations < 0:
+        raise SpecError("max_generations must be >= 0", file=file, key="training.max_generations")
+    if len(g.heldout_dft_frames) != 2:
+        raise SpecError("heldout_dft_frames must be [start, stop]", file=file, key="gates.heldout_dft_frames")
+
+
+def load_training_spec(path) -> TrainingSpec:
+    """Read and validate a training spec.
+
+    Raises
+    ------
+    SpecError
+        Missing/unreadable file, bad TOML, unknown section or key, bad value (file and key named).
+    """
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SpecError("no such file; give a training spec (see signac_project/train_demo.toml)", file=path) from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise SpecError(f"not valid TOML: {exc}", file=path) from None
+    return parse_training_spec(data, file=path)

@@ -1,0 +1,184 @@
+"""Training tasks for the launcher: label, fit, explore (one signac job each).
+
+:func:`run_train_task` has the contract of :func:`lpsens.md.task.run_task` (same arguments,
+same :class:`~lpsens.md.task.TaskOutcome`), so ``lpsens launch`` packs, claims, journals,
+resumes and isolates failures of training tasks exactly like MD tasks. Only rank 0 of the
+group computes (reference calculators and gap_fit are single-process here); the others wait
+and share its outcome.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import ase.io
+
+from lpsens.errors import TrainingError
+from lpsens.md.task import TaskOutcome
+from lpsens.train import fit as fitting
+from lpsens.train.labelling import (
+    CONFIG_FILE,
+    LABELLED_FILE,
+    cached_calculator,
+    label,
+    label_md,
+    write_frames,
+)
+
+__all__ = ["run_train_task", "FRAMES_FILE", "GAP_FILE"]
+
+FRAMES_FILE = "frames.extxyz"
+GAP_FILE = "gap.xml"
+
+
+def _spec(job):
+    from lpsens.train.generations import spec_of
+
+    return spec_of(job.project)
+
+
+def _label_task(job, spec, should_stop) -> tuple[str, int]:
+    job_dir = Path(job.path)
+    if (job_dir / LABELLED_FILE).exists():
+        return "done", 0
+    atoms = ase.io.read(job_dir / CONFIG_FILE)
+    calc = cached_calculator(spec.reference, file=spec.source)
+    name = spec.reference.name or spec.reference.calculator
+    md = job.doc.get("md")
+    if md:
+        frames, complete = label_md(atoms, calc, dict(md), seed=int(job.doc["seed"]), job_dir=job_dir,
+                                    name=name, should_stop=should_stop)
+        if not complete:
+            return "timeout", len(frames)
+        for f in frames:
+            f.arrays.pop("momenta", None)
+    else:
+        frames = [label(atoms, calc, name=name, file=job_dir / CONFIG_FILE)]
+    write_frames(job_dir / LABELLED_FILE, frames)
+    job.doc["n_labelled"] = len(frames)
+    return "done", len(frames)
+
+
+def _fit_task(job, spec) -> tuple[str, int]:
+    from lpsens.train.generations import collect_training_set
+
+    job_dir = Path(job.path)
+    if (job_dir / GAP_FILE).exists() and job.doc.get("gap_xml"):
+        return "done", 0
+    g = int(job.sp["generation"])
+    train, heldout, skipped = collect_training_set(job.project, g, spec)
+    e0 = dict(spec.fit.e0_eV) or fitting.fit_e0(train)
+    train = [a for a in train if a.info.get("config_type") != "isolated"]  # no descriptors: E = e0 exactly
+    write_frames(job_dir / "train.extxyz", fitting.training_file_frames(train, spec.fit.sigma[2] > 0))
+    if heldout:
+        write_frames(job_dir / "heldout.extxyz", heldout)
+    core_file = None
+    eps12 = {}
+    if spec.fit.core == "pair_repulsion":
+        eps12 = fitting.fit_core(train, spec.fit.core_wall_eV)
+        core_file = job_dir / "core.xml"
+        core_file.write_text(fitting.core_xml(eps12, spec.fit.core_cutoff_A))
+    tmp = job_dir / "gap.tmp.xml"
+    cmd = fitting.gap_fit_command(spec.fit, e0, job_dir / "train.extxyz", tmp, core_file, spec.run.seed + g)
+    fitting.run_gap_fit(cmd, job_dir / "gap_fit.log", tmp)
+    # gap_fit names its sparse-point files after gp_file; keep the XML name and rename it last.
+    text = tmp.read_text()
+    tmp.replace(job_dir / GAP_FILE)
+    job.doc.update({"gap_xml": GAP_FILE, "e0_eV": e0, "core_eps12": eps12, "gap_fit_command": cmd,
+                    "n_train_frames": len(train), "n_heldout_frames": len(heldout),
+                    "skipped_failed_labels": skipped, "gap_xml_bytes": len(text),
+                    "screened_broken": sorted({f.info["config_name"] for f in train + heldout if f.info.get("screen")})})
+    return "done", len(train)
+
+
+def _explore_task(job, spec) -> tuple[str, int]:
+    from lpsens.structures import build_structure
+    from lpsens.structures.builder import CRYSTAL_X_MOL_PCT
+    from lpsens.structures.checks import units_from_bonds
+    from lpsens.train.exploration import gap_calculator, md_frames, minimise
+
+    job_dir = Path(job.path)
+    if (job_dir / FRAMES_FILE).exists():
+        return "done", 0
+    sp = job.sp
+    g = int(sp["generation"])
+    fit_job = job.project.open_job({"train_kind": "fit", "generation": g})
+    calc = gap_calculator(Path(fit_job.path) / GAP_FILE)
+    it = spec.iterate
+    material = sp["material"]
+    x = float(sp["x_Li2S_mol_pct"]) if material == "glass" else CRYSTAL_X_MOL_PCT[material]
+    seed = int(job.doc["seed"])
+    atoms = build_structure(material, x, seed, min_atoms=it.min_atoms)
+    atoms.info.clear()
+    start, rec = minimise(atoms, calc, it.minimise_steps)
+    census = units_from_bonds(start)
+    run = f"g{g}/{material}/{x:g}/{float(sp['temperature_K']):g}K"
+    frames = md_frames(start, calc, temperature_K=float(sp["temperature_K"]), steps=it.md_steps, every=it.md_every,
+                       timestep_fs=it.timestep_fs, seed=seed, run=run)
+    write_frames(job_dir / FRAMES_FILE, frames)
+    job.doc.update({"minimised": rec, "census_start": census, "n_frames": len(frames),
+                    "collapsed": bool(frames[-1].info.get("collapsed", False))})
+    return "done", len(frames)
+
+
+def run_train_task(job, *, comm=None, should_stop=None, on_segment=None, **kw) -> TaskOutcome:
+    """Run (or finish) one training task: the job's ``train_kind`` is ``label``, ``fit`` or ``explore``.
+
+    Parameters
+    ----------
+    job
+        signac job of a training data space (``project.doc["kind"] == "training"``).
+    comm
+        Group communicator (``None``: serial); rank 0 computes, the others wait.
+    should_stop
+        Checked between MD snapshots of a labelling MD task (then ``"timeout"``, resumable).
+    on_segment, **kw
+        Accepted for the launcher's task contract; unused.
+
+    Returns
+    -------
+    TaskOutcome
+        ``steps_done`` counts labelled frames / training frames / explored frames.
+
+    Raises
+    ------
+    TrainingError
+        Unknown task kind, reference-calculator or gap_fit failure (the launcher marks the job
+        failed and records the reason). Calculator exceptions propagate as they are.
+    """
+    t0 = time.perf_counter()
+    rank = 0 if comm is None else comm.Get_rank()
+    result = error = None
+    if rank == 0:
+        try:
+            spec = _spec(job)
+            kind = job.sp.get("train_kind")
+            if kind == "label":
+                result = _label_task(job, spec, should_stop)
+            elif kind == "fit":
+                result = _fit_task(job, spec)
+            elif kind == "explore":
+                result = _explore_task(job, spec)
+            else:
+                raise TrainingError(f"unknown train_kind {kind!r} in the state point", job_id=job.id)
+        except Exception as exc:  # re-raised below; the other ranks raise the same message
+            error = exc
+    if comm is not None and comm.Get_size() > 1:
+        shared = comm.bcast((result, None if error is None else f"{type(error).__name__}: {error}"), root=0)
+        if rank != 0:
+            result, message = shared
+            if message is not None:
+                raise TrainingError(message, job_id=job.id)
+    if error is not None:
+        raise error
+    status, n = result
+    wall = time.perf_counter() - t0
+    return TaskOutcome(status, int(n), wall, n / wall if n else 0.0, int(n))
+
+
+def describe(job) -> str:
+    """One line: kind, generation, name (for reports)."""
+    sp = job.sp
+    return json.dumps({k: sp[k] for k in sorted(sp)})

@@ -1,0 +1,69 @@
+"""Cheap reference calculators for the training tests (importable as ``pair_reference:...``).
+
+``MorsePairs``: a fixed-parameter Morse pair potential for Li–P–S with minima near the real
+bond lengths (P–S 2.05 Å, Li–S 2.45 Å), a steep wall, smooth cutoff at 5 Å; energy, forces
+(analytic) and stress (virial). ``FailingMorse`` raises like an unconverged SCF when two atoms
+are closer than ``fail_below_A``; ``EnergyOnly`` implements no forces.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from ase.calculators.calculator import Calculator, all_changes
+from ase.neighborlist import neighbor_list
+
+# (D eV, a 1/Å, r0 Å) per pair of atomic numbers
+PARAMS = {(3, 3): (0.05, 1.2, 3.0), (3, 15): (0.05, 1.2, 3.2), (3, 16): (0.4, 1.4, 2.45),
+          (15, 15): (0.3, 1.5, 2.25), (15, 16): (2.0, 1.6, 2.05), (16, 16): (0.15, 1.5, 3.4)}
+CUTOFF_A = 5.0
+
+
+class MorsePairs(Calculator):
+    implemented_properties = ["energy", "free_energy", "forces", "stress"]
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        a = self.atoms
+        i, j, d, D = neighbor_list("ijdD", a, CUTOFF_A)
+        z = a.numbers
+        zi, zj = np.minimum(z[i], z[j]), np.maximum(z[i], z[j])
+        p = np.array([PARAMS[(x, y)] for x, y in zip(zi, zj, strict=True)]).reshape(-1, 3)
+        De, al, r0 = p[:, 0], p[:, 1], p[:, 2]
+
+        def morse(r):
+            e = np.exp(-al * (r - r0))
+            return De * (e * e - 2 * e), De * (-2 * al * e * e + 2 * al * e)
+
+        e, de = morse(d)
+        ec, dec = morse(np.full_like(d, CUTOFF_A))
+        e_s = e - ec - (d - CUTOFF_A) * dec  # energy and force shifted to 0 at the cutoff
+        de_s = de - dec
+        energy = 0.5 * e_s.sum()
+        fij = (de_s / d)[:, None] * D  # dE/dr_j along D = r_j - r_i (pair counted twice)
+        forces = np.zeros((len(a), 3))
+        np.add.at(forces, i, 0.5 * fij)
+        np.add.at(forces, j, -0.5 * fij)
+        # forces on i from pair (i,j) appear twice (as (i,j) and (j,i)) -> the 0.5 factors
+        virial = -0.5 * (D.T @ fij)
+        stress = -virial / a.get_volume() if a.cell.rank == 3 else np.zeros((3, 3))
+        self.results = {"energy": float(energy), "free_energy": float(energy), "forces": forces,
+                        "stress": stress.flat[[0, 4, 8, 5, 2, 1]]}
+
+
+class FailingMorse(MorsePairs):
+    def __init__(self, fail_below_A=1.3, **kw):
+        super().__init__(**kw)
+        self.fail_below_A = fail_below_A
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        if len(atoms) > 1 and atoms.get_all_distances(mic=True)[np.triu_indices(len(atoms), 1)].min() < self.fail_below_A:
+            raise RuntimeError("SCF did not converge (reference test double)")
+        super().calculate(atoms, properties, system_changes)
+
+
+class EnergyOnly(MorsePairs):
+    implemented_properties = ["energy"]
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        self.results = {"energy": self.results["energy"]}

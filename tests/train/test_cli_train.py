@@ -1,0 +1,55 @@
+"""``lpsens train`` on the command line: bad input is one clear Error line."""
+
+import subprocess
+import sys
+
+import pytest
+from conftest import subprocess_env
+
+
+def _lpsens(*args, timeout=300):
+    return subprocess.run([sys.executable, "-W", "ignore", "-m", "lpsens", *args], env=subprocess_env(),
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def _one_error_line(out):
+    lines = [ln for ln in out.stderr.splitlines() if ln.strip()]
+    assert out.returncode != 0
+    assert len(lines) == 1 and lines[0].startswith("Error: "), out.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize("change, expect", [
+    (dict(calculator="no_such_pkg.calc:Calc"), "cannot import module 'no_such_pkg.calc'"),
+    (dict(calculator="pair_reference:EnergyOnly"), "no forces"),
+])
+def test_bad_calculator_refused_before_anything_is_written(tiny_spec, tmp_path, change, expect):
+    line = _one_error_line(_lpsens("train", str(tiny_spec(**change)), "--root", str(tmp_path / "c")))
+    assert expect in line and "reference.calculator" in line
+    assert not (tmp_path / "c").exists()
+
+
+def test_spec_without_compositions(tiny_spec, tmp_path):
+    spec = tiny_spec()
+    spec.write_text(spec.read_text().replace("glass_x_mol_pct = [75]\nglass_min_atoms", "glass_x_mol_pct = []\nglass_min_atoms")
+                    .replace('crystals = ["gamma_Li3PS4"]', "crystals = []"))
+    line = _one_error_line(_lpsens("train", str(spec), "--root", str(tmp_path / "c")))
+    assert "no compositions" in line and "configurations.glass_x_mol_pct" in line
+
+
+def test_gap_fit_failure_and_status(tiny_spec, tmp_path):
+    spec = tiny_spec(fit_extra="sigma = [0.005, 0.0, 0.0, 0.0]")
+    out = _lpsens("train", str(spec), "--root", str(tmp_path / "c"), "--run")
+    err = [ln for ln in out.stderr.splitlines() if ln.startswith("Error: ")]
+    assert out.returncode != 0 and len(err) == 1
+    assert "gap_fit failed" in err[0] and "too small force_sigma" in err[0]
+    status = _lpsens("train", "--status", "--root", str(tmp_path / "c"))
+    assert status.returncode == 0
+    assert "fit: 1 failed" in status.stdout and "gap_fit failed" in status.stdout
+    # fixing [fit] in the same campaign: the spec is updated and the failed fit reruns
+    spec.write_text(spec.read_text().replace("sigma = [0.005, 0.0, 0.0, 0.0]", "sigma = [0.005, 0.15, 0.0, 0.0]"))
+    assert _lpsens("train", str(spec), "--root", str(tmp_path / "c")).returncode == 1  # still the failed fit
+    rerun = _lpsens("launch", "--root", str(tmp_path / "c"), "--retry-failed", "--progress-interval", "0")
+    assert rerun.returncode == 0, rerun.stderr
+    after = _lpsens("train", str(spec), "--root", str(tmp_path / "c"))
+    assert "[exploring]" in after.stdout

@@ -1,0 +1,70 @@
+"""gap_fit step: e0, the repulsive core (against its analytic form), and a gap_fit failure."""
+
+import numpy as np
+import pytest
+from ase import Atoms
+from ase.calculators.singlepoint import SinglePointCalculator
+
+from lpsens.errors import TrainingError
+from lpsens.train import fit
+from lpsens.train.configurations import dimer
+from lpsens.train.spec import FitSpec
+
+
+def _labelled(atoms, energy, config_type):
+    a = atoms.copy()
+    a.info["config_type"] = config_type
+    a.calc = SinglePointCalculator(a, energy=energy, forces=np.zeros((len(a), 3)))
+    return a
+
+
+def test_core_recovers_a_known_r12_wall_and_quippy_evaluates_it(tmp_path):
+    eps12 = {"Li-S": 30.0, "P-S": 80.0, "S-S": 150.0}
+    frames = []
+    for pair, e in eps12.items():
+        for r in (1.0, 1.2, 1.4, 1.7, 2.5, 4.0):  # the last point sets the zero of the scan
+            frames.append(_labelled(dimer(pair, r, 10.0), e / r ** 12 - e / 4.0 ** 12, "dimer"))
+    got = fit.fit_core(frames, wall_eV=1.0)
+    for pair, e in eps12.items():
+        assert got[pair] == pytest.approx(e, rel=1e-6)
+    assert got["P-P"] == 0.0  # no scan: no core
+    xml = tmp_path / "core.xml"
+    cutoff = 2.0
+    xml.write_text(fit.core_xml(got, cutoff))
+    from quippy.potential import Potential
+
+    pot = Potential("IP LJ", param_filename=str(xml))
+    for r in (1.1, 1.5, 1.9, 2.1):
+        a = dimer("P-S", r, 10.0)
+        a.calc = pot
+        e, rc = 80.0, cutoff
+        dedr_rc = -12 * e / rc ** 13
+        want = 0.0 if r >= rc else e / r ** 12 - e / rc ** 12 - (r - rc) * dedr_rc  # QUIP LJ: no factor 4; shifted
+        assert a.get_potential_energy() == pytest.approx(want, rel=1e-6, abs=1e-9)
+
+
+def test_e0_is_the_isolated_atom_energy_else_least_squares():
+    iso = [_labelled(Atoms([s], cell=[10] * 3, pbc=True), e, "isolated") for s, e in (("Li", -1.0), ("P", -2.0), ("S", -3.0))]
+    assert fit.fit_e0(iso) == {"Li": -1.0, "P": -2.0, "S": -3.0}
+    truth = {"Li": -1.5, "P": -5.0, "S": -4.0}
+    bulk = []
+    for n in ((3, 1, 4), (4, 2, 7), (4, 2, 6), (2, 0, 1)):  # Li4P2S6 (P-P bond) breaks the Li+ P5+ S2- neutrality line
+        a = Atoms(f"Li{n[0]}P{n[1]}S{n[2]}", positions=np.zeros((sum(n), 3)), cell=[10] * 3, pbc=True)
+        bulk.append(_labelled(a, sum(k * truth[s] for k, s in zip(n, ("Li", "P", "S"), strict=True)), "bulk"))
+    assert fit.fit_e0(bulk) == pytest.approx(truth)
+    with pytest.raises(TrainingError, match="e0 cannot be fitted"):
+        fit.fit_e0([bulk[i] for i in (0, 1, 3)])  # Li2S-P2S5 mixtures only: two independent compositions
+
+
+def test_gap_fit_failure_is_one_clear_error(tmp_path):
+    a = Atoms("LiPS", positions=[[0, 0, 0], [2.0, 0, 0], [0, 2.1, 0]], cell=[8] * 3, pbc=True)
+    train = tmp_path / "train.extxyz"
+    import ase.io
+
+    ase.io.write(train, [_labelled(a, -10.0, "bulk")])
+    spec = FitSpec(sigma=(0.005, 0.0, 0.0, 0.0))  # zero force sigma: gap_fit refuses
+    cmd = fit.gap_fit_command(spec, {"Li": 0.0, "P": 0.0, "S": 0.0}, train, tmp_path / "gap.xml", None, 1)
+    with pytest.raises(TrainingError, match=r"gap_fit failed \(exit [1-9]") as err:
+        fit.run_gap_fit(cmd, tmp_path / "gap_fit.log", tmp_path / "gap.xml")
+    assert "\n" not in str(err.value)
+    assert not (tmp_path / "gap.xml").exists()

@@ -1,0 +1,163 @@
+"""A whole tiny campaign through the (serial) launcher: generations, selection, failures, resume."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import ase.io
+import numpy as np
+import pytest
+from conftest import subprocess_env
+
+from lpsens.errors import ProjectError
+from lpsens.launch.launcher import LaunchOptions, launch
+from lpsens.train.generations import (
+    advance,
+    init_training,
+    open_training,
+    run_campaign,
+    training_status,
+)
+from lpsens.train.labelling import PARTIAL_FILE
+from lpsens.train.spec import load_training_spec
+from lpsens.train.tasks import FRAMES_FILE
+
+
+def _launch(project):
+    return launch(project, options=LaunchOptions(progress_interval_s=0), install_signals=False)
+
+
+def _jobs(project, **flt):
+    return list(project.find_jobs(flt))
+
+
+def test_generation0_by_the_protocol(tiny_spec, tmp_path):
+    spec = load_training_spec(tiny_spec())
+    project, n = init_training(spec, tmp_path / "c")
+    types = [j.doc["config_type"] for j in project]
+    # 2 structures x (bulk, 1 distorted, 1 compressed, 1 MD) + 3 isolated + 6 pairs x 5 distances
+    assert n == len(types) == 2 * 4 + 3 + 30
+    assert types.count("dimer") == 30 and types.count("md") == 2 and types.count("isolated") == 3
+    assert project.doc["kind"] == "training"
+    assert init_training(spec, tmp_path / "c")[1] == 0  # same spec: nothing added
+    other = tiny_spec(calculator="pair_reference:FailingMorse", name="other.toml")
+    with pytest.raises(ProjectError, match=r"\[reference\] differ"):
+        init_training(load_training_spec(other), tmp_path / "c")
+    refit = load_training_spec(tiny_spec(fit_extra="delta_2b = 2.0", name="refit.toml"))
+    assert init_training(refit, tmp_path / "c")[1] == 0  # [fit] may change; the old spec is kept
+    assert project.doc["spec"]["fit"]["delta_2b"] == 2.0 and len(project.doc["spec_history"]) == 1
+
+
+def test_iteration_selects_a_deliberately_broken_frame(tiny_spec, tmp_path):
+    project, _ = init_training(load_training_spec(tiny_spec()), tmp_path / "c")
+    states = []
+    state = advance(project)
+    while state["state"] != "exploring":
+        states.append(state["state"])
+        assert _launch(project).exit_code == 0
+        state = advance(project)
+    assert states == ["labelling", "fitting"]
+    gap = Path(_jobs(project, train_kind="fit", generation=0)[0].path) / "gap.xml"
+    assert gap.exists() and "init_args_pot1={IP LJ}" in gap.read_text()  # the repulsive core is in the GAP
+    assert _launch(project).exit_code == 0  # the exploration MD
+    explore = _jobs(project, train_kind="explore", generation=0)[0]
+    frames = ase.io.read(Path(explore.path) / FRAMES_FILE, ":")
+    # break one frame: two S of different units 1.5 A apart (S-S fusion)
+    bad = frames[1]
+    s = np.nonzero(bad.numbers == 16)[0]
+    bad.positions[s[1]] = bad.positions[s[0]] + [1.5, 0.0, 0.0]
+    bad.info["md_step"] = 10
+    ase.io.write(Path(explore.path) / FRAMES_FILE, frames, format="extxyz")
+    state = advance(project)
+    assert state == {"state": "labelling", "generation": 1, "message": state["message"]}
+    selected = project.doc["generations"]["0"]["selected"]
+    broken = [r for r in selected if r["md_step"] == 10]
+    assert broken and "fused S-S" in broken[0]["reason"]
+    names = [j.sp["name"] for j in _jobs(project, train_kind="label", generation=1)]
+    assert any(n.endswith("/step10") for n in names)
+    state = run_campaign(project)
+    assert state["state"] == "finished" and state["generation"] == 1
+    fit1 = _jobs(project, train_kind="fit", generation=1)[0]
+    train = ase.io.read(Path(fit1.path) / "train.extxyz", ":")
+    assert {a.info["generation"] for a in train} == {0, 1}
+    assert all(a.info["reference"] == "pair_reference:MorsePairs" and a.info["job_id"] for a in train)
+    from lpsens.train.selection import frame_failures
+
+    broken = {j.sp["name"] for j in _jobs(project, train_kind="label")
+              if j.doc["config_type"] in ("bulk", "distorted", "md")
+              and any(frame_failures(f) for f in ase.io.read(Path(j.path) / "labelled.extxyz", ":"))}
+    assert set(fit1.doc["screened_broken"]) == broken
+    from lpsens.train.gates import validate_campaign, write_json
+
+    result = validate_campaign(project)
+    gates = {r["gate"]: r for r in result["rows"]}
+    assert result["generation"] == 1 and gates["reference_force_rmse"]["value"] > 0
+    write_json(result, tmp_path / "gates.json")
+    assert json.loads((tmp_path / "gates.json").read_text())["rows"] == result["rows"]
+    assert project.doc["generations"]["1"]["gates"]["never_catastrophic"] == gates["never_catastrophic"]["passed"]
+
+
+def test_failing_reference_is_isolated_and_reported(tiny_spec, tmp_path):
+    spec = load_training_spec(tiny_spec(calculator="pair_reference:FailingMorse", kwargs="{fail_below_A = 1.3}"))
+    project, _ = init_training(spec, tmp_path / "c")
+    report = _launch(project)
+    assert report.counts["failed"] == 6  # the 1.0 A dimer of every pair
+    assert report.exit_code == 1
+    failed = [j for j in project if j.doc["status"] == "failed"]
+    assert {j.sp["name"].split("/")[-1] for j in failed} == {"1"}
+    assert all("SCF did not converge" in j.doc["reason"] for j in failed)
+    assert advance(project)["state"] == "fitting"  # the campaign goes on without them
+    assert _launch(project).exit_code == 0
+    fit = _jobs(project, train_kind="fit", generation=0)[0]
+    assert sorted(fit.doc["skipped_failed_labels"]) == sorted(j.id for j in failed)
+    status = training_status(project)["generations"]["0"]
+    assert status["label"] == {"done": 35, "failed": 6} and len(status["failed"]) == 6
+
+
+def test_killed_labelling_task_resumes(tiny_spec, tmp_path):
+    """SIGKILL a launch during an MD labelling task; the next launch finds it lost and resumes its snapshots."""
+    spec_path = tiny_spec(calculator="pair_reference:MorsePairs")
+    text = spec_path.read_text().replace("md_steps = 20\nmd_every = 10", "md_steps = 200\nmd_every = 10")
+    spec_path.write_text(text.replace('crystals = ["gamma_Li3PS4"]', "crystals = []"))
+    project, _ = init_training(load_training_spec(spec_path), tmp_path / "c")
+    md_job = [j for j in project if j.doc["config_type"] == "md"][0]
+    for j in project:  # only the MD task is eligible here
+        if j.id != md_job.id:
+            j.doc["status"] = "done"
+    partial = Path(md_job.path) / PARTIAL_FILE
+    cmd = [sys.executable, "-m", "lpsens", "launch", "--root", str(tmp_path / "c"), "--progress-interval", "0",
+           "--heartbeat", "0.5", "--stale-after", "1"]
+    p = subprocess.Popen(cmd, env=subprocess_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         start_new_session=True)
+    try:
+        t0 = time.time()
+        while time.time() - t0 < 120:
+            if partial.exists() and len(ase.io.read(partial, ":")) >= 3:
+                break
+            time.sleep(0.2)
+        os.killpg(p.pid, signal.SIGKILL)
+    finally:
+        p.wait()
+    before = ase.io.read(partial, ":")
+    assert 3 <= len(before) < 20
+    time.sleep(1.5)  # the claim goes stale
+    out = subprocess.run(cmd, env=subprocess_env(), capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert md_job.doc["status"] == "done" and md_job.doc["lost_count"] == 1
+    frames = ase.io.read(Path(md_job.path) / "labelled.extxyz", ":")
+    assert len(frames) == 20
+    for x, y in zip(before, frames[:len(before)], strict=True):  # the frames made before the kill are kept, not recomputed
+        np.testing.assert_array_equal(x.positions, y.positions)
+
+
+def test_open_training_refuses_an_md_project(tmp_path, mini_spec):
+    from lpsens.campaign import load_campaign
+    from lpsens.project import init_project
+
+    init_project(load_campaign(mini_spec), tmp_path / "md")
+    with pytest.raises(ProjectError, match="not a training campaign"):
+        open_training(tmp_path / "md")

@@ -1,0 +1,75 @@
+"""Failure detection and diversity selection on MD frames."""
+
+import numpy as np
+from ase import Atoms
+
+from lpsens.structures import build_structure
+from lpsens.structures.checks import units_from_bonds
+from lpsens.train.selection import cur_select, frame_failures, select
+
+
+def _gamma():
+    a = build_structure("gamma_Li3PS4", 75.0, 0, min_atoms=64)
+    return Atoms(a.numbers, positions=a.positions, cell=a.cell, pbc=True)
+
+
+def _fuse_two_s(a):
+    b = a.copy()
+    s = np.nonzero(b.numbers == 16)[0]
+    # put an S of another unit 1.6 Å from the first S: an S-S "bond" and a 5-fold P nearby
+    far = s[np.argmax(b.get_distances(s[0], s, mic=True))]
+    b.positions[far] = b.positions[s[0]] + [1.6, 0, 0]
+    return b
+
+
+def test_intact_crystal_has_no_failures():
+    a = _gamma()
+    assert frame_failures(a, units_from_bonds(a)) == []
+
+
+def test_fused_atoms_and_broken_units_are_found():
+    a = _gamma()
+    bad = _fuse_two_s(a)
+    reasons = frame_failures(bad, units_from_bonds(a))
+    assert any(r.startswith("fused S-S") for r in reasons)
+    assert any(r.startswith("unit census") for r in reasons)
+    b = a.copy()
+    p = np.nonzero(b.numbers == 15)[0][0]
+    s_near = np.argsort(b.get_distances(p, range(len(b)), mic=True))[1:3]
+    b.positions[s_near] += 0.5 * b.get_distances(p, s_near, mic=True, vector=True)  # P keeps 2 S
+    assert any("P with" in r for r in frame_failures(b))
+
+
+def test_broken_frame_selected_first_then_diverse():
+    a = _gamma()
+    frames = []
+    rng = np.random.default_rng(0)
+    for k in range(6):
+        f = a.copy()
+        f.positions += rng.normal(0, 0.03, f.positions.shape)
+        f.info.update(run="r", md_step=10 * k)
+        frames.append(f)
+    frames[4] = _fuse_two_s(frames[4])
+    frames[4].info.update(run="r", md_step=40)
+    chosen = select(frames, n_failures=2, n_diverse=2, census_by_run={"r": units_from_bonds(a)})
+    assert chosen[0].index == 4 and chosen[0].reason.startswith("failure")
+    assert [c.reason.startswith("diverse") for c in chosen[1:]] == [True, True]
+    assert 4 not in [c.index for c in chosen[1:]]
+
+
+def test_cur_prefers_the_odd_frame_over_duplicates():
+    a = _gamma()
+    frames = [a.copy() for _ in range(5)] + [_fuse_two_s(a)]
+    assert cur_select(frames, 1) == [5]
+
+
+def test_energy_jump_is_a_failure_but_not_the_heating_from_the_minimised_start():
+    a = _gamma()
+    frames = []
+    for k, e in enumerate([-5.00, -4.90, -4.89, -4.80, -4.79]):  # 0->10: heating; 20->30: a spike
+        f = a.copy()
+        f.info.update(run="r", md_step=10 * k, energy_per_atom_eV=e)
+        frames.append(f)
+    chosen = select(frames, n_failures=4, n_diverse=0)
+    assert [(c.index, c.reason.split(":")[0]) for c in chosen] == [(3, "failure")]
+    assert "energy jump +0.090" in chosen[0].reason

@@ -1,0 +1,42 @@
+"""Training spec: defaults, and bad input named by file and key."""
+
+import pytest
+
+from lpsens.errors import SpecError
+from lpsens.train.spec import load_training_spec, parse_training_spec
+
+REF = {"reference": {"calculator": "pair_reference:MorsePairs"}}
+
+
+def test_tiny_spec_parses_and_round_trips(tiny_spec):
+    spec = load_training_spec(tiny_spec())
+    assert spec.configurations.glass_x_mol_pct == (75.0,)
+    assert spec.fit.config_type_sigma == {"dimer": [0.05, 0.5, 0.0, 0.0]}
+    assert parse_training_spec(spec.to_dict()).to_dict() == spec.to_dict()
+
+
+@pytest.mark.parametrize("data, key", [
+    ({**REF, "configurations": {"glass_x_mol_pct": [], "crystals": []}}, "configurations.glass_x_mol_pct"),
+    ({**REF, "configurations": {"glass_x_mol_pct": [90]}}, "configurations.glass_x_mol_pct"),
+    ({**REF, "configurations": {"crystals": ["delta_Li3PS4"]}}, "configurations.crystals"),
+    ({**REF, "configurations": {"scan_pairs": ["Li-O"]}}, "configurations.scan_pairs"),
+    ({**REF, "fit": {"n_sparse_2b": "many"}}, "fit.n_sparse_2b"),
+    ({**REF, "fit": {"sigmas": [1]}}, "fit.sigmas"),
+    ({**REF, "fit": {"e0_eV": {"Li": 1.0}}}, "fit.e0_eV"),
+    ({"reference": {"calculator": "SevenNetCalculator"}}, "reference.calculator"),
+    ({}, "reference"),
+])
+def test_bad_spec_names_the_key(data, key):
+    with pytest.raises(SpecError) as err:
+        parse_training_spec(data, file="x.toml")
+    assert err.value.key == key
+    assert str(err.value).startswith("x.toml: key")
+
+
+def test_missing_file_and_bad_toml(tmp_path):
+    with pytest.raises(SpecError, match="no such file"):
+        load_training_spec(tmp_path / "nope.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[training\n")
+    with pytest.raises(SpecError, match="not valid TOML"):
+        load_training_spec(bad)
