@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -10,6 +11,8 @@ import pytest
 HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:  # pair_reference.py is imported by its import path, as a user's calculator would be
     sys.path.insert(0, str(HERE))
+# ... and the launcher's worker processes must find it too, as a user's installed module would be
+os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(HERE), os.environ.get("PYTHONPATH", "")) if p)
 
 DFT = Path(__file__).resolve().parents[1] / "data" / "dft_LiPS_heldout_frames.extxyz"
 
