@@ -94,3 +94,34 @@ def test_bundled_demo_uf3_is_the_demo_gap():
     fid = info.sidecar["fidelity"]
     assert fid["force_rms_eV_A"] <= 0.01 and fid["force_max_eV_A"] <= 0.05 and fid["energy_max_eV_atom"] <= 1e-3
     assert info.body_order == 3 and set(info.e0_eV) == {"Li", "P", "S"}
+
+
+def test_cli_check_bad_uf3_files(tmp_path, capsys):
+    import shutil
+
+    from lpsens.potential import demo_uf3_path
+
+    uf3 = tmp_path / "demo.uf3"
+    shutil.copy(demo_uf3_path(), uf3)
+    shutil.copy(str(demo_uf3_path()) + ".json", str(uf3) + ".json")
+    assert main(["potential", "check", str(uf3), "--gap", str(demo_potential_path())]) == 0
+    capsys.readouterr()
+    # Hash mismatch: a different GAP.
+    other = tmp_path / "other.xml"
+    other.write_text(demo_potential_path().read_text() + "\n")
+    code, err = _cli(capsys, "potential", "check", uf3, "--gap", other)
+    assert code != 0 and len(err) == 1 and "gap_sha256" in err[0] and "lpsens potential compile" in err[0]
+    # Missing file.
+    code, err = _cli(capsys, "potential", "check", tmp_path / "none.uf3")
+    assert code != 0 and len(err) == 1 and "not found" in err[0]
+    # Lacking an element pair: drop the 2B P-S block (7 lines).
+    lines = uf3.read_text().splitlines()
+    start = lines.index("2B P S 0 3 nk") - 1
+    uf3.write_text("\n".join(lines[:start] + lines[start + 7:]) + "\n")
+    code, err = _cli(capsys, "potential", "check", uf3)
+    assert code != 0 and len(err) == 1 and "P-S" in err[0]
+    # Truncated.
+    text = "\n".join(lines) + "\n"
+    uf3.write_text(text[: len(text) // 2])
+    code, err = _cli(capsys, "potential", "check", uf3)
+    assert code != 0 and len(err) == 1 and err[0].startswith("Error: ") and "recompile" in err[0]
