@@ -125,3 +125,36 @@ def test_cli_check_bad_uf3_files(tmp_path, capsys):
     uf3.write_text(text[: len(text) // 2])
     code, err = _cli(capsys, "potential", "check", uf3)
     assert code != 0 and len(err) == 1 and err[0].startswith("Error: ") and "recompile" in err[0]
+
+
+def test_gap_fitted_in_test_compiles(tmp_path, request):
+    """A 2-body GAP fitted here with gap_fit (sparse points in separate files) compiles and the
+    UF3 reproduces it through LAMMPS; the numpy reading equals quippy for it too."""
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from quippy.potential import Potential
+
+    from lpsens.potential.compile import compile_gap
+    from lpsens.potential.gapterms import gap_energy_eV
+
+    gap_fit = shutil.which("gap_fit") or str(Path(sys.executable).parent / "gap_fit")
+    shutil.copy(request.config.rootpath / FRAMES, tmp_path / "train.xyz")
+    subprocess.run([gap_fit, "at_file=train.xyz", "energy_parameter_name=energy", "force_parameter_name=forces",
+                    "e0_method=average", "default_sigma={0.005 0.1 0 0}",
+                    "gap={distance_2b cutoff=4.0 cutoff_transition_width=1.0 covariance_type=ard_se delta=1.0 "
+                    "theta_uniform=1.0 n_sparse=12 sparse_method=uniform add_species=T}", "gp_file=g2.xml"],
+                   cwd=tmp_path, check=True, capture_output=True, timeout=120)
+    gap = tmp_path / "g2.xml"
+    frames = ase.io.read(tmp_path / "train.xyz", ":2")
+    terms = read_gap_terms(gap)
+    assert len(terms.pairs) == 6 and not terms.triplets
+    calc = Potential(param_filename=str(gap))
+    a = frames[0].copy()
+    a.calc = calc
+    assert gap_energy_eV(terms, a) == pytest.approx(a.get_potential_energy(), abs=1e-8)
+    result = compile_gap(gap, tmp_path / "g2.uf3", structures=[(f"f{i}", f) for i, f in enumerate(frames)])
+    assert result.info.body_order == 2
+    assert result.fidelity["force_rms_eV_A"] <= 0.01 and result.fidelity["energy_max_eV_atom"] <= 1e-3
