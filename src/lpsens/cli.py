@@ -358,6 +358,10 @@ def _add_potential(sub):
     c.add_argument("--tolerance", type=float, default=None,
                    help="largest force RMS deviation UF3 vs GAP on the validation set, eV/A (default 0.01)")
     c.set_defaults(func=main_potential_compile)
+    k = psub.add_parser("check", help="validate a compiled UF3 file and its sidecar (no LAMMPS)")
+    k.add_argument("uf3", type=Path, help="compiled .uf3 file")
+    k.add_argument("--gap", type=Path, default=None, help="GAP XML it must have been compiled from")
+    k.set_defaults(func=main_potential_check)
 
 
 def main_potential_compile(args) -> int:
@@ -370,6 +374,21 @@ def main_potential_compile(args) -> int:
                          progress=lambda msg: print(msg, file=sys.stderr))
     print(json.dumps({"uf3": str(result.info.path), "sidecar": str(result.info.path) + ".json",
                       **result.fidelity}, indent=1))
+    return 0
+
+
+def main_potential_check(args) -> int:
+    import json
+
+    from lpsens.potential import check_uf3_matches_gap, inspect_potential, inspect_uf3
+
+    info = inspect_uf3(args.uf3)
+    if args.gap is not None:
+        check_uf3_matches_gap(info, inspect_potential(args.gap).sha256)
+    print(json.dumps({"uf3": str(info.path), "sha256": info.sha256, "gap_label": info.gap_label,
+                      "gap_sha256": info.gap_sha256, "body_order": info.body_order,
+                      "cutoff_2b_A": info.cutoff_2b_A, "cutoff_3b_A": info.cutoff_3b_A,
+                      "e0_eV": info.e0_eV, "lammps": info.lammps_commands()}, indent=1))
     return 0
 
 

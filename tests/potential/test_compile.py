@@ -94,3 +94,67 @@ def test_bundled_demo_uf3_is_the_demo_gap():
     fid = info.sidecar["fidelity"]
     assert fid["force_rms_eV_A"] <= 0.01 and fid["force_max_eV_A"] <= 0.05 and fid["energy_max_eV_atom"] <= 1e-3
     assert info.body_order == 3 and set(info.e0_eV) == {"Li", "P", "S"}
+
+
+def test_cli_check_bad_uf3_files(tmp_path, capsys):
+    import shutil
+
+    from lpsens.potential import demo_uf3_path
+
+    uf3 = tmp_path / "demo.uf3"
+    shutil.copy(demo_uf3_path(), uf3)
+    shutil.copy(str(demo_uf3_path()) + ".json", str(uf3) + ".json")
+    assert main(["potential", "check", str(uf3), "--gap", str(demo_potential_path())]) == 0
+    capsys.readouterr()
+    # Hash mismatch: a different GAP.
+    other = tmp_path / "other.xml"
+    other.write_text(demo_potential_path().read_text() + "\n")
+    code, err = _cli(capsys, "potential", "check", uf3, "--gap", other)
+    assert code != 0 and len(err) == 1 and "gap_sha256" in err[0] and "lpsens potential compile" in err[0]
+    # Missing file.
+    code, err = _cli(capsys, "potential", "check", tmp_path / "none.uf3")
+    assert code != 0 and len(err) == 1 and "not found" in err[0]
+    # Lacking an element pair: drop the 2B P-S block (7 lines).
+    lines = uf3.read_text().splitlines()
+    start = lines.index("2B P S 0 3 nk") - 1
+    uf3.write_text("\n".join(lines[:start] + lines[start + 7:]) + "\n")
+    code, err = _cli(capsys, "potential", "check", uf3)
+    assert code != 0 and len(err) == 1 and "P-S" in err[0]
+    # Truncated.
+    text = "\n".join(lines) + "\n"
+    uf3.write_text(text[: len(text) // 2])
+    code, err = _cli(capsys, "potential", "check", uf3)
+    assert code != 0 and len(err) == 1 and err[0].startswith("Error: ") and "recompile" in err[0]
+
+
+def test_gap_fitted_in_test_compiles(tmp_path, request):
+    """A 2-body GAP fitted here with gap_fit (sparse points in separate files) compiles and the
+    UF3 reproduces it through LAMMPS; the numpy reading equals quippy for it too."""
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from quippy.potential import Potential
+
+    from lpsens.potential.compile import compile_gap
+    from lpsens.potential.gapterms import gap_energy_eV
+
+    gap_fit = shutil.which("gap_fit") or str(Path(sys.executable).parent / "gap_fit")
+    shutil.copy(request.config.rootpath / FRAMES, tmp_path / "train.xyz")
+    subprocess.run([gap_fit, "at_file=train.xyz", "energy_parameter_name=energy", "force_parameter_name=forces",
+                    "e0_method=average", "default_sigma={0.005 0.1 0 0}",
+                    "gap={distance_2b cutoff=4.0 cutoff_transition_width=1.0 covariance_type=ard_se delta=1.0 "
+                    "theta_uniform=1.0 n_sparse=12 sparse_method=uniform add_species=T}", "gp_file=g2.xml"],
+                   cwd=tmp_path, check=True, capture_output=True, timeout=120)
+    gap = tmp_path / "g2.xml"
+    frames = ase.io.read(tmp_path / "train.xyz", ":2")
+    terms = read_gap_terms(gap)
+    assert len(terms.pairs) == 6 and not terms.triplets
+    calc = Potential(param_filename=str(gap))
+    a = frames[0].copy()
+    a.calc = calc
+    assert gap_energy_eV(terms, a) == pytest.approx(a.get_potential_energy(), abs=1e-8)
+    result = compile_gap(gap, tmp_path / "g2.uf3", structures=[(f"f{i}", f) for i, f in enumerate(frames)])
+    assert result.info.body_order == 2
+    assert result.fidelity["force_rms_eV_A"] <= 0.01 and result.fidelity["energy_max_eV_atom"] <= 1e-3

@@ -69,3 +69,29 @@ def test_core_is_included_by_the_quippy_backend(tmp_path):
 def test_plain_gap_keeps_ip_gap_init():
     info = inspect_potential(demo_potential_path())
     assert info.core_xml_label is None and info.quip_init_args == f"IP GAP label={LABEL}"
+
+
+@pytest.mark.slow
+def test_compile_includes_the_core(tmp_path):
+    """A gentle S-S core (sigma 1.5 A): the compiled UF3 reproduces QUIP's whole-file evaluation
+    (compile validates LAMMPS against quippy with the core) and records the core in the sidecar."""
+    from lpsens.potential.compile import compile_gap
+    from lpsens.potential.uf3 import inspect_uf3
+
+    text = _with_core(tmp_path).read_text().replace('sigma="1.9" eps6="0.0" eps12="1.0"', 'sigma="1.5" eps6="0.0" eps12="1.0"')
+    gap = tmp_path / "gentle.xml"
+    gap.write_text(text)
+    result = compile_gap(gap, tmp_path / "gentle.uf3")
+    assert result.fidelity["force_rms_eV_A"] <= 0.01
+    info = inspect_uf3(tmp_path / "gentle.uf3")
+    assert info.sidecar["core"]["tabulated_into"] == "2B" and info.sidecar["core"]["cutoff_A"] > 2.0
+    # The core matters: the same file without it is a different potential on an S-S contact.
+    atoms = Atoms("SS", positions=[[0, 0, 0], [1.6, 0, 0]], cell=np.eye(3) * 30, pbc=True)
+    from quippy.potential import Potential
+
+    from lpsens.potential.compile import uf3_energy_forces
+
+    (e_uf3, _), = uf3_energy_forces(info.path, [atoms])
+    atoms.calc = Potential(param_filename=str(gap))
+    e_ref = atoms.get_potential_energy() - 2 * info.e0_eV["S"]
+    assert e_uf3 == pytest.approx(e_ref, abs=5e-3)

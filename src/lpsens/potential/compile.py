@@ -76,8 +76,12 @@ def _fit_1d(knots, f, trailing_zero: int = 2):
     n = len(knots) - 4
     x = np.linspace(knots[0], knots[-1], 8 * n + 1)
     a = _design(knots, x, n - trailing_zero)
+    y = f(x)
+    # Relative weights where |f| > 1 eV: a steep core (r^-12 at 0.5 A is ~1e7 eV) must not buy
+    # its fit with errors at bonding distances.
+    w = 1.0 / np.maximum(1.0, np.abs(y))
     coeff = np.zeros(n)
-    coeff[: n - trailing_zero] = np.linalg.lstsq(a, f(x), rcond=None)[0]
+    coeff[: n - trailing_zero] = np.linalg.lstsq(a * w[:, None], y * w, rcond=None)[0]
     return coeff
 
 
@@ -305,7 +309,7 @@ def _core_from_file(gap_path: Path, terms: GapTerms):
         )
     core = Potential(m.group(1), param_filename=str(gap_path))
     # Cutoff: the largest distance at which some dimer still has energy.
-    grid = np.linspace(0.6, 10.0, 471)
+    grid = np.linspace(0.6, 10.0, 189)
     cutoff = 0.0
     for a, b in itertools.combinations_with_replacement(SPECIES, 2):
         e = _core_pair_energy(core, a, b, grid)
@@ -397,6 +401,7 @@ def compile_gap(gap_path, out_path, *, label: str | None = None, tolerance_eV_A:
     say(f"GAP (quippy) on {len(atoms_list)} validation structures: {time.perf_counter() - t0:.1f} s")
 
     spacing_2b, spacing_3b = 0.1, 0.12
+    fid: dict = {}
     with tempfile.TemporaryDirectory(dir=out_path.parent, prefix=".lpsens-compile-") as tmp:
         for attempt in range(max_refinements + 1):
             pairs, triplets, knots = tabulate(terms, SPECIES, spacing_2b_A=spacing_2b, spacing_3b_A=spacing_3b,
@@ -404,7 +409,20 @@ def compile_gap(gap_path, out_path, *, label: str | None = None, tolerance_eV_A:
             trial = Path(tmp) / "trial.uf3"
             sidecar = {"gap_sha256": info.sha256, "gap_label": info.label, "species": list(SPECIES),
                        "e0_eV": {s: terms.e0_eV.get(s, 0.0) for s in SPECIES}}
-            write_uf3(trial, pairs, triplets, sidecar)
+            try:
+                write_uf3(trial, pairs, triplets, sidecar)
+            except PotentialError as exc:
+                if attempt == 0:
+                    raise
+                # Finer grids no longer fit pair_uf3's line buffer: report the last measured miss.
+                raise PotentialError(
+                    f"the compiled file misses the tolerance: force RMS deviation {fid['force_rms_eV_A']:.3g} eV/A > "
+                    f"{tolerance_eV_A:g} eV/A (worst: {fid['force_max_structure']}) and finer knot grids exceed "
+                    f"what pair_uf3 can read ({exc.reason}); nothing written. Raise --tolerance or run this GAP "
+                    f"with {NATIVE_BACKENDS}",
+                    file=gap_path,
+                    key="--tolerance",
+                ) from None
             got = uf3_energy_forces(trial, atoms_list, 3 if triplets else 2)
             fid = _fidelity(names, atoms_list, ref, got, sidecar["e0_eV"])
             say(f"knots 2b {spacing_2b:.3g} A, 3b {spacing_3b:.3g} A: force RMS {fid['force_rms_eV_A']:.2e} eV/A, "
@@ -414,7 +432,8 @@ def compile_gap(gap_path, out_path, *, label: str | None = None, tolerance_eV_A:
             if attempt == max_refinements:
                 raise PotentialError(
                     f"the compiled file misses the tolerance: force RMS deviation {fid['force_rms_eV_A']:.3g} eV/A > "
-                    f"{tolerance_eV_A:g} eV/A at knot spacing {spacing_3b:.3g} A; nothing written. Raise --tolerance "
+                    f"{tolerance_eV_A:g} eV/A (worst: {fid['force_max_structure']}) at knot spacing {spacing_3b:.3g} A; "
+                    "nothing written. Raise --tolerance "
                     f"or run this GAP with {NATIVE_BACKENDS}",
                     file=gap_path,
                     key="--tolerance",
