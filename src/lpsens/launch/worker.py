@@ -14,6 +14,9 @@ leader keeps one spare ready for 1-rank tasks while a task runs, so the interpre
 imports are off the critical path; a spare runs one task and exits like any worker (each task
 still gets a fresh process), and exits quietly at the end of its stdin.
 
+ASE is made serial in the worker (as in the launcher's ranks): each rank of a task does its own
+``ase.io`` reads and writes, never a hidden broadcast over the task's ``COMM_WORLD``.
+
 MPI in the worker: the leader removes the PMI environment of its own launch (``PMI_*``,
 ``PMIX_*``, ``MPI_LOCAL*``, ``HYDRA_*``) before starting it, so a 1-rank worker initialises MPI
 as a *singleton* (``COMM_WORLD`` of size 1, no contact with the launch's process manager) and
@@ -136,7 +139,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     _watch_parent(args.parent_pid)
 
-    from lpsens.launch.launcher import _StopFlag
+    from lpsens.launch.launcher import _serial_ase, _StopFlag
 
     stop = _StopFlag()
     stop.install()
@@ -146,6 +149,11 @@ def main(argv=None) -> int:
 
         comm = MPI.COMM_WORLD
     rank = 0 if comm is None else comm.Get_rank()
+    # As in the launcher's ranks (isolate=False): ASE I/O is serial in every rank. With mpi4py
+    # loaded, ase.io.read/write would otherwise read on COMM_WORLD rank 0 and broadcast -- a
+    # collective the task's other ranks never join when only rank 0 does I/O (a training task:
+    # rank 0 fits, rank 1 waits in comm.bcast), which deadlocks a k-rank worker.
+    _serial_ase()
 
     import signac
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import ase.io
 
 from lpsens.errors import TrainingError
-from lpsens.md.task import TaskOutcome
+from lpsens.md.task import TaskOutcome, _serial_ase
 from lpsens.train import fit as fitting
 from lpsens.train.labelling import (
     CONFIG_FILE,
@@ -152,17 +152,20 @@ def run_train_task(job, *, comm=None, should_stop=None, on_segment=None, **kw) -
     rank = 0 if comm is None else comm.Get_rank()
     result = error = None
     if rank == 0:
+        # Only rank 0 reads and writes structures: with mpi4py loaded, ase.io would broadcast them
+        # over COMM_WORLD, a collective the other ranks (waiting in comm.bcast below) never join.
         try:
-            spec = _spec(job)
-            kind = job.sp.get("train_kind")
-            if kind == "label":
-                result = _label_task(job, spec, should_stop)
-            elif kind == "fit":
-                result = _fit_task(job, spec)
-            elif kind == "explore":
-                result = _explore_task(job, spec)
-            else:
-                raise TrainingError(f"unknown train_kind {kind!r} in the state point", job_id=job.id)
+            with _serial_ase():
+                spec = _spec(job)
+                kind = job.sp.get("train_kind")
+                if kind == "label":
+                    result = _label_task(job, spec, should_stop)
+                elif kind == "fit":
+                    result = _fit_task(job, spec)
+                elif kind == "explore":
+                    result = _explore_task(job, spec)
+                else:
+                    raise TrainingError(f"unknown train_kind {kind!r} in the state point", job_id=job.id)
         except Exception as exc:  # re-raised below; the other ranks raise the same message
             error = exc
     if comm is not None and comm.Get_size() > 1:
