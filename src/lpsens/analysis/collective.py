@@ -23,7 +23,7 @@ import numpy as np
 from ase.data import atomic_masses
 
 from lpsens.analysis.conductivity import NernstEinstein
-from lpsens.analysis.msd import FRAMEWORK, LI, Diffusion, fft_msd_sum
+from lpsens.analysis.msd import FRAMEWORK, LI, BlockMSDResults, Diffusion, fft_msd_sum
 from lpsens.errors import AnalysisError, InsufficientDataError
 
 __all__ = ["CollectiveMSD", "CollectiveConductivity", "haven_ratio", "pooled_blocks", "summed_displacement_A"]
@@ -76,7 +76,7 @@ def summed_displacement_A(reader, species: int = LI, framework: tuple[int, ...] 
     return out
 
 
-class CollectiveMSD:
+class CollectiveMSD(BlockMSDResults):
     """Block-averaged all-origin MSD of the summed Li displacement, per ion.
 
     ``block_msd_A2[b, m] = <|X(t0 + m) - X(t0)|^2>_{t0 in block b} / N``; for uncorrelated ions
@@ -140,38 +140,6 @@ class CollectiveMSD:
         self._dt_ps = float(dt_ps)
         self._n_atoms = int(n_ions)
         return self
-
-    def _check(self):
-        if self._block_msd is None:
-            raise AnalysisError("CollectiveMSD.compute() has not been called")
-
-    @property
-    def block_msd_A2(self) -> np.ndarray:
-        """Collective MSD per ion of each block, Angstrom^2, shape (n_blocks, block_frames)."""
-        self._check()
-        return self._block_msd.copy()
-
-    @property
-    def msd_A2(self) -> np.ndarray:
-        """Block mean, Angstrom^2, shape (block_frames,)."""
-        self._check()
-        return self._block_msd.mean(axis=0)
-
-    @property
-    def lag_time_ps(self) -> np.ndarray:
-        """Lag times, ps, shape (block_frames,)."""
-        self._check()
-        return np.arange(self._block_msd.shape[1]) * self._dt_ps
-
-    @property
-    def block_length_ps(self) -> float:
-        self._check()
-        return self._block_msd.shape[1] * self._dt_ps
-
-    @property
-    def n_atoms(self) -> int:
-        self._check()
-        return self._n_atoms
 
 
 def pooled_blocks(values) -> tuple[float, float]:

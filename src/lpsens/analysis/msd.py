@@ -105,7 +105,50 @@ def fft_msd_sum(x: np.ndarray) -> np.ndarray:
     return (s1 - 2.0 * s2) / counts
 
 
-class MSD:
+class BlockMSDResults:
+    """Results shared by the block-averaged MSDs (:class:`MSD`, the collective MSD): Diffusion fits these.
+
+    Subclasses set ``_block_msd`` (shape (n_blocks, block_frames), Angstrom^2), ``_dt_ps`` and
+    ``_n_atoms`` in ``compute``.
+    """
+
+    _block_msd = None
+
+    def _check(self):
+        if self._block_msd is None:
+            raise AnalysisError(f"{type(self).__name__}.compute() has not been called")
+
+    @property
+    def block_msd_A2(self) -> np.ndarray:
+        """MSD of each block, Angstrom^2, shape (n_blocks, block_frames)."""
+        self._check()
+        return self._block_msd.copy()
+
+    @property
+    def msd_A2(self) -> np.ndarray:
+        """MSD averaged over blocks, Angstrom^2, shape (block_frames,)."""
+        self._check()
+        return self._block_msd.mean(axis=0)
+
+    @property
+    def lag_time_ps(self) -> np.ndarray:
+        """Lag times, ps, shape (block_frames,)."""
+        self._check()
+        return np.arange(self._block_msd.shape[1]) * self._dt_ps
+
+    @property
+    def block_length_ps(self) -> float:
+        self._check()
+        return self._block_msd.shape[1] * self._dt_ps
+
+    @property
+    def n_atoms(self) -> int:
+        """Number of diffusing atoms averaged over (ions per block MSD)."""
+        self._check()
+        return self._n_atoms
+
+
+class MSD(BlockMSDResults):
     """Block-averaged all-origin MSD of the Li atoms of a trajectory.
 
     Parameters
@@ -205,39 +248,6 @@ class MSD:
         return self
 
     # ------------------------------------------------------------------ results
-    def _check(self):
-        if self._block_msd is None:
-            raise AnalysisError("MSD.compute() has not been called")
-
-    @property
-    def block_msd_A2(self) -> np.ndarray:
-        """MSD of each block, Angstrom^2, shape (n_blocks, block_frames)."""
-        self._check()
-        return self._block_msd.copy()
-
-    @property
-    def msd_A2(self) -> np.ndarray:
-        """MSD averaged over blocks, Angstrom^2, shape (block_frames,)."""
-        self._check()
-        return self._block_msd.mean(axis=0)
-
-    @property
-    def lag_time_ps(self) -> np.ndarray:
-        """Lag times, ps, shape (block_frames,)."""
-        self._check()
-        return np.arange(self._block_msd.shape[1]) * self._dt_ps
-
-    @property
-    def block_length_ps(self) -> float:
-        self._check()
-        return self._block_msd.shape[1] * self._dt_ps
-
-    @property
-    def n_atoms(self) -> int:
-        """Number of diffusing atoms averaged over."""
-        self._check()
-        return self._n_atoms
-
     @property
     def hops_per_atom(self) -> np.ndarray:
         """Hops of each diffusing atom over the blocks (:func:`count_hops`), shape (n_atoms,)."""
