@@ -220,3 +220,14 @@ def test_lines_longer_than_lammps_reads_are_refused(tmp_path, uf3_file):
     uf3_file.write_text("\n".join(lines) + "\n")
     with pytest.raises(PotentialError, match="would hang"):
         inspect_uf3(uf3_file)
+
+
+def test_same_blocks_give_the_same_bytes_at_another_time(tmp_path):
+    # jobs identify a compiled potential by its sha256: recompiling a GAP must reproduce the file
+    import time
+
+    pairs, triplets = _blocks()
+    first = inspect_uf3(write_uf3(tmp_path / "a.uf3", pairs, triplets, _sidecar()))
+    time.sleep(1.1)  # a wall-clock stamp in the file would change here
+    second = inspect_uf3(write_uf3(tmp_path / "b.uf3", pairs, triplets, _sidecar()))
+    assert first.sha256 == second.sha256

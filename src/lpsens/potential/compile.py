@@ -26,6 +26,7 @@ import itertools
 import tempfile
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -441,6 +442,7 @@ def compile_gap(gap_path, out_path, *, label: str | None = None, tolerance_eV_A:
             spacing_2b, spacing_3b = spacing_2b * 0.75, spacing_3b * 0.8
         sidecar.update(
             lpsens_version=lpsens.__version__,
+            compiled_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             gap_file=info.path.name,
             tolerance_eV_A=tolerance_eV_A,
             knots=knots,

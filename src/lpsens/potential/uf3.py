@@ -37,7 +37,6 @@ import json
 import math
 import os
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -434,8 +433,9 @@ def format_uf3(pairs, triplets=(), *, author: str = "lpsens") -> str:
     PotentialError
         A block whose arrays do not have the shapes the format needs.
     """
-    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
-    header = f"#UF3 POT UNITS: metal DATE: {stamp} AUTHOR: {author} CITATION:"
+    # No wall-clock date in the file: the same GAP must compile to the same bytes, because jobs
+    # identify their compiled potential by its sha256 (the sidecar records when it was made).
+    header = f"#UF3 POT UNITS: metal DATE: see-sidecar AUTHOR: {author} CITATION:"
     out: list[str] = []
     for pair in pairs:
         if len(pair.knots_A) != len(pair.coefficients_eV) + 4:
