@@ -332,7 +332,7 @@ def main_gather(args) -> int:
 def _add_demo(sub):
     p = sub.add_parser("demo", help="the end-to-end demo campaign on the bundled GAP")
     p.add_argument("--root", type=Path, default=None, help="fresh directory (default: ./lpsens-demo-<time>)")
-    p.add_argument("--quick", action="store_true", help="shorter runs (about 3 min on 2 cores), for CI")
+    p.add_argument("--quick", action="store_true", help="shorter runs (about 10 s on 2 cores), for CI")
     p.add_argument("--ranks", type=int, default=2, help="MPI ranks for the launcher (default: 2)")
     p.set_defaults(func=main_demo)
 

@@ -23,7 +23,7 @@ from lpsens.project import init_project
 
 __all__ = ["demo_spec", "run_demo", "find_mpiexec"]
 
-#: What ``--quick`` changes in the demo protocol (for CI: a few minutes on 2 cores).
+#: What ``--quick`` changes in the demo protocol (for CI: about 10 s on 2 cores).
 QUICK_PROTOCOL = {"equilibration_ps": 0.4, "production_ps": 3.0, "segment_ps": 1.0}
 #: ... and in the analysis: blocks of 0.75 ps need an earlier fit start.
 QUICK_ANALYSIS = {"fit_start_ps": 0.1}
@@ -72,6 +72,8 @@ def _stage(title: str, cmd: list[str], *, env, ok=(0,)) -> int:
 def run_demo(root: Path, *, quick: bool = False, ranks: int = 2) -> Path:
     """Run the whole demo in ``root`` (must not exist or be empty). Returns the results file."""
     root = Path(root)
+    if isinstance(ranks, bool) or not isinstance(ranks, int) or ranks < 1:
+        raise DemoError(f"--ranks must be a whole number >= 1, got {ranks!r}")
     if root.exists() and any(root.iterdir()):
         raise ProjectError(f"{root} exists and is not empty; the demo needs a fresh directory (give --root NEW_DIR)")
     t0 = time.perf_counter()
@@ -94,8 +96,9 @@ def run_demo(root: Path, *, quick: bool = False, ranks: int = 2) -> Path:
 
         docs = [job.doc() for job in open_project(root)]
         failed = [d.get("reason") for d in docs if d.get("status") == "failed"]
-        print(f"-- {len(failed)} of {len(docs)} jobs failed (lpsens status --root {root}); first: {failed[:1]}",
-              file=sys.stderr, flush=True)
+        if failed:
+            print(f"-- {len(failed)} of {len(docs)} jobs failed (lpsens status --root {root} lists each); "
+                  f"one of them: {failed[0]}", file=sys.stderr, flush=True)
         if not any(d.get("status") == "done" for d in docs):
             raise DemoError(f"no MD job finished; see lpsens status --root {root}")
     _stage("analysis", [py, "-m", "lpsens", "analyze", "--root", str(root)], env=env)

@@ -143,6 +143,20 @@ def load_records(root) -> tuple[list[JobRecord], list[tuple[str, str]]]:
     return records, skipped
 
 
+def _failed_job_ids(root) -> list[str]:
+    """Ids of the project's ``failed`` jobs (unreadable documents are reported by load_records)."""
+    import signac
+
+    out = []
+    for job in sorted(signac.get_project(str(root), search=False), key=lambda j: j.id):
+        try:
+            if read_job_document(job.path).get("status") == "failed":
+                out.append(job.id)
+        except DocumentError:
+            continue
+    return out
+
+
 # ---------------------------------------------------------------------------------------------- tables
 def _mean_sem(values, errors) -> tuple[float, float, str]:
     """Mean over replicas and its standard error.
@@ -553,6 +567,11 @@ def gather(root, output, *, tables_dir=None, figures_dir=None, figures: bool = T
     output = Path(output)
     records, skipped = load_records(root)
     tables, notes = build_tables(records, include_broken)
+    failed = _failed_job_ids(root)
+    if failed:
+        notes.insert(0, f"{len(failed)} job(s) failed and have no results in these tables "
+                        f"({', '.join(j[:8] for j in failed[:6])}{', ...' if len(failed) > 6 else ''}); "
+                        "'lpsens status --root ROOT' lists why")
     write_results_h5(output, records, tables, skipped, root=root, include_broken=include_broken)
     tables_dir = Path(tables_dir) if tables_dir is not None else output.parent
     tables_dir.mkdir(parents=True, exist_ok=True)

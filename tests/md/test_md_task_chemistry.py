@@ -51,7 +51,8 @@ def test_frozen_bonded_sulfur_stops_at_the_first_boundary(make_job):
         run_task(job)
     assert isinstance(err.value, MDError)
     msg = str(err.value)
-    assert f"broken chemistry in frame 0 (0 ps, step {MDProtocol.from_dict(job.doc['protocol']()).equilibration_steps})" in msg
+    eq = MDProtocol.from_dict(job.doc['protocol']()).equilibration_steps
+    assert "broken chemistry in frame 0 (0 ps): " in msg and f"at the segment boundary at step {eq}" in msg
     assert f"S {a} and S {b} are 2.05 Å apart (S-S limit 2.3 Å)" in msg
     assert "stop_on_broken_chemistry" in msg
     with h5py.File(job.fn("trajectory.h5"), "r") as f:
@@ -107,8 +108,9 @@ def test_a_frame_that_breaks_mid_run_stops_at_that_segment_boundary(make_job, mo
 
     monkeypatch.setattr(task_module, "_read_initial", read_initial)
     monkeypatch.setattr(LammpsMD, "positions_unwrapped", injected)
-    with pytest.raises(ChemistryError, match=r"broken chemistry in frame 3 \(0\.06 ps, step 60\): S \d+ and S \d+ "
-                                             r"are 1\.20 Å apart \(S-S limit 2\.3 Å\)"):
+    with pytest.raises(ChemistryError, match=r"broken chemistry in frame 3 \(0\.06 ps\): S \d+ and S \d+ "
+                                             r"are 1\.20 Å apart \(S-S limit 2\.3 Å\); found at the segment "
+                                             r"boundary at step 60"):
         run_task(job, on_segment=on_segment)
     assert seen == [eq, eq + seg]  # stopped at the boundary after the break, before its on_segment
     with h5py.File(job.fn("trajectory.h5"), "r") as f:

@@ -82,6 +82,19 @@ def test_failed_task_isolated_exit_nonzero(tmp_path):
     assert "synthetic failure of job 2" in bad.doc["reason"] and bad.id in err
 
 
+def test_retry_failed_runs_each_failed_job_once_per_launch(tmp_path):
+    # both leaders see the failed jobs as candidates; a job that failed again in this launch must
+    # not be picked up by the other leader (found by a new user: 4 jobs gave "7 failed")
+    project = _project(tmp_path, [0.05] * 4, fail={0, 1, 2, 3})
+    rc, _ = _run(tmp_path)
+    assert rc == 1 and all(j.doc["status"] == "failed" for j in project)
+    rc, err = _run(tmp_path, "--retry-failed")
+    assert rc == 1
+    starts = [r for r in read_journal(tmp_path) if r["event"] == "start"]
+    assert len(starts) == 8, err  # 4 in the first launch, 4 in the retry: each job once per launch
+    assert "4 failed" in err and "7 failed" not in err
+
+
 def test_sigkill_then_lost_and_resumed_identically(tmp_path):
     project = _project(tmp_path, [3.0, 3.0], segments=6)
     p = _start(tmp_path)

@@ -550,6 +550,13 @@ class _Launch:
                                stopped_by_signal=self.stop.signum, dispatch_s=round(dispatch_s, 6),
                                n_started=len(started))
             log.info("lpsens launch %s: %s", launch_id, ", ".join(f"{v} {k}" for k, v in total.items()))
+            if total["not_run"] and not self.stop.signum:
+                left = "no time limit" if self.end_s is None else f"{max(0.0, self.end_s - time.time()):.0f} s left"
+                sys.stderr.write(
+                    f"note: {total['not_run']} eligible job(s) not started ({left}): the cost model expected each to "
+                    "run past the end of the allocation before its next checkpoint (until runs are observed it "
+                    f"assumes --prior-rate {self.opt.prior_rate:g} atom-steps/s per rank; uf3 runs ~1e5); give "
+                    "a longer --walltime, a --prior-rate measured on this machine, or a shorter [protocol] segment_ps\n")
         if group is not None and group is not w:
             group.Free()
         return LaunchReport(launch_id=launch_id, n_groups=self.n_groups, counts=total)
@@ -832,6 +839,8 @@ class _Launch:
                 status = JobStatus.LOST
             if status not in self.opt.eligible and not (status is JobStatus.LOST and job.id in self._retries):
                 return None
+            if status is JobStatus.FAILED and doc.get("launch") == self.launch_id:
+                return None  # failed in this very launch: --retry-failed means once per launch, not until it works
             steps0 = int(doc.get("progress_steps") or 0)
             set_status(job, JobStatus.RUNNING, reason=None, host=socket.gethostname(), started=utcnow(),
                        launch=self.launch_id)

@@ -425,10 +425,10 @@ def run_task(job, *, comm=None, should_stop=None, backend=None, on_segment=None)
                     if found:
                         f = first_frame + k
                         more = f" (+{len(found) - 1} more)" if len(found) > 1 else ""
-                        message = (f"broken chemistry in frame {f} ({f * protocol.sampling_interval_fs / 1000:g} ps, "
-                                   f"step {g}): {found[0].message}{more}; the potential does not hold this structure "
-                                   "at this temperature (the run stopped; [protocol] stop_on_broken_chemistry = false "
-                                   "runs on)")
+                        message = (f"broken chemistry in frame {f} ({f * protocol.sampling_interval_fs / 1000:g} ps): "
+                                   f"{found[0].message}{more}; found at the segment boundary at step {g}, where the "
+                                   "run was stopped: the potential does not hold this structure at this temperature "
+                                   "(set [protocol] stop_on_broken_chemistry = false to let such runs go on)")
                         break
             message = comm.bcast(message, root=0)
             if message is not None:
