@@ -64,7 +64,7 @@ def test_done_jobs_never_rerun(project):
     assert all(len(j.doc["runs"]) == 1 for j in project)
 
 
-def test_failure_isolated_with_reason_and_log_tail(tmp_path):
+def test_failure_isolated_with_reason_and_log_tail(tmp_path, capsys):
     project = init_synthetic_project(tmp_path / "p", [0.01] * 3, fail={1})
     bad = next(j for j in project if j.sp.replica == 1)
     with open(bad.fn("md.log"), "w") as fh:
@@ -75,8 +75,10 @@ def test_failure_isolated_with_reason_and_log_tail(tmp_path):
     assert "MDError" in bad.doc["reason"] and "synthetic failure of job 1" in bad.doc["reason"]
     assert bad.doc["log_tail"].endswith("Lost atoms: original 64 current 63")
     assert bad.doc["runs"][-1]["exit"] == "failed"
-    # failed jobs are not retried unless asked
+    # failed jobs are not retried unless asked, and the launch says how to ask
+    capsys.readouterr()
     assert launch(project, task_fn=sleep_task, options=_opts()).counts["failed"] == 0
+    assert "1 failed job(s) are not run again" in capsys.readouterr().err
     bad.doc["synthetic"] = {"atom_steps_per_s": 1e5, "fail": None}
     retry = launch(project, task_fn=sleep_task, options=_opts(statuses={"failed"}, retry_failed=True))
     assert retry.exit_code == 0 and bad.doc["status"] == "done"

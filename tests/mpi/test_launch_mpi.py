@@ -95,6 +95,16 @@ def test_retry_failed_runs_each_failed_job_once_per_launch(tmp_path):
     assert "4 failed" in err and "7 failed" not in err
 
 
+def test_a_bad_option_is_reported_once_not_once_per_rank(tmp_path):
+    _project(tmp_path, [0.05])
+    proc = subprocess.run([str(MPIEXEC), "-n", "2", sys.executable, "-m", "lpsens", "launch", "--root", str(tmp_path),
+                           "-k", "3"], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode != 0
+    assert proc.stderr.count("Error:") == 1, proc.stderr
+    assert "cannot be split into groups of 3" in proc.stderr
+
+
 def test_sigkill_then_lost_and_resumed_identically(tmp_path):
     project = _project(tmp_path, [3.0, 3.0], segments=6)
     p = _start(tmp_path)

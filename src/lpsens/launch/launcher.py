@@ -452,7 +452,7 @@ class _Launch:
 
     def _scan(self) -> tuple[list[TaskCost], list[tuple], int]:
         eligible = self.opt.eligible
-        tasks, unreadable = [], 0
+        tasks, unreadable, failed_left = [], 0, 0
         for job in self.project.find_jobs(self.opt.sp_filter or None):
             try:
                 doc = job.doc()  # one read of the document
@@ -468,6 +468,7 @@ class _Launch:
                 if state is ClaimState.STALE:
                     break_stale(job.path, info, stale_after_s=self.opt.stale_after_s)
             elif status not in eligible:
+                failed_left += status is JobStatus.FAILED
                 continue
             try:
                 ranks = _job_ranks(doc, self.opt.ranks_per_task)
@@ -484,6 +485,9 @@ class _Launch:
                 self.journal.write("skipped", job=job.id, reason=f"needs {ranks} ranks")
                 continue
             tasks.append(_task_cost(job, doc, ranks))
+        if failed_left:
+            sys.stderr.write(f"note: {failed_left} failed job(s) are not run again; after fixing the cause "
+                             "('lpsens status' lists each reason) launch with --retry-failed\n")
         return tasks, _history(self.root), unreadable
 
     def run(self) -> LaunchReport:
@@ -1059,7 +1063,13 @@ def run_from_args(args, task_fn: Callable | None = None) -> int:
 
     from lpsens.project import open_project
 
-    options = options_from_args(args)
-    project = open_project(args.root)
-    report = launch(project, comm=MPI.COMM_WORLD, task_fn=task_fn, options=options)
+    try:
+        options = options_from_args(args)
+        project = open_project(args.root)
+        report = launch(project, comm=MPI.COMM_WORLD, task_fn=task_fn, options=options)
+    except LpsensError as exc:
+        # Bad options or project: every rank finds the same error; one rank says it.
+        if MPI.COMM_WORLD.Get_rank() != 0:
+            return exc.exit_code
+        raise
     return report.exit_code
