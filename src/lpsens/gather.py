@@ -104,13 +104,19 @@ def load_records(root) -> tuple[list[JobRecord], list[tuple[str, str]]]:
 
     Jobs that are not ``done`` are not listed as skipped (they have nothing to gather yet).
     """
+    records, skipped, _ = _load(root)
+    return records, skipped
+
+
+def _load(root) -> tuple[list[JobRecord], list[tuple[str, str]], list[str]]:
+    """:func:`load_records` and the ids of ``failed`` jobs, reading each job document once."""
     import signac
 
     try:
         project = signac.get_project(str(root), search=False)
     except LookupError:
         raise ProjectError("no signac project here; run 'lpsens init' or pass --root", file=root) from None
-    records, skipped = [], []
+    records, skipped, failed = [], [], []
     for job in sorted(project, key=lambda j: j.id):
         try:
             doc = read_job_document(job.path)
@@ -118,6 +124,8 @@ def load_records(root) -> tuple[list[JobRecord], list[tuple[str, str]]]:
             skipped.append((job.id, exc.reason if exc.file is None else f"{exc.file}: {exc.reason}"))
             continue
         if doc.get("status") != "done":
+            if doc.get("status") == "failed":
+                failed.append(job.id)
             continue
         sp = dict(job.sp())
         missing = [k for k in _SP_KEYS if k not in sp]
@@ -140,21 +148,7 @@ def load_records(root) -> tuple[list[JobRecord], list[tuple[str, str]]]:
             skipped.append((job.id, f"{path}: {problem}; rerun 'lpsens analyze --force'"))
             continue
         records.append(JobRecord(job.id, sp, result, doc))
-    return records, skipped
-
-
-def _failed_job_ids(root) -> list[str]:
-    """Ids of the project's ``failed`` jobs (unreadable documents are reported by load_records)."""
-    import signac
-
-    out = []
-    for job in sorted(signac.get_project(str(root), search=False), key=lambda j: j.id):
-        try:
-            if read_job_document(job.path).get("status") == "failed":
-                out.append(job.id)
-        except DocumentError:
-            continue
-    return out
+    return records, skipped, failed
 
 
 # ---------------------------------------------------------------------------------------------- tables
@@ -565,9 +559,8 @@ def gather(root, output, *, tables_dir=None, figures_dir=None, figures: bool = T
         excluded and counted).
     """
     output = Path(output)
-    records, skipped = load_records(root)
+    records, skipped, failed = _load(root)
     tables, notes = build_tables(records, include_broken)
-    failed = _failed_job_ids(root)
     if failed:
         notes.insert(0, f"{len(failed)} job(s) failed and have no results in these tables "
                         f"({', '.join(j[:8] for j in failed[:6])}{', ...' if len(failed) > 6 else ''}); "
