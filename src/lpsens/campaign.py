@@ -6,13 +6,14 @@ anything is written.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import itertools
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lpsens.errors import LpsensError, SpecError
+from lpsens.errors import LpsensError, SpecError, check_keys
 from lpsens.md.backends import MULTI_RANK_BACKENDS, Backend
 from lpsens.md.protocol import MDProtocol
 from lpsens.statepoint import (
@@ -119,13 +120,7 @@ _MATERIAL_KEYS = {"name", "x_Li2S_mol_pct", "temperatures_K", "replicas", "const
 def _check_keys(table, allowed, where, file):
     if not isinstance(table, dict):
         raise SpecError(f"expected a table, got {table!r}", file=file, key=where)
-    unknown = sorted(set(table) - set(allowed))
-    if unknown:
-        raise SpecError(
-            f"unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}",
-            file=file,
-            key=where or "(top level)",
-        )
+    check_keys(table, allowed, where=where, file=file)
 
 
 def _rekey(exc: SpecError, file, prefix) -> SpecError:
@@ -189,6 +184,7 @@ def parse_campaign(data: dict, *, file: Path | None = None) -> Campaign:
     for i, m in enumerate(mats):
         where = f"material[{i}]"
         _check_keys(m, _MATERIAL_KEYS, where, file)
+        _check_keys(m.get("protocol", {}), {f for f in MDProtocol.__dataclass_fields__}, f"{where}.protocol", file)
         try:
             mat = coerce_enum(Material, m.get("name"), "name")
             x = m.get("x_Li2S_mol_pct")
@@ -205,7 +201,6 @@ def parse_campaign(data: dict, *, file: Path | None = None) -> Campaign:
             reps = coerce_int(m.get("replicas", default_reps), "replicas", minimum=1)
             cons = _constraints(m["constraints"], "constraints") if "constraints" in m else default_cons
             proto_over = m.get("protocol", {})
-            _check_keys(proto_over, {f for f in MDProtocol.__dataclass_fields__}, "protocol", None)
             protocol = MDProtocol.from_dict({**base_protocol, **proto_over})
             # Validate the canonical state point once (x range etc.).
             StatePoint.canonical(mat, x, temps[0], 0, cons[0])
@@ -230,8 +225,7 @@ def parse_campaign(data: dict, *, file: Path | None = None) -> Campaign:
 def _analysis(table, file) -> dict:
     from lpsens.analysis.settings import AnalysisSettings
 
-    if not isinstance(table, dict):
-        raise SpecError(f"expected a table, got {table!r}", file=file, key="analysis")
+    _check_keys(table, {f.name for f in dataclasses.fields(AnalysisSettings)}, "analysis", file)
     try:
         return AnalysisSettings.from_dict(table).to_dict() if table else {}
     except LpsensError as exc:

@@ -1,14 +1,20 @@
 """One exception hierarchy for lpsens.
 
 Every error carries what a user needs to fix it: the file, the key, the job and
-the reason. Subclasses also inherit the matching built-in so callers can catch
+the reason. ``key`` is a key of a spec or settings table (``protocol.timestep_fs``), shown as
+``key '...'``; ``option`` is a command-line option (``--walltime``), shown as itself. A place
+inside a data file (a line, a dataset, a block) belongs in the message text, not in ``key``. Subclasses also inherit the matching built-in so callers can catch
 ``ValueError``/``OSError``/``RuntimeError`` as usual. The CLI prints
 ``Error: <message>`` and exits non-zero.
 """
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable, Mapping
+
 __all__ = [
+    "check_keys",
     "LpsensError",
     "SpecError",
     "ProjectError",
@@ -34,15 +40,17 @@ class LpsensError(Exception):
     ----------
     message
         What went wrong and how to fix it.
-    file, key, job_id
-        Optional context; prefixed to the message when given.
+    file, key, option, job_id
+        Optional context; prefixed to the message when given: the file, ``key '<key>'`` (a spec
+        or settings key), the command-line option as typed (``--walltime``), ``job <id>``.
     """
 
     exit_code = 2
 
-    def __init__(self, message: str, *, file=None, key=None, job_id=None):
+    def __init__(self, message: str, *, file=None, key=None, option=None, job_id=None):
         self.file = None if file is None else str(file)
         self.key = key
+        self.option = option
         self.job_id = job_id
         self.reason = message
         parts = []
@@ -50,6 +58,8 @@ class LpsensError(Exception):
             parts.append(self.file)
         if key:
             parts.append(f"key '{key}'")
+        if option:
+            parts.append(option)
         if job_id:
             parts.append(f"job {job_id}")
         prefix = ": ".join(parts)
@@ -116,3 +126,48 @@ class SubmitError(LpsensError, RuntimeError):
 
 class TrainingError(LpsensError, RuntimeError):
     """A training-campaign step failed (reference calculator, gap_fit, selection, gates)."""
+
+
+def check_keys(table: Mapping, valid: Iterable[str], *, where: str = "", file=None, error: type = SpecError) -> None:
+    """Refuse keys of ``table`` that are not in ``valid``, suggesting the closest valid key.
+
+    The one place where spec, settings and profile tables reject unknown keys, e.g.
+    ``demo.toml: unknown key 'protocol.timestep' — did you mean 'timestep_fs'? Valid keys: ...``
+    (closest match by :func:`difflib.get_close_matches`).
+
+    Parameters
+    ----------
+    table
+        The parsed table (a TOML table or a settings mapping).
+    valid
+        Its allowed keys.
+    where
+        Dotted path of the table in its file (``"protocol"``, ``"material[0].protocol"``);
+        ``""`` for the top level.
+    file
+        The file the table was read from (named first in the message), if any.
+    error
+        The :class:`LpsensError` subclass to raise.
+
+    Raises
+    ------
+    LpsensError
+        ``error`` naming every unknown key in full (``where.key``), for each the closest valid
+        key if one is close, and every valid key.
+    """
+    valid = sorted(valid)
+    unknown = sorted(set(map(str, table)) - set(valid))
+    if not unknown:
+        return
+
+    def full(k):
+        return f"{where}.{k}" if where else k
+
+    close = {k: difflib.get_close_matches(k, valid, n=1) for k in unknown}
+    if len(unknown) == 1:
+        (k,) = unknown
+        message = f"unknown key '{full(k)}'" + (f" — did you mean '{close[k][0]}'?" if close[k] else ".")
+    else:
+        message = "unknown keys " + ", ".join(
+            f"'{full(k)}'" + (f" (did you mean '{close[k][0]}'?)" if close[k] else "") for k in unknown) + "."
+    raise error(f"{message} Valid keys: {', '.join(valid)}", file=file)

@@ -23,7 +23,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from lpsens.errors import LaunchError, SubmitError
+from lpsens.errors import LaunchError, SubmitError, check_keys
 from lpsens.launch.journal import read_journal
 from lpsens.launch.walltime import parse_walltime
 
@@ -154,9 +154,7 @@ def load_profile(name: str, *, jobscripts: str | Path | None = None, root: str |
     except tomllib.TOMLDecodeError as exc:
         raise SubmitError(f"not valid TOML: {exc}", file=path) from None
     fields = {f.name for f in dataclasses.fields(Profile)} - {"name"}
-    unknown = sorted(set(data) - fields)
-    if unknown:
-        raise SubmitError(f"unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(fields))}", file=path)
+    check_keys(data, fields, file=path, error=SubmitError)
     return Profile(name=path.stem, **data)
 
 

@@ -6,7 +6,7 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
-from lpsens.errors import AnalysisError
+from lpsens.errors import AnalysisError, check_keys
 
 __all__ = ["AnalysisSettings"]
 
@@ -176,10 +176,5 @@ class AnalysisSettings:
 
     @classmethod
     def from_dict(cls, data: dict) -> AnalysisSettings:
-        allowed = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - allowed)
-        if unknown:
-            raise AnalysisError(
-                f"unknown setting(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}", key="analysis"
-            )
+        check_keys(data, (f.name for f in dataclasses.fields(cls)), where="analysis", error=AnalysisError)
         return cls(**data)

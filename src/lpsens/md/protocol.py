@@ -7,7 +7,7 @@ import enum
 import math
 from dataclasses import dataclass
 
-from lpsens.errors import SpecError
+from lpsens.errors import SpecError, check_keys
 
 __all__ = ["Thermostat", "Coupling", "MDProtocol"]
 
@@ -184,13 +184,7 @@ class MDProtocol:
 
     @classmethod
     def from_dict(cls, data: dict) -> MDProtocol:
-        allowed = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - allowed)
-        if unknown:
-            raise SpecError(
-                f"unknown setting(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}",
-                key="protocol",
-            )
+        check_keys(data, (f.name for f in dataclasses.fields(cls)), where="protocol")
         return cls(**data)
 
 
