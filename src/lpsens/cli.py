@@ -43,7 +43,7 @@ def main_init(args) -> int:
 # --------------------------------------------------------------------------- status
 def _add_status(sub):
     p = sub.add_parser("status", help="job counts grouped by state-point keys, and failures")
-    p.add_argument("--root", type=Path, default=Path("."))
+    p.add_argument("--root", type=Path, default=Path("."), help="project directory (default: .)")
     p.add_argument("--group-by", default="material,constraint", help="comma-separated state-point keys")
     p.add_argument("--json", action="store_true", help="print JSON to stdout")
     p.add_argument("--detailed", action="store_true", help="list every job")
@@ -77,7 +77,7 @@ def _add_run(sub):
                        "at the next segment boundary with a checkpoint (status 'timeout'). Prints the outcome "
                        "as JSON on stdout.")
     p.add_argument("job_id", help="signac job id (or a unique prefix)")
-    p.add_argument("--root", type=Path, default=Path("."))
+    p.add_argument("--root", type=Path, default=Path("."), help="project directory (default: .)")
     p.add_argument("--backend", choices=["auto", "uf3", "native", "quippy"], default=None,
                    help="who evaluates the GAP (default: the campaign's [potential] backend; auto = uf3 if the "
                    "campaign has a compiled file, else native if LAMMPS has ML-QUIP, else quippy)")
@@ -168,10 +168,31 @@ def _add_launch(sub):
     p.set_defaults(func=main_launch)
 
 
+#: LaunchOptions fields (the ``key`` of a LaunchError) -> the ``lpsens launch`` option that sets them.
+_LAUNCH_OPTIONS = {"ranks_per_task": "--ranks-per-task", "status": "--status", "max_retries": "--max-retries",
+                   "stale_after_s": "--stale-after", "heartbeat_s": "--heartbeat"}
+
+
 def main_launch(args) -> int:
+    from lpsens.errors import LaunchError
     from lpsens.launch.launcher import run_from_args
 
-    return run_from_args(args)
+    try:
+        return run_from_args(args)
+    except LaunchError as exc:  # raised on one rank only: name the option the user gave, not the field
+        if exc.key == "walltime" and args.walltime is not None:
+            raise _walltime_error(args.walltime) from None
+        if exc.key in _LAUNCH_OPTIONS and exc.file is None and exc.job_id is None:
+            raise LaunchError(exc.reason, option=_LAUNCH_OPTIONS[exc.key]) from None
+        raise
+
+
+def _walltime_error(value) -> LpsensError:
+    """The one message for a bad ``--walltime`` (launch and submit): what was given, what is accepted."""
+    from lpsens.errors import LaunchError
+
+    return LaunchError(f"{value!r} is not a positive SLURM time; use e.g. 2:00:00 (H:MM:SS), 90 (minutes) "
+                       "or 1-12:00:00 (D-HH:MM:SS)", option="--walltime")
 
 
 # --------------------------------------------------------------------------- submit
@@ -182,26 +203,42 @@ def _add_submit(sub):
     p.add_argument("--root", type=Path, default=Path("."), help="project directory (default: .)")
     p.add_argument("--profile", default="generic", help="profile name in jobscripts/profiles/ or a .toml path")
     p.add_argument("--jobscripts", type=Path, default=None, help="directory with base.sbatch.in and profiles/")
-    p.add_argument("--partition")
-    p.add_argument("--account")
-    p.add_argument("--qos")
-    p.add_argument("--nodes", type=int)
-    p.add_argument("--ranks-per-node", type=int)
-    p.add_argument("--cpus-per-task", type=int)
-    p.add_argument("--walltime", help="SLURM --time: minutes, MM:SS, HH:MM:SS, D-HH[:MM[:SS]]")
-    p.add_argument("--ranks-per-task", type=int)
+    p.add_argument("--partition", help="SLURM partition (default: the profile's)")
+    p.add_argument("--account", help="SLURM account to charge (default: the profile's)")
+    p.add_argument("--qos", help="SLURM quality of service (default: the profile's)")
+    p.add_argument("--nodes", type=int, help="nodes to allocate (default: the profile's)")
+    p.add_argument("--ranks-per-node", type=int, help="MPI ranks per node (default: the profile's)")
+    p.add_argument("--cpus-per-task", type=int, help="CPU cores per MPI rank (default: the profile's)")
+    p.add_argument("--walltime", help="SLURM --time, e.g. 2:00:00 (H:MM:SS), 90 (minutes) or 1-12:00:00 "
+                   "(D-HH:MM:SS) (default: the profile's)")
+    p.add_argument("--ranks-per-task", type=int,
+                   help="run every task on this many ranks (passed to lpsens launch; default: the profile's, "
+                   "else each job's potential.ranks_per_task)")
     p.add_argument("--dry-run", action="store_true", help="print the script to stdout; write and submit nothing")
     p.add_argument("launch_args", nargs=argparse.REMAINDER, help="after '--': options for lpsens launch")
     p.set_defaults(func=main_submit)
 
 
 def main_submit(args) -> int:
+    from lpsens.errors import SubmitError
     from lpsens.submit import load_profile, submit
 
-    profile = load_profile(args.profile, jobscripts=args.jobscripts, root=args.root).with_overrides(
-        partition=args.partition, account=args.account, qos=args.qos, nodes=args.nodes,
-        ranks_per_node=args.ranks_per_node, cpus_per_task=args.cpus_per_task, walltime=args.walltime,
-        ranks_per_task=args.ranks_per_task)
+    options = dict(partition=args.partition, account=args.account, qos=args.qos, nodes=args.nodes,
+                   ranks_per_node=args.ranks_per_node, cpus_per_task=args.cpus_per_task, walltime=args.walltime,
+                   ranks_per_task=args.ranks_per_task)
+    profile = load_profile(args.profile, jobscripts=args.jobscripts, root=args.root)
+    try:
+        profile = profile.with_overrides(**options)
+    except SubmitError as exc:  # a value given on the command line: name its option, not the profile key
+        if exc.key == "walltime" and args.walltime is not None:
+            raise _walltime_error(args.walltime) from None
+        if options.get(exc.key) is not None:
+            raise SubmitError(exc.reason, option="--" + exc.key.replace("_", "-")) from None
+        if exc.key == "signal_lead_s" and args.walltime is not None:
+            raise SubmitError(f"{args.walltime!r} is not longer than signal_lead_s = {profile.signal_lead_s} s of the "
+                              f"profile '{profile.name}' (the launch stops that long before the end); give a longer "
+                              "walltime", option="--walltime") from None
+        raise
     launch_args = args.launch_args[1:] if args.launch_args[:1] == ["--"] else args.launch_args
     text, path, job_id = submit(args.root, profile, launch_args=launch_args, jobscripts=args.jobscripts,
                                 dry_run=args.dry_run)
@@ -232,9 +269,28 @@ def main_analyze(args) -> int:
     import json
 
     from lpsens.analysis import AnalysisSettings, analyze_project, analyze_trajectory
+    from lpsens.errors import AnalysisError
 
     overrides = {k: v for k, v in (("fit_start_ps", args.fit_start_ps), ("fit_end_fraction", args.fit_end_fraction),
                                    ("n_blocks", args.n_blocks)) if v is not None}
+    try:  # the options alone first, so that a bad value is reported under its option's name
+        AnalysisSettings.from_dict(overrides)
+    except AnalysisError as exc:
+        name = (exc.key or "").removeprefix("analysis.")
+        if name not in overrides:
+            raise
+        raise AnalysisError(exc.reason, option="--" + name.replace("_", "-")) from None
+    if args.temperature_K is not None and not args.temperature_K > 0:
+        raise AnalysisError(f"must be > 0 K, got {args.temperature_K:g}", option="--temperature-K")
+    if args.trajectory is not None:  # a trajectory in a campaign's job: that campaign's [analysis] settings
+        stored = _campaign_analysis_settings(args.trajectory)
+        default = AnalysisSettings().to_dict()
+        changed = {k: v for k, v in stored.items() if k not in overrides and default.get(k) != v}
+        if changed:
+            print(f"note: {args.trajectory} is in a job of a campaign whose [analysis] table sets "
+                  + ", ".join(f"{k} = {v:g}" if isinstance(v, float) else f"{k} = {v}" for k, v in changed.items())
+                  + "; analysing with those (options override them)", file=sys.stderr)
+        overrides = {**stored, **overrides}
     if args.trajectory is None:  # a project's own [analysis] settings (from its spec) come first
         import signac
 
@@ -275,6 +331,17 @@ def main_analyze(args) -> int:
                           "failed": [list(f) for f in report.failed],
                           "unreadable": [list(u) for u in report.unreadable]}))
     return 1 if report.failed or report.unreadable else 0
+
+
+def _campaign_analysis_settings(trajectory: Path) -> dict:
+    """The [analysis] settings of the campaign whose job directory holds ``trajectory``; {} if none."""
+    import signac
+
+    try:
+        job = signac.get_job(str(Path(trajectory).resolve().parent))
+        return dict(job.project.doc.get("analysis_settings", {}))
+    except (LookupError, OSError, ValueError):  # not inside a job of a project (a copied file): defaults
+        return {}
 
 
 def _dynamics_lines(result) -> str:
@@ -452,7 +519,7 @@ def main_train(args) -> int:
 
 # --------------------------------------------------------------------------- entry point
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="lpsens", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="lpsens", description=__doc__.splitlines()[0].replace("``", ""))
     parser.add_argument("--version", action="version", version=f"lpsens {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")

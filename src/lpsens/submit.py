@@ -155,7 +155,10 @@ def load_profile(name: str, *, jobscripts: str | Path | None = None, root: str |
         raise SubmitError(f"not valid TOML: {exc}", file=path) from None
     fields = {f.name for f in dataclasses.fields(Profile)} - {"name"}
     check_keys(data, fields, file=path, error=SubmitError)
-    return Profile(name=path.stem, **data)
+    try:
+        return Profile(name=path.stem, **data)
+    except SubmitError as exc:  # name the profile's file, not just its name
+        raise SubmitError(exc.reason, file=path, key=exc.key) from None
 
 
 def render_script(profile: Profile, *, root: str | Path, launch_args: list[str] | tuple[str, ...] = (),

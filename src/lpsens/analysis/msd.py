@@ -341,8 +341,8 @@ class Diffusion:
             raise InsufficientDataError(
                 f"run too short for a diffusive regime: {n} blocks of {msd.block_length_ps:g} ps give a fit window "
                 f"[{self.fit_start_ps:g}, {t_end:g}] ps with {int(window.sum())} lags; needed: end >= 2 x start and "
-                f">= {self.min_fit_points} lags, i.e. >= {need_ps:g} ps of production (or fewer blocks / an earlier "
-                "fit start)", key="fit_window")
+                f">= {self.min_fit_points} lags, i.e. >= {need_ps:g} ps of production, or an earlier fit start / fewer "
+                "blocks ([analysis] fit_start_ps, n_blocks; lpsens analyze --fit-start-ps, --n-blocks)")
         tw = t[window]
         slopes = np.array([np.polyfit(tw, blk[window], 1)[0] for blk in blocks])
         self._D_blocks = slopes / 6.0

@@ -21,7 +21,7 @@ from lpsens.analysis.rdf import RDF
 from lpsens.analysis.reader import TrajectoryReader
 from lpsens.analysis.settings import AnalysisSettings
 from lpsens.analysis.volume import AccessibleVolume
-from lpsens.errors import AnalysisError, DocumentError, LpsensError, ProjectError
+from lpsens.errors import AnalysisError, DocumentError, InsufficientDataError, LpsensError, ProjectError
 from lpsens.status import read_job_document, utcnow
 
 __all__ = ["uncertainty_flags", "analyze_trajectory", "analyze_job", "analyze_project", "AnalyzeReport", "write_json_atomic",
@@ -107,8 +107,11 @@ def analyze_trajectory(path, settings: AnalysisSettings | None = None, temperatu
             raise AnalysisError(f"temperature_K must be > 0, got {temperature_K!r}", key="temperature_K")
         msd = MSD(n_blocks=settings.n_blocks, memory_limit_MB=settings.memory_limit_MB,
                   hop_length_A=settings.hop_length_A).compute(rd)
-        diff = Diffusion(settings.fit_start_ps, settings.fit_end_fraction, settings.min_fit_points,
-                         min_hops=settings.min_hops).compute(msd)
+        try:
+            diff = Diffusion(settings.fit_start_ps, settings.fit_end_fraction, settings.min_fit_points,
+                             min_hops=settings.min_hops).compute(msd)
+        except InsufficientDataError as exc:  # name the file the run too short came from
+            raise InsufficientDataError(exc.reason, file=rd.path, key=exc.key) from None
         n_li = int(np.sum(rd.numbers == LI))
         ne = NernstEinstein(n_li, rd.volume_A3, temperature_K, charge_number=settings.charge_number,
                             haven_ratio=settings.haven_ratio).compute(diff.D_cm2_s, diff.D_err_cm2_s)
