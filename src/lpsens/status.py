@@ -167,7 +167,7 @@ def status_report(project, group_by=("material", "constraint"), *, detailed=Fals
 
     bad = [k for k in group_by if k not in GROUP_KEYS]
     if bad:
-        raise ProjectError(f"cannot group by {bad}; allowed keys: {', '.join(GROUP_KEYS)}", key="--group-by")
+        raise ProjectError(f"cannot group by {bad}; allowed keys: {', '.join(GROUP_KEYS)}", option="--group-by")
     totals = Counter()
     groups: dict[tuple, Counter] = defaultdict(Counter)
     failures, jobs = [], []

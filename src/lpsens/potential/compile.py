@@ -306,7 +306,6 @@ def _core_from_file(gap_path: Path, terms: GapTerms):
             f"cannot find the core (init_args_pot1) in the top-level Potential {terms.core_init_args!r}; "
             f"run this GAP with {NATIVE_BACKENDS}",
             file=gap_path,
-            key="Potential init_args",
         )
     core = Potential(m.group(1), param_filename=str(gap_path))
     # Cutoff: the largest distance at which some dimer still has energy.
@@ -319,7 +318,6 @@ def _core_from_file(gap_path: Path, terms: GapTerms):
                 f"the core {m.group(1)!r} still acts at 10 Å between {a} and {b}; a long-range core cannot "
                 f"be tabulated to UF3, run this GAP with {NATIVE_BACKENDS}",
                 file=gap_path,
-                key="core",
             )
         nz = np.flatnonzero(np.abs(e) > 1e-12)
         if len(nz):
@@ -338,7 +336,6 @@ def _core_from_file(gap_path: Path, terms: GapTerms):
                 f"the core {m.group(1)!r} is not a pair potential ({a}{b}{c} trimer != sum of its dimers) and "
                 f"cannot be tabulated to UF3; run this GAP with {NATIVE_BACKENDS}",
                 file=gap_path,
-                key="core",
             )
     return _Core(core, float(cutoff)) if cutoff > 0 else None
 
@@ -386,7 +383,7 @@ def compile_gap(gap_path, out_path, *, label: str | None = None, tolerance_eV_A:
     terms = read_gap_terms(info.path, info.label, SPECIES)
     if not out_path.parent.is_dir():
         raise PotentialError("output directory does not exist; create it or choose another -o path",
-                             file=out_path, key="-o")
+                             file=out_path, option="-o")
     core = _core_from_file(info.path, terms)
     structures = structures if structures is not None else validation_set(terms)
     names = [n for n, _ in structures]
@@ -422,7 +419,7 @@ def compile_gap(gap_path, out_path, *, label: str | None = None, tolerance_eV_A:
                     f"what pair_uf3 can read ({exc.reason}); nothing written. Raise --tolerance or run this GAP "
                     f"with {NATIVE_BACKENDS}",
                     file=gap_path,
-                    key="--tolerance",
+                    option="--tolerance",
                 ) from None
             got = uf3_energy_forces(trial, atoms_list, 3 if triplets else 2)
             fid = _fidelity(names, atoms_list, ref, got, sidecar["e0_eV"])
@@ -437,7 +434,7 @@ def compile_gap(gap_path, out_path, *, label: str | None = None, tolerance_eV_A:
                     "nothing written. Raise --tolerance "
                     f"or run this GAP with {NATIVE_BACKENDS}",
                     file=gap_path,
-                    key="--tolerance",
+                    option="--tolerance",
                 )
             spacing_2b, spacing_3b = spacing_2b * 0.75, spacing_3b * 0.8
         sidecar.update(

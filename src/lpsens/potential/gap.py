@@ -118,19 +118,17 @@ def inspect_potential(path, label: str | None = None) -> PotentialInfo:
         raise PotentialError(
             "GAP file not found; give the path of an existing GAP XML (campaign key potential.path)",
             file=path,
-            key="potential.path",
         )
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise PotentialError(f"cannot read GAP file ({exc.strerror})", file=path, key="potential.path") from None
+        raise PotentialError(f"cannot read GAP file ({exc.strerror})", file=path) from None
     try:
         root = ET.fromstring(raw)
     except ET.ParseError as exc:
         raise PotentialError(
             f"not a well-formed XML file ({exc}); re-export it with gap_fit or restore it from a backup",
             file=path,
-            key="potential.path",
         ) from None
 
     params = [el for el in root.iter("GAP_params")]
@@ -138,22 +136,20 @@ def inspect_potential(path, label: str | None = None) -> PotentialInfo:
         raise PotentialError(
             "no <GAP_params> element: this is not a GAP potential file written by gap_fit",
             file=path,
-            key="potential.path",
         )
     labels = [el.get("label") for el in params]
     if label is None:
         gap = params[0]
         label = gap.get("label")
         if not label:
-            raise PotentialError("the <GAP_params> element has no label attribute", file=path, key="potential.label")
+            raise PotentialError("the <GAP_params> element has no label attribute", file=path)
     else:
         matches = [el for el in params if el.get("label") == label]
         if not matches:
             raise PotentialError(
                 f"no GAP with label {label!r}; labels in the file: {', '.join(map(str, labels))}; "
-                "set potential.label to one of them (or omit it to use the first)",
+                "set potential.label (lpsens potential compile: --label) to one of them, or omit it to use the first",
                 file=path,
-                key="potential.label",
             )
         gap = matches[0]
 
@@ -178,7 +174,6 @@ def inspect_potential(path, label: str | None = None) -> PotentialInfo:
             f"cannot tell which elements GAP {label!r} covers (no Z/Z1/Z2/species_Z in its descriptors "
             "and no non-zero e0); fit it with explicit species",
             file=path,
-            key="potential.label",
         )
 
     digest = hashlib.sha256(raw)
@@ -192,7 +187,6 @@ def inspect_potential(path, label: str | None = None) -> PotentialInfo:
                 f"referenced sparse-point file {name!r} (gpCoordinates sparseX_filename) is missing; "
                 "keep the files gap_fit wrote next to the XML together",
                 file=path,
-                key="sparseX_filename",
             )
         digest.update(sparse.read_bytes())
 
@@ -206,7 +200,6 @@ def inspect_potential(path, label: str | None = None) -> PotentialInfo:
                     "the top-level <Potential> (a Sum with a core potential) has no label attribute; "
                     "re-export the file with gap_fit",
                     file=path,
-                    key="Potential label",
                 )
 
     return PotentialInfo(path=path.resolve(), label=label, species=tuple(sorted(species)), sha256=digest.hexdigest(),
@@ -232,7 +225,6 @@ def check_species(info: PotentialInfo, numbers) -> None:
             f"GAP {info.label!r} does not cover {names}; it covers {covered}. "
             "Use a GAP fitted for every element of the structure",
             file=info.path,
-            key="potential.path",
         )
 
 
@@ -260,7 +252,6 @@ def load_calculator(info: PotentialInfo):
                 f"file changed since it was inspected (sha256 {current.sha256[:12]} != {info.sha256[:12]}); "
                 "re-run with the intended potential",
                 file=info.path,
-                key="potential.sha256",
             )
         from quippy.potential import Potential  # heavy import, only when needed
 

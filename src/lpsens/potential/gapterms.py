@@ -179,7 +179,6 @@ def read_gap_terms(path, label: str | None = None, species=("Li", "P", "S")) -> 
                 f"descriptor {name!r} ({where}) cannot be tabulated to UF3 (only distance_2b and angle_3b "
                 f"can); run this GAP with {NATIVE_BACKENDS}",
                 file=info.path,
-                key="descriptor",
             )
         cov = args.get("covariance_type", "ard_se")
         if cov != "ard_se" or coords.get("covariance_type") not in (None, "1"):
@@ -187,7 +186,6 @@ def read_gap_terms(path, label: str | None = None, species=("Li", "P", "S")) -> 
                 f"covariance {cov!r} of {where} is not supported by the compiler (ard_se only); run this GAP "
                 f"with {NATIVE_BACKENDS}",
                 file=info.path,
-                key="covariance_type",
             )
         unsupported = [k for k in ("exponents", "tail_range", "tail_exponent", "only_intra", "only_inter")
                        if k in args and args[k] not in ("1", "1.0", "{1}", "F", "0", "0.0", "false", "False")]
@@ -196,7 +194,6 @@ def read_gap_terms(path, label: str | None = None, species=("Li", "P", "S")) -> 
                 f"{where} uses {', '.join(unsupported) or 'several permutations'}, which the compiler does not "
                 f"reproduce; run this GAP with {NATIVE_BACKENDS}",
                 file=info.path,
-                key="descriptor",
             )
         sparse_el = coords.findall("sparseX")
         dim = int(coords.get("dimensions", "1"))
@@ -232,7 +229,7 @@ def read_gap_terms(path, label: str | None = None, species=("Li", "P", "S")) -> 
                         for b in _species_list(args.get("Z2", 0), species)}
                 triplets += [Angle3B(**common, species=k) for k in sorted(keys)]
         except (ValueError, IndexError):
-            raise PotentialError(f"unreadable species in {where}", file=info.path, key="descriptor") from None
+            raise PotentialError(f"unreadable species in {where}", file=info.path) from None
     used = {s for t in pairs for s in t.species} | {s for t in triplets for s in t.species} | {
         s for s, v in e0.items() if v != 0.0}
     foreign = sorted(used - set(species), key=lambda s: ase.data.atomic_numbers[s])
@@ -241,7 +238,6 @@ def read_gap_terms(path, label: str | None = None, species=("Li", "P", "S")) -> 
             f"the GAP covers {', '.join(foreign)}, but lpsens compiles Li-P-S potentials only "
             f"({', '.join(species)}); nothing written",
             file=info.path,
-            key="species",
         )
     core = None
     for pot in root.iter("Potential"):

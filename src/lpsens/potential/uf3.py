@@ -216,7 +216,6 @@ class _Lines:
             raise PotentialError(
                 f"file ends inside the {block} block (truncated); " + _RECOMPILE.format(out=self.path),
                 file=self.path,
-                key=block,
             )
         self.pos += 1
         return self.pos, self.lines[self.pos - 1].split()
@@ -228,7 +227,6 @@ def _numbers(tokens, count, kind, lineno, block, path):
             f"line {lineno}: expected {count} numbers, found {len(tokens)} (truncated or garbled file); "
             + _RECOMPILE.format(out=path),
             file=path,
-            key=block,
         )
     try:
         values = [kind(t) for t in tokens]
@@ -237,11 +235,10 @@ def _numbers(tokens, count, kind, lineno, block, path):
             f"line {lineno}: not a number in {' '.join(tokens[:6])[:60]!r} (garbled file); "
             + _RECOMPILE.format(out=path),
             file=path,
-            key=block,
         ) from None
     if kind is float and not all(math.isfinite(v) for v in values):
         raise PotentialError(
-            f"line {lineno}: non-finite value (nan/inf); " + _RECOMPILE.format(out=path), file=path, key=block
+            f"line {lineno}: non-finite value (nan/inf); " + _RECOMPILE.format(out=path), file=path
         )
     return values
 
@@ -252,7 +249,6 @@ def _knots(tokens, count, lineno, block, path) -> np.ndarray:
         raise PotentialError(
             f"line {lineno}: knots are not in increasing order (garbled file); " + _RECOMPILE.format(out=path),
             file=path,
-            key=block,
         )
     return knots
 
@@ -281,7 +277,6 @@ def read_uf3(path) -> tuple[dict[tuple[str, str], UF3Pair], dict[tuple[str, str,
             "UF3 file not found; give the path of an existing compiled file or "
             + _RECOMPILE.format(out=path),
             file=path,
-            key="potential.uf3",
         )
     try:
         text = path.read_text()
@@ -289,7 +284,6 @@ def read_uf3(path) -> tuple[dict[tuple[str, str], UF3Pair], dict[tuple[str, str,
         raise PotentialError(
             f"cannot read UF3 file ({exc.__class__.__name__}); " + _RECOMPILE.format(out=path),
             file=path,
-            key="potential.uf3",
         ) from None
 
     cur = _Lines(text, path)
@@ -299,7 +293,6 @@ def read_uf3(path) -> tuple[dict[tuple[str, str], UF3Pair], dict[tuple[str, str,
                 f"line {i} has {len(line)} characters; LAMMPS pair_uf3 reads at most {MAX_LINE_CHARS} per line "
                 "and would hang; " + _RECOMPILE.format(out=path),
                 file=path,
-                key="line length",
             )
     pairs: dict[tuple[str, str], UF3Pair] = {}
     triplets: dict[tuple[str, str, str], UF3Triplet] = {}
@@ -313,7 +306,6 @@ def read_uf3(path) -> tuple[dict[tuple[str, str], UF3Pair], dict[tuple[str, str,
                 f"line {lineno}: unexpected text outside a '#UF3 POT' block (garbled file); "
                 + _RECOMPILE.format(out=path),
                 file=path,
-                key="#UF3 POT",
             )
         if "UNITS:" not in tokens or tokens.index("UNITS:") + 1 >= len(tokens) or (
             tokens[tokens.index("UNITS:") + 1] != "metal"
@@ -322,7 +314,6 @@ def read_uf3(path) -> tuple[dict[tuple[str, str], UF3Pair], dict[tuple[str, str,
                 f"line {lineno}: block header must say 'UNITS: metal' (lpsens runs LAMMPS in metal units); "
                 + _RECOMPILE.format(out=path),
                 file=path,
-                key="UNITS",
             )
         lineno, tokens = cur.next("block")
         kind = tokens[0] if tokens else ""
@@ -332,7 +323,6 @@ def read_uf3(path) -> tuple[dict[tuple[str, str], UF3Pair], dict[tuple[str, str,
                 f"line {lineno}: expected '2B A B 0 3 nk' or '3B I J K 0 3 nk', found {' '.join(tokens)[:60]!r}; "
                 + _RECOMPILE.format(out=path),
                 file=path,
-                key="block",
             )
         elements = tuple(tokens[1 : 1 + n_elements])
         block = f"{kind} {' '.join(elements)}"
@@ -342,7 +332,6 @@ def read_uf3(path) -> tuple[dict[tuple[str, str], UF3Pair], dict[tuple[str, str,
                 f"line {lineno}: LAMMPS pair_style uf3 needs leading trim 0, trailing trim 3 and knot type "
                 f"nk or uk, found {' '.join(tokens[1 + n_elements:])!r}; " + _RECOMPILE.format(out=path),
                 file=path,
-                key=block,
             )
         if kind == "2B":
             key = tuple(sorted(elements))
@@ -359,14 +348,13 @@ def read_uf3(path) -> tuple[dict[tuple[str, str], UF3Pair], dict[tuple[str, str,
             coeff = np.array(_numbers(tokens, n_coeff, float, lineno, block, path))
             if n_knots != n_coeff + 4 or not math.isclose(cutoff, knots[-1], rel_tol=1e-12):
                 raise PotentialError(
-                    f"inconsistent block (knots {n_knots} != coefficients {n_coeff} + 4, or cutoff "
+                    f"inconsistent {block} block (knots {n_knots} != coefficients {n_coeff} + 4, or cutoff "
                     f"{cutoff} != last knot {knots[-1]}); " + _RECOMPILE.format(out=path),
                     file=path,
-                    key=block,
                 )
             if key in pairs:
                 raise PotentialError(
-                    "element pair given twice; " + _RECOMPILE.format(out=path), file=path, key=block
+                    f"element pair {block} given twice; " + _RECOMPILE.format(out=path), file=path
                 )
             pairs[key] = UF3Pair(elements=elements, knots_A=knots, coefficients_eV=coeff)
         else:
@@ -379,7 +367,6 @@ def read_uf3(path) -> tuple[dict[tuple[str, str], UF3Pair], dict[tuple[str, str,
                     f"line {lineno}: LAMMPS needs cut_jk = 2 cut_ij = 2 cut_ik, found {cut_jk} {cut_ij} {cut_ik}; "
                     + _RECOMPILE.format(out=path),
                     file=path,
-                    key=block,
                 )
             lineno, tokens = cur.next(block)
             knots_jk = _knots(tokens, n_jk, lineno, block, path)
@@ -394,7 +381,6 @@ def read_uf3(path) -> tuple[dict[tuple[str, str], UF3Pair], dict[tuple[str, str,
                     f"line {lineno}: coefficient shape {d_ij} {d_ik} {d_jk} does not fit knot counts "
                     f"{n_ij} {n_ik} {n_jk} (each must be 4 more); " + _RECOMPILE.format(out=path),
                     file=path,
-                    key=block,
                 )
             rows = []
             for _ in range(d_ij * d_ik):
@@ -403,7 +389,7 @@ def read_uf3(path) -> tuple[dict[tuple[str, str], UF3Pair], dict[tuple[str, str,
             coeff = np.array(rows).reshape(d_ij, d_ik, d_jk)
             if key in triplets:
                 raise PotentialError(
-                    "centre/neighbour triplet given twice; " + _RECOMPILE.format(out=path), file=path, key=block
+                    f"centre/neighbour triplet {block} given twice; " + _RECOMPILE.format(out=path), file=path
                 )
             triplets[key] = UF3Triplet(
                 elements=elements, knots_ij_A=knots_ij, knots_ik_A=knots_ik, knots_jk_A=knots_jk, coefficients_eV=coeff
@@ -412,7 +398,6 @@ def read_uf3(path) -> tuple[dict[tuple[str, str], UF3Pair], dict[tuple[str, str,
         raise PotentialError(
             "no 2B block: not a UF3 potential file (or an empty/truncated one); " + _RECOMPILE.format(out=path),
             file=path,
-            key="2B",
         )
     return pairs, triplets
 
@@ -439,7 +424,7 @@ def format_uf3(pairs, triplets=(), *, author: str = "lpsens") -> str:
     out: list[str] = []
     for pair in pairs:
         if len(pair.knots_A) != len(pair.coefficients_eV) + 4:
-            raise PotentialError("2B block needs len(knots) == len(coefficients) + 4", key="2B " + " ".join(pair.elements))
+            raise PotentialError(f"2B {' '.join(pair.elements)} block needs len(knots) == len(coefficients) + 4")
         out += [
             header,
             f"2B {pair.elements[0]} {pair.elements[1]} {LEADING_TRIM} {TRAILING_TRIM} nk",
@@ -454,8 +439,7 @@ def format_uf3(pairs, triplets=(), *, author: str = "lpsens") -> str:
         shape = (len(trip.knots_ij_A) - 4, len(trip.knots_ik_A) - 4, len(trip.knots_jk_A) - 4)
         if c.shape != shape or trip.knots_ij_A[-1] != trip.knots_ik_A[-1] or trip.knots_jk_A[-1] != 2 * trip.knots_ij_A[-1]:
             raise PotentialError(
-                f"3B block needs coefficients of shape {shape} and cut_jk = 2 cut_ij = 2 cut_ik",
-                key="3B " + " ".join(trip.elements),
+                f"3B {' '.join(trip.elements)} block needs coefficients of shape {shape} and cut_jk = 2 cut_ij = 2 cut_ik",
             )
         cut = trip.cutoff_A
         out += [
@@ -472,9 +456,8 @@ def format_uf3(pairs, triplets=(), *, author: str = "lpsens") -> str:
     for i, line in enumerate(out, 1):
         if len(line) > MAX_LINE_CHARS:
             raise PotentialError(
-                f"line {i} would have {len(line)} characters; pair_uf3 reads at most {MAX_LINE_CHARS} per line "
+                f"line {i} of the UF3 file would have {len(line)} characters; pair_uf3 reads at most {MAX_LINE_CHARS} per line "
                 "(use fewer knots: a larger knot spacing)",
-                key="knots",
             )
     return "\n".join(out) + "\n"
 
@@ -511,7 +494,7 @@ def write_uf3(path, pairs, triplets=(), sidecar: dict | None = None) -> Path:
     meta["uf3_sha256"] = hashlib.sha256(text.encode()).hexdigest()
     missing = [k for k in _SIDECAR_KEYS if k not in meta]
     if missing:
-        raise PotentialError(f"sidecar lacks {', '.join(missing)}", file=sidecar_path(path), key=missing[0])
+        raise PotentialError(f"sidecar lacks {', '.join(missing)}", file=sidecar_path(path))
     side = sidecar_path(path)
     tmp_uf3 = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp_side = side.with_name(f".{side.name}.{os.getpid()}.tmp")
@@ -557,18 +540,16 @@ def inspect_uf3(path, species=("Li", "P", "S")) -> UF3Info:
     for a, b in itertools.combinations_with_replacement(species, 2):
         if tuple(sorted((a, b))) not in pairs:
             raise PotentialError(
-                f"no 2B block for the element pair {a}-{b}; the file does not cover {', '.join(species)}; {recompile}",
+                f"no 2B {a} {b} block for the element pair {a}-{b}; the file does not cover {', '.join(species)}; {recompile}",
                 file=path,
-                key=f"2B {a} {b}",
             )
     if triplets:
         for centre in species:
             for j, k in itertools.combinations_with_replacement(species, 2):
                 if (centre,) + tuple(sorted((j, k))) not in triplets:
                     raise PotentialError(
-                        f"no 3B block for centre {centre} with neighbours {j}, {k}; {recompile}",
+                        f"no 3B {centre} {j} {k} block (centre {centre}, neighbours {j}, {k}); {recompile}",
                         file=path,
-                        key=f"3B {centre} {j} {k}",
                     )
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -577,41 +558,38 @@ def inspect_uf3(path, species=("Li", "P", "S")) -> UF3Info:
         raise PotentialError(
             f"the sidecar {side.name} (which GAP the file came from, e0, fidelity) is missing; {recompile}",
             file=side,
-            key="sidecar",
         )
     try:
         meta = json.loads(side.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise PotentialError(
-            f"sidecar is not readable JSON ({exc.__class__.__name__}); {recompile}", file=side, key="sidecar"
+            f"sidecar is not readable JSON ({exc.__class__.__name__}); {recompile}", file=side
         ) from None
     if not isinstance(meta, dict):
-        raise PotentialError(f"sidecar is not a JSON object; {recompile}", file=side, key="sidecar")
+        raise PotentialError(f"sidecar is not a JSON object; {recompile}", file=side)
     missing = [k for k in _SIDECAR_KEYS if k not in meta]
     if missing:
-        raise PotentialError(f"sidecar lacks the key(s) {', '.join(missing)}; {recompile}", file=side, key=missing[0])
+        raise PotentialError(f"sidecar lacks the key(s) {', '.join(missing)}; {recompile}", file=side)
     if meta["format"] != SIDECAR_FORMAT:
         raise PotentialError(
-            f"sidecar format {meta['format']!r} is not {SIDECAR_FORMAT!r}; {recompile}", file=side, key="format"
+            f"sidecar format {meta['format']!r} is not {SIDECAR_FORMAT!r}; {recompile}", file=side
         )
     if meta["uf3_sha256"] != digest:
         raise PotentialError(
             f"the .uf3 file does not match its sidecar (sha256 {digest[:12]} != uf3_sha256 "
             f"{str(meta['uf3_sha256'])[:12]}): one was changed or a write was interrupted; {recompile}",
             file=side,
-            key="uf3_sha256",
         )
     e0 = meta["e0_eV"]
     if not isinstance(e0, dict) or any(s not in e0 for s in species):
         raise PotentialError(
-            f"sidecar e0_eV must give the energy of each of {', '.join(species)}; {recompile}", file=side, key="e0_eV"
+            f"sidecar e0_eV must give the energy of each of {', '.join(species)}; {recompile}", file=side
         )
     absent = [s for s in species if s not in meta["species"]]
     if absent:
         raise PotentialError(
-            f"compiled for {', '.join(map(str, meta['species']))}, not for {', '.join(absent)}; {recompile}",
+            f"compiled for {', '.join(map(str, meta['species']))} (sidecar species), not for {', '.join(absent)}; {recompile}",
             file=side,
-            key="species",
         )
 
     return UF3Info(
@@ -642,5 +620,4 @@ def check_uf3_matches_gap(uf3_info: UF3Info, gap_sha256: str) -> None:
             f"compiled from another GAP (sidecar gap_sha256 {uf3_info.gap_sha256[:12]} != GAP sha256 "
             f"{gap_sha256[:12]}); recompile with `lpsens potential compile GAP.xml -o {uf3_info.path}`",
             file=sidecar_path(uf3_info.path),
-            key="gap_sha256",
         )
