@@ -28,7 +28,7 @@ _REGISTRY: dict[str, str] = {"md": "lpsens.md.task:run_task", "training": "lpsen
 def register(kind: str, target: str) -> None:
     """Make ``target`` (``"package.module:function"``) the task of data spaces of ``kind``."""
     if ":" not in target:
-        raise LaunchError(f"task target {target!r} must be 'module:function'", key="kind")
+        raise LaunchError(f"task target {target!r} must be 'module:function'")
     _REGISTRY[str(kind)] = target
 
 
@@ -46,7 +46,7 @@ def resolve(target: str) -> Callable:
         for part in attr.split("."):
             fn = getattr(fn, part)
     except (ImportError, AttributeError) as exc:
-        raise LaunchError(f"cannot import task {target!r}: {exc}", key="task") from None
+        raise LaunchError(f"cannot import task {target!r}: {exc}") from None
     return fn
 
 
@@ -61,7 +61,7 @@ def name_of(fn: Callable) -> str:
     target = f"{getattr(fn, '__module__', '')}:{getattr(fn, '__qualname__', '')}"
     if fn.__module__ == "__main__" or "<" in target:
         raise LaunchError(f"task {target} runs in a worker process and must be importable by name "
-                          "(a module-level function of an importable module)", key="task")
+                          "(a module-level function of an importable module)")
     return target
 
 

@@ -128,27 +128,27 @@ def resolve_backend(requested, lmp, comm_size: int = 1, *, have_uf3: bool = Fals
         raise MDError(
             "backend 'uf3' needs a compiled GAP: set uf3 = \"file.uf3\" in the campaign's [potential] table "
             "(make it with `lpsens potential compile`), or use backend 'auto'/'quippy'",
-            key="backend",
+            key="potential.backend",
         )
     if chosen is Backend.UF3 and not uf3_ok:
         raise MDError(
             "backend 'uf3' needs pair_style uf3, but this LAMMPS has no ML-UF3 package "
             f"(installed packages: {', '.join(lmp.installed_packages)}); build LAMMPS with -D PKG_ML-UF3=on "
             "or use backend 'quippy'",
-            key="backend",
+            key="potential.backend",
         )
     if chosen is Backend.NATIVE and not native_ok:
         raise MDError(
             "backend 'native' needs pair_style quip, but this LAMMPS has no ML-QUIP package "
             f"(installed packages: {', '.join(lmp.installed_packages)}); build LAMMPS with -D PKG_ML-QUIP=on "
             "or use backend 'quippy'/'auto'",
-            key="backend",
+            key="potential.backend",
         )
     if chosen is Backend.QUIPPY and comm_size != 1:
         raise MDError(
             f"backend 'quippy' evaluates the GAP serially and needs a 1-rank communicator, got {comm_size} ranks; "
             "use groups of 1 rank per task, or a LAMMPS with ML-QUIP (backend 'native') for multi-rank tasks",
-            key="backend",
+            key="potential.backend",
         )
     return chosen
 
@@ -201,7 +201,7 @@ class Uf3Forces:
         e0 = uf3.e0_eV
         if not set(symbols) <= set(uf3.species) & set(e0):
             raise MDError(f"the compiled GAP covers {', '.join(uf3.species)} (e0 for {', '.join(sorted(e0))}), "
-                          f"the structure has {', '.join(symbols)}", file=uf3.path, key="species")
+                          f"the structure has {', '.join(symbols)}", file=uf3.path)
         self.energy_offset_eV = float(sum(e0[ase.data.chemical_symbols[z]] for z in numbers))
         for cmd in uf3.lammps_commands(symbols):
             lmp.command(cmd)
