@@ -437,6 +437,10 @@ def main_potential_compile(args) -> int:
     from lpsens.potential.compile import DEFAULT_TOLERANCE_EV_A, compile_gap
 
     tol = DEFAULT_TOLERANCE_EV_A if args.tolerance is None else args.tolerance
+    if not tol > 0:  # before minutes of tabulating towards a tolerance no file can meet
+        from lpsens.errors import PotentialError
+
+        raise PotentialError(f"must be > 0 eV/A, got {tol:g}", option="--tolerance")
     result = compile_gap(args.gap, args.output, label=args.label, tolerance_eV_A=tol,
                          progress=lambda msg: print(msg, file=sys.stderr))
     print(json.dumps({"uf3": str(result.info.path), "sidecar": str(result.info.path) + ".json",

@@ -383,7 +383,7 @@ def compile_gap(gap_path, out_path, *, label: str | None = None, tolerance_eV_A:
     terms = read_gap_terms(info.path, info.label, SPECIES)
     if not out_path.parent.is_dir():
         raise PotentialError("output directory does not exist; create it or choose another -o path",
-                             file=out_path, option="-o")
+                             file=out_path)
     core = _core_from_file(info.path, terms)
     structures = structures if structures is not None else validation_set(terms)
     names = [n for n, _ in structures]
