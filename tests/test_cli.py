@@ -51,6 +51,24 @@ def test_launch_walltime_is_one_line_naming_the_option(project, capsys, value):
     assert line == f"Error: --walltime: '{value}' is not a positive SLURM time; {WALLTIME_FORMS}"
 
 
+@pytest.mark.mpi
+def test_launch_walltime_under_mpiexec_is_one_line_and_starts_nothing(project):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    mpiexec = Path(sys.executable).parent / "mpiexec"
+    proc = subprocess.run([str(mpiexec), "-n", "2", sys.executable, "-m", "lpsens", "launch", "--root", str(project),
+                           "--walltime", "-5"], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 2, proc.stderr  # not an MPI_Abort of all ranks
+    assert proc.stderr.strip() == f"Error: --walltime: '-5' is not a positive SLURM time; {WALLTIME_FORMS}"
+    import signac
+
+    assert {job.doc["status"] for job in signac.get_project(str(project))} == {"pending"}
+
+
 @pytest.mark.parametrize("value", ["-5", "0", "2:xx"])
 def test_submit_walltime_is_one_line_naming_the_option(tmp_path, capsys, value):
     line = _error_line(capsys, "submit", "--root", tmp_path, f"--walltime={value}", "--dry-run")

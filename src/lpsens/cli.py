@@ -176,12 +176,21 @@ _LAUNCH_OPTIONS = {"ranks_per_task": "--ranks-per-task", "status": "--status", "
 def main_launch(args) -> int:
     from lpsens.errors import LaunchError
     from lpsens.launch.launcher import run_from_args
+    from lpsens.launch.walltime import parse_walltime
 
+    if args.walltime is not None:  # every rank checks it before the launch (else rank 0 alone aborts all)
+        try:
+            parse_walltime(args.walltime)
+        except LaunchError:
+            from mpi4py import MPI
+
+            error = _walltime_error(args.walltime)
+            if MPI.COMM_WORLD.Get_rank() != 0:  # one rank says it
+                return error.exit_code
+            raise error from None
     try:
         return run_from_args(args)
     except LaunchError as exc:  # raised on one rank only: name the option the user gave, not the field
-        if exc.key == "walltime" and args.walltime is not None:
-            raise _walltime_error(args.walltime) from None
         if exc.key in _LAUNCH_OPTIONS and exc.file is None and exc.job_id is None:
             raise LaunchError(exc.reason, option=_LAUNCH_OPTIONS[exc.key]) from None
         raise
