@@ -170,7 +170,8 @@ def _add_launch(sub):
 
 #: LaunchOptions fields (the ``key`` of a LaunchError) -> the ``lpsens launch`` option that sets them.
 _LAUNCH_OPTIONS = {"ranks_per_task": "--ranks-per-task", "status": "--status", "max_retries": "--max-retries",
-                   "stale_after_s": "--stale-after", "heartbeat_s": "--heartbeat"}
+                   "stale_after_s": "--stale-after", "heartbeat_s": "--heartbeat", "margin_s": "--margin",
+                   "progress_interval_s": "--progress-interval", "prior_rate": "--prior-rate"}
 
 
 def main_launch(args) -> int:
