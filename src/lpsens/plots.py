@@ -15,7 +15,13 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from lpsens.analysis.anions import ANION_KEYS
-from lpsens.analysis.paper import SIGMA300_HIGH_S_CM, SIGMA300_LOW_RANGE_S_CM, SS_PEAK_A, SS_PEAK_GONE_ABOVE_K
+from lpsens.analysis.paper import (
+    SIGMA300_HIGH_S_CM,
+    SIGMA300_LOW_RANGE_S_CM,
+    SS_PEAK_A,
+    SS_PEAK_GONE_ABOVE_K,
+)
+from lpsens.analysis.rdf import R_MAX_RULE_MINIMUM_IMAGE
 
 __all__ = ["make_figures", "plot_arrhenius", "plot_rdf", "plot_anions", "plot_volume_frozen", "LI3PS4_PHASES"]
 
@@ -172,9 +178,8 @@ def plot_rdf(records, stem: Path, transition=None) -> tuple[list[Path], list[str
             continue
         temps = sorted(by_phase[phase])
         r_max = min(float(c.get("r_max_A") or c["r_A"][-1]) for cs in by_phase[phase].values() for c in cs)
-        why = "; ".join(sorted({c.get("r_max_rule", "half the shortest cell width (minimum image)")
-                                for cs in by_phase[phase].values() for c in cs}))
-        ax.text(0.98, 0.97, f"r_max = {r_max:.2f} Å: {why}", transform=ax.transAxes, ha="right", va="top", fontsize=6)
+        ax.text(0.98, 0.03, _r_max_note(r_max, by_phase[phase].values()), transform=ax.transAxes, ha="right",
+                va="bottom", fontsize=6)
         if phase != "alpha_Li3PS4":
             ax.axvline(SS_PEAK_A, color="k", ls=":", lw=0.8)
             gone = "-".join(f"{t:g}" for t in SS_PEAK_GONE_ABOVE_K)
@@ -196,6 +201,15 @@ def plot_rdf(records, stem: Path, transition=None) -> tuple[list[Path], list[str
             _rdf_peak_inset(ax, inset[phase])
     axes[0].set_ylabel(r"$g_{SS}(r)$")
     return _save(fig, stem), notes
+
+
+def _r_max_note(r_max, curve_lists) -> str:
+    """Why the RDF stops where it does (default rule: minimum image, half the narrowest cell width)."""
+    rules = {c.get("r_max_rule", R_MAX_RULE_MINIMUM_IMAGE) for cs in curve_lists for c in cs}
+    if rules == {R_MAX_RULE_MINIMUM_IMAGE}:
+        reach = f"past the {SS_PEAK_A} Å S-S peak" if r_max > SS_PEAK_A + 0.3 else f"short of the {SS_PEAK_A} Å S-S peak"
+        return f"r_max = {r_max:.2f} Å = half the narrowest\ncell width ({2 * r_max:.1f} Å): {reach}"
+    return f"r_max = {r_max:.2f} Å: " + "; ".join(sorted(rules))
 
 
 def _ramp(k, n):
