@@ -54,7 +54,8 @@ def plot_arrhenius(tables, stem: Path) -> tuple[list[Path], list[str]]:
     if not rows:
         return [], ["Fig. 1 (Arrhenius) skipped: no unconstrained results"]
     fits = {(r["material"], r["x_Li2S_mol_pct"]): r for r in tables.get("arrhenius", []) if r["constraint"] == "none"}
-    fig = Figure(figsize=(5.5, 4.2), layout="constrained")
+    wide = len({(r["material"], r["x_Li2S_mol_pct"]) for r in rows}) > 3  # legend beside the plot
+    fig = Figure(figsize=(8.0 if wide else 5.5, 4.2), layout="constrained")
     ax = fig.add_subplot()
     groups = defaultdict(list)
     for r in rows:
@@ -109,7 +110,10 @@ def plot_arrhenius(tables, stem: Path) -> tuple[list[Path], list[str]]:
     ax.set_ylabel(r"$\sigma$ (S/cm)")
     ax.set_title("Arrhenius plot (open squares: 300 K extrapolation, 95 % CI; open circles: error > value;\n"
                  "triangles: no Li hop, upper limit; black: paper at 300 K)", fontsize=8)
-    ax.legend(fontsize=7)
+    if wide:  # many materials (the demo has 6): the legend beside the plot, not over the points
+        ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    else:
+        ax.legend(fontsize=7)
     return _save(fig, stem), []
 
 
@@ -178,8 +182,7 @@ def plot_rdf(records, stem: Path, transition=None) -> tuple[list[Path], list[str
             continue
         temps = sorted(by_phase[phase])
         r_max = min(float(c.get("r_max_A") or c["r_A"][-1]) for cs in by_phase[phase].values() for c in cs)
-        ax.text(0.98, 0.03, _r_max_note(r_max, by_phase[phase].values()), transform=ax.transAxes, ha="right",
-                va="bottom", fontsize=6)
+        ax.set_xlabel("r (Å)\n" + _r_max_note(r_max, by_phase[phase].values()), fontsize=7)  # below the axis: no overlap
         if phase != "alpha_Li3PS4":
             ax.axvline(SS_PEAK_A, color="k", ls=":", lw=0.8)
             gone = "-".join(f"{t:g}" for t in SS_PEAK_GONE_ABOVE_K)
@@ -208,7 +211,7 @@ def _r_max_note(r_max, curve_lists) -> str:
     rules = {c.get("r_max_rule", R_MAX_RULE_MINIMUM_IMAGE) for cs in curve_lists for c in cs}
     if rules == {R_MAX_RULE_MINIMUM_IMAGE}:
         reach = f"past the {SS_PEAK_A} Å S-S peak" if r_max > SS_PEAK_A + 0.3 else f"short of the {SS_PEAK_A} Å S-S peak"
-        return f"r_max = {r_max:.2f} Å = half the narrowest\ncell width ({2 * r_max:.1f} Å): {reach}"
+        return f"r_max = {r_max:.2f} Å = half the narrowest cell width ({2 * r_max:.1f} Å),\n{reach}"
     return f"r_max = {r_max:.2f} Å: " + "; ".join(sorted(rules))
 
 
