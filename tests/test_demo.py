@@ -47,7 +47,9 @@ def test_quick_demo_end_to_end(tmp_path):
     with open(results / "transport.csv") as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) == n_intact >= 1  # one replica per state point in the demo
-    assert all(float(r["D_cm2_s"]) > 0 and float(r["sigma_S_cm"]) > 0 for r in rows)
+    # a slow crystal over a 10 ps run may fit a D below zero; the table must then flag it
+    assert all(float(r["D_cm2_s"]) > 0 and float(r["sigma_S_cm"]) > 0 or "error>value" in r["flags"] for r in rows)
+    assert any(float(r["D_cm2_s"]) > 0 for r in rows)
     with open(results / "paper.csv") as fh:
         assert {r["verdict"] for r in csv.DictReader(fh)} <= {"agrees", "disagrees", "not computed"}
     for fig in ("fig1_arrhenius", "fig3_anions"):
