@@ -142,3 +142,25 @@ def test_demo_campaign_has_the_papers_materials_sizes_and_lengths():
         widths = perpendicular_widths_A(atoms.cell)
         assert len(atoms) >= 150, (material, len(atoms))
         assert widths.min() >= 10.0, (material, widths)  # RDF r_max = half of it >= 5 A > 4.3 A
+
+
+def test_targets_of_a_project_where_nothing_finished(tmp_path, capsys):
+    """check_targets reads the job states itself: stopped and pending jobs, no results at all."""
+    import signac
+
+    from lpsens.demo import check_targets
+    from lpsens.project import init_project
+    from lpsens.status import set_status
+
+    root = tmp_path / "demo"
+    init_project(parse_campaign(_small_demo_spec()), root)
+    (glass,) = signac.get_project(str(root)).find_jobs({"material": "glass", "constraint": "none"})
+    set_status(glass, "running")
+    set_status(glass, "failed", reason="ChemistryError: job x: broken chemistry in frame 0 (0 ps): ...")
+    rows = {r["target"]: r for r in check_targets(root, root / "results")}
+    assert rows["no_broken_frame"]["verdict"] == "not met"
+    assert "1 stopped by the chemistry check (glass75 700K)" in rows["no_broken_frame"]["why"]
+    assert rows["crystals_keep_units"]["verdict"] == "not computed"  # gamma still pending
+    assert rows["D_precision"]["verdict"] == "not computed"
+    text = (root / "results" / "demo_targets.txt").read_text()
+    assert text in capsys.readouterr().out and "0 of 6 met" in text

@@ -106,6 +106,7 @@ def run_demo(root: Path, *, quick: bool = False, ranks: int = 2, spec: dict | No
             print(f"-- {len(failed)} of {len(docs)} jobs failed (lpsens status --root {root} lists each); "
                   f"one of them: {failed[0]}", file=sys.stderr, flush=True)
         if not any(d.get("status") == "done" for d in docs):
+            check_targets(root, root / "results")  # what went wrong, target by target
             raise DemoError(f"no MD job finished; see lpsens status --root {root}")
     _stage("analysis", [py, "-m", "lpsens", "analyze", "--root", str(root)], env=env)
     results = root / "results" / "results.h5"  # tables next to it, figures in results/figures
