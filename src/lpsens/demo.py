@@ -21,7 +21,7 @@ from lpsens.campaign import parse_campaign
 from lpsens.errors import LpsensError, ProjectError
 from lpsens.project import init_project
 
-__all__ = ["demo_spec", "run_demo", "find_mpiexec", "check_targets", "TARGET_COLUMNS"]
+__all__ = ["demo_spec", "run_demo", "find_mpiexec", "check_targets"]
 
 #: What ``--quick`` changes in the demo protocol: the same jobs, 10x shorter (README quotes the time).
 QUICK_PROTOCOL = {"equilibration_ps": 1.0, "production_ps": 10.0, "segment_ps": 2.0, "sampling_interval_fs": 50.0}
@@ -123,19 +123,15 @@ def run_demo(root: Path, *, quick: bool = False, ranks: int = 2, spec: dict | No
     return results
 
 
-#: Columns of the printed targets table (the CSV has all of them).
-TARGET_COLUMNS = ["target", "value", "verdict", "why"]
-
-
 def check_targets(root: Path, out_dir: Path) -> list[dict]:
     """The demo's targets (:func:`lpsens.analysis.targets.demo_targets`) on the project at ``root``.
 
-    Prints the table on stdout and writes ``demo_targets.csv`` and ``demo_targets.txt`` into
-    ``out_dir``. Jobs with broken chemistry are left out of the tables, as ``lpsens gather`` does
-    by default. Returns the rows.
+    Prints them on stdout and writes ``demo_targets.csv`` (every column) and
+    ``demo_targets.txt`` (as printed) into ``out_dir``. Jobs with broken chemistry are left out
+    of the tables, as ``lpsens gather`` does by default. Returns the rows.
     """
-    from lpsens.analysis.targets import MAX_D_REL_ERR, demo_targets
-    from lpsens.gather import build_tables, format_table, load_records, write_csv
+    from lpsens.analysis.targets import demo_targets, format_targets
+    from lpsens.gather import build_tables, load_records, write_csv
     from lpsens.project import open_project
 
     records, _ = load_records(root)
@@ -143,9 +139,7 @@ def check_targets(root: Path, out_dir: Path) -> list[dict]:
     jobs = [{"job_id": job.id, "statepoint": dict(job.sp()), "status": doc.get("status"), "reason": doc.get("reason")}
             for job in open_project(root) for doc in (job.doc(),)]
     rows = demo_targets(tables, jobs)
-    met = sum(r["verdict"] == "met" for r in rows)
-    text = format_table(f"demo targets ({met} of {len(rows)} met; D precision limit {MAX_D_REL_ERR:.0%}; "
-                        "rules in demo_targets.csv, docs/user_guide.md)", rows, TARGET_COLUMNS)
+    text = format_targets(rows)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_csv(out_dir / "demo_targets.csv", rows)

@@ -145,3 +145,16 @@ def test_pending_jobs_leave_targets_not_computed_rather_than_met():
 def test_no_jobs_at_all_is_not_computed_everywhere():
     got = _targets([], {"transport": [], "integrity": []})
     assert {r["verdict"] for r in got.values()} == {"not computed"}
+
+
+def test_text_has_one_line_per_target_with_verdict_first_and_why_after_the_value():
+    from lpsens.analysis.targets import format_targets
+
+    jobs, tables = _world()
+    _find(tables["transport"], "glass", 800, x=67.0)["sigma_S_cm"] = 1.0
+    rows = list(_targets(jobs, tables).values())
+    lines = format_targets(rows).splitlines()
+    assert lines[0].startswith("== demo targets: 5 of 6 met")
+    assert len(lines) == 1 + len(TARGETS)
+    (glass,) = [line for line in lines if "order_glass" in line]
+    assert glass.startswith("not met") and " -- reversed at 800 K" in glass

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from lpsens.analysis.paper import _finite
 
 __all__ = ["Target", "TARGETS", "TARGET_VERDICTS", "MAX_D_REL_ERR", "HIGH_SIGMA_CRYSTALS", "LOW_SIGMA_CRYSTALS",
-           "demo_targets"]
+           "demo_targets", "format_targets"]
 
 TARGET_VERDICTS = ("met", "not met", "not computed")
 #: Largest relative uncertainty (standard error / value) of D that the demo accepts.
@@ -278,3 +278,16 @@ def demo_targets(tables: dict, jobs: list[dict]) -> list[dict]:
     return [_broken_target(jobs, integrity), _crystal_target(jobs, integrity), _order_crystals(transport, jobs),
             _order_glass(transport, jobs), _frozen_target(tables.get("frozen_ratio", []), transport, jobs),
             _precision_target(transport, jobs)]
+
+
+def format_targets(rows: list[dict]) -> str:
+    """The targets as text: a title with the count met, then one line per target
+    (verdict, target, value, and after ``--`` why it is not met or not computed)."""
+    met = sum(r["verdict"] == "met" for r in rows)
+    lines = [f"== demo targets: {met} of {len(rows)} met (rules: demo_targets.csv; docs/user_guide.md, 'The demo')"]
+    for r in rows:
+        line = f"{r['verdict']:<13}{r['target']:<21}{r['value']}"
+        if r["why"]:
+            line += f" -- {r['why']}" if r["value"] else r["why"]
+        lines.append(line.rstrip())
+    return "\n".join(lines) + "\n"
