@@ -7,6 +7,9 @@
    steps (the task's sampling interval) for uf3 and of a few steps for quippy, interleaved in
    rounds; medians of per-round ratios. Cells: beta-Li3PS4 with >= 96 atoms and >= 1,000 atoms.
    Target: uf3 >= 100x faster per step.
+With ``--demo``: instead, the ms/step of uf3 on each cell of the demo campaign (``lpsens demo``)
+and the demo's MD budget from them (sum over its jobs of steps x ms/step, over 2 cores).
+
 2. ~1,000-atom uf3 MD on a 2-rank communicator (LAMMPS domain decomposition) vs the same on 1
    rank, interleaved rounds, run by this script under ``mpiexec -n 2`` (while rank 0 runs the
    1-rank timing, rank 1 sleeps in a polling barrier instead of spinning). Target: >= 1.7x.
@@ -94,6 +97,33 @@ def speed_vs_quippy(args, info, uinfo) -> None:
               f"(target >= 100x: {'met' if ratio >= 100 else 'NOT met'})")
 
 
+def demo_budget(args, info, uinfo) -> None:
+    """ms/step of every distinct cell of the demo campaign, and the MD time of the whole demo."""
+    from lpsens.campaign import parse_campaign
+    from lpsens.demo import demo_spec
+    from lpsens.structures import build_structure
+
+    for quick in (False, True):
+        campaign = parse_campaign(demo_spec(quick=quick))
+        cost, total_s = {}, 0.0
+        for sp, protocol in campaign.state_points():
+            key = (sp.material, sp.x_Li2S_mol_pct)
+            if key not in cost:
+                atoms = build_structure(*key, campaign.seed_for(sp), **campaign.system.to_dict())
+                md = _engine(atoms, info, "uf3", uinfo)
+                md.run(50)
+                cost[key] = (len(atoms), float(np.median([_per_step(md, 200) for _ in range(args.rounds)])))
+                md.close()
+                if not quick:
+                    name = getattr(sp.material, "value", sp.material)
+                    print(f"{name:13s} x={sp.x_Li2S_mol_pct:4.1f} {cost[key][0]:4d} atoms: uf3 "
+                          f"{cost[key][1] * 1e3:6.3f} ms/step ({cost[key][1] / cost[key][0] * 1e6:5.2f} us/atom)")
+            total_s += protocol.total_steps * cost[key][1]
+        n = len(list(campaign.state_points()))
+        print(f"demo{' --quick' if quick else ''}: {n} jobs, MD {total_s:.0f} s on one core = {total_s / 2:.0f} s "
+              f"on 2 cores (MD steps only: add minimisation, I/O, chemistry checks, analysis, gather)")
+
+
 def scaling_worker(uf3_path: str, rounds: int, steps: int) -> None:
     from mpi4py import MPI
 
@@ -144,6 +174,7 @@ def main() -> None:
     parser.add_argument("--uf3", help="compiled GAP (default: the bundled one, else a stand-in)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--scaling-steps", type=int, default=200)
+    parser.add_argument("--demo", action="store_true", help="ms/step of the demo's cells and the demo's MD budget")
     parser.add_argument("--scaling-worker", metavar="UF3", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.scaling_worker:
@@ -161,6 +192,10 @@ def main() -> None:
         print(f"compiled GAP: {path.name} ({what}); GAP: {info.label}; OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}; "
               f"{args.rounds} interleaved rounds, medians (ratios: medians of per-round ratios)")
         print(f"load average at start: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+        if args.demo:
+            demo_budget(args, info, uinfo)
+            print(f"load average at end: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+            return
         speed_vs_quippy(args, info, uinfo)
         mpiexec = Path(sys.executable).with_name("mpiexec")
         subprocess.run([str(mpiexec), "-n", "2", sys.executable, __file__, "--scaling-worker", str(path),

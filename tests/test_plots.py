@@ -101,3 +101,28 @@ def test_transition_series_draws_break_band_and_rdf_inset(tmp_path, template):
     assert row["arrhenius_break_found"] and row["rdf_peak_vanish_T_K"] == pytest.approx(650, abs=25)
     paths, _ = make_figures(recs, tables, tmp_path)
     assert (tmp_path / "fig1_arrhenius.png").is_file() and (tmp_path / "fig2_rdf_SS.png").is_file()
+
+
+def test_demo_v2_layout_draws_every_figure_with_the_frozen_S_comparison(tmp_path, template):
+    """Issue 14: the paper's 7 materials/conditions at 3 temperatures, as the demo runs them."""
+    conditions = [("alpha_Li3PS4", 75.0, "none"), ("beta_Li3PS4", 75.0, "none"), ("gamma_Li3PS4", 75.0, "none"),
+                  ("Li7P3S11", 70.0, "none"), ("glass", 67.0, "none"), ("glass", 75.0, "none"),
+                  ("glass", 75.0, "frozen_S")]
+    recs = [_record(template, m, T, constraint=c, x=x) for m, x, c in conditions for T in (600, 700, 800)]
+    tables, _ = build_tables(recs)
+    assert len({(r["material"], r["x_Li2S_mol_pct"], r["constraint"]) for r in tables["arrhenius"]}) == 7
+    assert len([r for r in tables["frozen_ratio"] if r["constraint"] == "frozen_S"]) == 3
+    paths, notes = make_figures(recs, tables, tmp_path)
+    assert {p.name for p in paths} >= {f"{f}.png" for f in ("fig1_arrhenius", "fig2_rdf_SS", "fig3_anions",
+                                                              "fig4_volume_frozen")}
+    assert not any("no frozen-lattice runs" in n or "no data for" in n for n in notes), notes
+
+
+def test_rdf_range_note_says_why():
+    from lpsens.analysis.rdf import R_MAX_RULE_MINIMUM_IMAGE
+    from lpsens.plots import _r_max_note
+
+    note = _r_max_note(5.63, [[{"r_max_rule": R_MAX_RULE_MINIMUM_IMAGE}]])
+    assert "r_max = 5.63 Å = half the narrowest" in note and "(11.3 Å)" in note and "past the 4.3 Å" in note
+    assert "short of the 4.3 Å" in _r_max_note(3.85, [[{"r_max_rule": R_MAX_RULE_MINIMUM_IMAGE}]])
+    assert _r_max_note(4.0, [[{"r_max_rule": "[analysis] rdf_r_max_A"}]]) == "r_max = 4.00 Å: [analysis] rdf_r_max_A"

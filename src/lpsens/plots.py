@@ -15,7 +15,13 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from lpsens.analysis.anions import ANION_KEYS
-from lpsens.analysis.paper import SIGMA300_HIGH_S_CM, SIGMA300_LOW_RANGE_S_CM, SS_PEAK_A, SS_PEAK_GONE_ABOVE_K
+from lpsens.analysis.paper import (
+    SIGMA300_HIGH_S_CM,
+    SIGMA300_LOW_RANGE_S_CM,
+    SS_PEAK_A,
+    SS_PEAK_GONE_ABOVE_K,
+)
+from lpsens.analysis.rdf import R_MAX_RULE_MINIMUM_IMAGE
 
 __all__ = ["make_figures", "plot_arrhenius", "plot_rdf", "plot_anions", "plot_volume_frozen", "LI3PS4_PHASES"]
 
@@ -48,7 +54,8 @@ def plot_arrhenius(tables, stem: Path) -> tuple[list[Path], list[str]]:
     if not rows:
         return [], ["Fig. 1 (Arrhenius) skipped: no unconstrained results"]
     fits = {(r["material"], r["x_Li2S_mol_pct"]): r for r in tables.get("arrhenius", []) if r["constraint"] == "none"}
-    fig = Figure(figsize=(5.5, 4.2), layout="constrained")
+    wide = len({(r["material"], r["x_Li2S_mol_pct"]) for r in rows}) > 3  # legend beside the plot
+    fig = Figure(figsize=(8.0 if wide else 5.5, 4.2), layout="constrained")
     ax = fig.add_subplot()
     groups = defaultdict(list)
     for r in rows:
@@ -103,7 +110,10 @@ def plot_arrhenius(tables, stem: Path) -> tuple[list[Path], list[str]]:
     ax.set_ylabel(r"$\sigma$ (S/cm)")
     ax.set_title("Arrhenius plot (open squares: 300 K extrapolation, 95 % CI; open circles: error > value;\n"
                  "triangles: no Li hop, upper limit; black: paper at 300 K)", fontsize=8)
-    ax.legend(fontsize=7)
+    if wide:  # many materials (the demo has 6): the legend beside the plot, not over the points
+        ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    else:
+        ax.legend(fontsize=7)
     return _save(fig, stem), []
 
 
@@ -172,9 +182,7 @@ def plot_rdf(records, stem: Path, transition=None) -> tuple[list[Path], list[str
             continue
         temps = sorted(by_phase[phase])
         r_max = min(float(c.get("r_max_A") or c["r_A"][-1]) for cs in by_phase[phase].values() for c in cs)
-        why = "; ".join(sorted({c.get("r_max_rule", "half the shortest cell width (minimum image)")
-                                for cs in by_phase[phase].values() for c in cs}))
-        ax.text(0.98, 0.97, f"r_max = {r_max:.2f} Å: {why}", transform=ax.transAxes, ha="right", va="top", fontsize=6)
+        ax.set_xlabel("r (Å)\n" + _r_max_note(r_max, by_phase[phase].values()), fontsize=7)  # below the axis: no overlap
         if phase != "alpha_Li3PS4":
             ax.axvline(SS_PEAK_A, color="k", ls=":", lw=0.8)
             gone = "-".join(f"{t:g}" for t in SS_PEAK_GONE_ABOVE_K)
@@ -196,6 +204,15 @@ def plot_rdf(records, stem: Path, transition=None) -> tuple[list[Path], list[str
             _rdf_peak_inset(ax, inset[phase])
     axes[0].set_ylabel(r"$g_{SS}(r)$")
     return _save(fig, stem), notes
+
+
+def _r_max_note(r_max, curve_lists) -> str:
+    """Why the RDF stops where it does (default rule: minimum image, half the narrowest cell width)."""
+    rules = {c.get("r_max_rule", R_MAX_RULE_MINIMUM_IMAGE) for cs in curve_lists for c in cs}
+    if rules == {R_MAX_RULE_MINIMUM_IMAGE}:
+        reach = f"past the {SS_PEAK_A} Å S-S peak" if r_max > SS_PEAK_A + 0.3 else f"short of the {SS_PEAK_A} Å S-S peak"
+        return f"r_max = {r_max:.2f} Å = half the narrowest cell width ({2 * r_max:.1f} Å),\n{reach}"
+    return f"r_max = {r_max:.2f} Å: " + "; ".join(sorted(rules))
 
 
 def _ramp(k, n):

@@ -14,10 +14,10 @@ import numpy as np
 from lpsens import __version__
 from lpsens.analysis.anions import ANION_KEYS, AnionComposition
 from lpsens.analysis.conductivity import NernstEinstein
-from lpsens.analysis.integrity import ChemistryIntegrity
 from lpsens.analysis.dynamics import dynamics_result
+from lpsens.analysis.integrity import ChemistryIntegrity
 from lpsens.analysis.msd import LI, MSD, Diffusion
-from lpsens.analysis.rdf import RDF
+from lpsens.analysis.rdf import R_MAX_RULE_MINIMUM_IMAGE, RDF
 from lpsens.analysis.reader import TrajectoryReader
 from lpsens.analysis.settings import AnalysisSettings
 from lpsens.analysis.volume import AccessibleVolume
@@ -170,7 +170,7 @@ def analyze_trajectory(path, settings: AnalysisSettings | None = None, temperatu
             "msd_loglog_slope": _finite(diff.loglog_slope),
             "msd": {"lag_time_ps": msd.lag_time_ps[idx].tolist(), "msd_A2": msd.msd_A2[idx].tolist()},
             "rdf_SS": {"r_A": rdf.r_A.tolist(), "g": rdf.g.tolist(), "r_max_A": rdf.r_max_used_A,
-                       "r_max_rule": ("half the shortest cell width (minimum image)" if settings.rdf_r_max_A is None
+                       "r_max_rule": (R_MAX_RULE_MINIMUM_IMAGE if settings.rdf_r_max_A is None
                                       else "[analysis] rdf_r_max_A"),
                        "n_frames": rdf.n_frames,
                        "normalisation": "ideal-gas pair density N_S (N_S - 1) / V; g -> 1 at large r"},

@@ -8,7 +8,10 @@ from ase.neighborlist import neighbor_list
 
 from lpsens.errors import AnalysisError, InsufficientDataError
 
-__all__ = ["RDF", "perpendicular_widths_A"]
+__all__ = ["RDF", "perpendicular_widths_A", "R_MAX_RULE_MINIMUM_IMAGE"]
+
+#: Why r_max is what it is by default (recorded with each RDF result and shown in Fig. 2).
+R_MAX_RULE_MINIMUM_IMAGE = "half the shortest cell width (minimum image)"
 
 
 def perpendicular_widths_A(cell) -> np.ndarray:
