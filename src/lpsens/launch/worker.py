@@ -8,6 +8,12 @@ runs it with ``should_stop`` (walltime rule, SIGTERM/SIGUSR1) and ``on_segment``
 No result file means the worker died: :func:`death_reason` turns the exit status and the
 job's progress into the reason recorded on the job.
 
+``--status-fd`` is the write end of a pipe from the leader: the worker writes ``R`` when its
+imports are done (the leader starts the next spare only then, so at most one interpreter per
+leader is importing and competing with running tasks for the cores) and ``D`` once the result
+file is written (the leader records the outcome and starts the next task at once, instead of
+waiting for the interpreter's teardown: 35-70 ms with signac, ASE, LAMMPS loaded).
+
 Without ``--job`` the worker is a *spare*: it imports everything (signac, the task's module with
 LAMMPS, ASE...) and then waits for one line on stdin, ``{"job": id, "result": path}``. The
 leader keeps one spare ready for 1-rank tasks while a task runs, so the interpreter start and
@@ -119,6 +125,16 @@ def _watch_parent(pid: int) -> None:
     threading.Thread(target=watch, daemon=True, name="lpsens-parent-watch").start()
 
 
+def _tell(fd: int | None, what: bytes) -> None:
+    """One status byte to the leader (``R`` ready, ``D`` result written); a gone leader is ignored."""
+    if fd is None:
+        return
+    try:
+        os.write(fd, what)
+    except OSError:
+        pass
+
+
 def _write_json(path: Path, data) -> None:
     tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
     tmp.write_text(json.dumps(data))
@@ -136,6 +152,7 @@ def main(argv=None) -> int:
     p.add_argument("--end", type=float, default=None, help="allocation end, epoch seconds")
     p.add_argument("--margin", type=float, default=0.0)
     p.add_argument("--task", default=None, help="module:function (default: by the project's kind)")
+    p.add_argument("--status-fd", type=int, default=None, help="pipe to the leader: R when ready, D when the result is written")
     args = p.parse_args(argv)
     _watch_parent(args.parent_pid)
 
@@ -162,6 +179,13 @@ def main(argv=None) -> int:
 
     project = signac.get_project(args.root)
     task_fn = resolve(args.task) if args.task else task_function_for(project)
+    status_fd = args.status_fd if rank == 0 else None
+    if args.status_fd is not None and rank != 0:
+        try:  # a k-rank worker: only its rank 0 talks to the leader
+            os.close(args.status_fd)
+        except OSError:
+            pass
+    _tell(status_fd, b"R")
     if args.job is None:  # a spare: ready, waiting for its task
         line = sys.stdin.readline()
         if not line.strip():
@@ -197,6 +221,7 @@ def main(argv=None) -> int:
     results = [result] if comm is None else comm.gather(result, root=0)
     if rank == 0:
         _write_json(args.result, {"results": results, "signal": stop.signum})
+        _tell(status_fd, b"D")
     return 0
 
 
