@@ -36,9 +36,8 @@ HERE_SRC = str(Path(__file__).resolve().parents[1] / "src")
 
 
 def run_launch(root, isolate):
-    from mpi4py import MPI
-
     import signac
+    from mpi4py import MPI
 
     from lpsens.launch.launcher import LaunchOptions, launch
     from lpsens.launch.synthetic import noop_task

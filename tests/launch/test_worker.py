@@ -42,3 +42,31 @@ def test_worker_dies_with_its_launcher(tmp_path):
                            "--launch", "test", "--result", str(tmp_path / "r.json"), "--parent-pid", str(dead.pid),
                            "--task", "lpsens.launch.synthetic:sleep_task"], timeout=60)
     assert proc.returncode == -signal.SIGKILL and not (tmp_path / "r.json").exists()
+
+
+def test_spare_reports_ready_then_result(tmp_path):
+    """The status pipe: "R" once the imports are done (before the spare has its job), "D" only
+    after the result file is complete."""
+    import json
+    import os
+    import select
+
+    project = init_synthetic_project(tmp_path / "p", [0.05], segments=1)
+    job = next(iter(project))
+    r, w = os.pipe()
+    result = tmp_path / "r.json"
+    proc = subprocess.Popen([sys.executable, "-m", "lpsens.launch.worker", "--root", project.path, "--launch", "t",
+                             "--task", "lpsens.launch.synthetic:sleep_task", "--status-fd", str(w)],
+                            pass_fds=(w,), stdin=subprocess.PIPE, text=True)
+    os.close(w)
+    try:
+        assert select.select([r], [], [], 60)[0] and os.read(r, 1) == b"R"
+        assert not result.exists() and proc.poll() is None  # ready, waiting for its job
+        proc.stdin.write(json.dumps({"job": job.id, "result": str(result)}) + "\n")
+        proc.stdin.close()
+        assert select.select([r], [], [], 60)[0] and os.read(r, 1) == b"D"
+        assert json.loads(result.read_text())["results"][0]["status"] == "done"
+        assert proc.wait(timeout=60) == 0 and os.read(r, 1) == b""
+    finally:
+        os.close(r)
+        proc.kill()
