@@ -70,3 +70,11 @@ def test_spare_reports_ready_then_result(tmp_path):
     finally:
         os.close(r)
         proc.kill()
+
+
+def test_worker_env_drops_srun_pmi_and_keeps_slurm(monkeypatch):
+    for k in ("PMI_JOBID", "PMI_SPAWNED", "PMIX_NAMESPACE", "PMIX_SERVER_URI41", "PMIX_SECURITY_MODE"):
+        monkeypatch.setenv(k, "x")
+    monkeypatch.setenv("SLURM_JOB_ID", "4242")
+    env = worker_env()
+    assert not any(k.startswith(("PMI_", "PMIX_")) for k in env) and env["SLURM_JOB_ID"] == "4242"

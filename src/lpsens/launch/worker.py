@@ -44,12 +44,21 @@ from pathlib import Path
 
 __all__ = ["main", "worker_env", "death_reason", "PMI_PREFIXES"]
 
-#: environment of the enclosing MPI launch that must not reach a worker
+#: environment of the enclosing MPI launch that must not reach a worker. MPICH's PMI client
+#: (libmpi of the mpich 5.0.2 wheel) reads PMI_FD, PMI_PORT, PMI_RANK, PMI_SIZE, PMI_ID,
+#: PMI_SPAWNED, PMI_HOSTNAME, PMI_SUBVERSION, PMI_DEBUG, PMIX_NAMESPACE, PMIX_RANK, PMIX_VERSION;
+#: srun adds PMI_JOBID (pmi2) and PMIX_SERVER_URI*, PMIX_SECURITY_MODE... (pmix). Any of them
+#: left in a worker makes its MPI_Init talk to (or abort on) the launch's process manager.
 PMI_PREFIXES = ("PMI_", "PMIX_", "MPI_LOCALNRANKS", "MPI_LOCALRANKID", "HYDRA_", "HYDI_")
 
 
 def worker_env(extra: dict | None = None) -> dict:
-    """``os.environ`` without the launch's PMI variables, plus ``extra``."""
+    """``os.environ`` without the launch's PMI variables (:data:`PMI_PREFIXES`), plus ``extra``.
+
+    ``SLURM_*`` variables are kept (tasks may read e.g. ``SLURM_JOB_ID``); a k-rank worker's
+    ``mpiexec`` gets ``-launcher fork -hosts localhost`` so that hydra neither launches through
+    srun nor takes its host list from ``SLURM_NODELIST``/``SLURM_TASKS_PER_NODE``.
+    """
     env = {k: v for k, v in os.environ.items() if not k.startswith(PMI_PREFIXES)}
     env.update(extra or {})
     return env
