@@ -32,21 +32,40 @@ import tempfile
 import time
 from pathlib import Path
 
+from lpsens.launch.synthetic import (
+    SyntheticOutcome,  # imported with this module, as an MD task's are
+)
+
 HERE_SRC = str(Path(__file__).resolve().parents[1] / "src")
 
 
-def run_launch(root, isolate):
+def stamped_task(job, *, comm=None, should_stop=None, backend="auto", on_segment=None):
+    """Sleeps ``job.doc["sleep_s"]`` and stamps when the task function began and ended (``stamps.json``)."""
+    t_begin = time.time()
+    time.sleep(float(job.doc.get("sleep_s", 1.0)))
+    t_end = time.time()
+    Path(job.fn("stamps.json")).write_text(json.dumps([t_begin, t_end]))
+    return SyntheticOutcome("done", 0, t_end - t_begin, 0.0, 0)
+
+
+def run_launch(root, isolate, task="noop"):
     import signac
     from mpi4py import MPI
 
     from lpsens.launch.launcher import LaunchOptions, launch
     from lpsens.launch.synthetic import noop_task
 
+    if task == "stamped":
+        import bench_dispatch  # by module name, so that worker processes can import it
+
+        task_fn = bench_dispatch.stamped_task
+    else:
+        task_fn = noop_task
     comm = MPI.COMM_WORLD
     project = signac.get_project(root, search=False)
     comm.Barrier()
     t0 = time.perf_counter()
-    report = launch(project, comm=comm, task_fn=noop_task,
+    report = launch(project, comm=comm, task_fn=task_fn,
                     options=LaunchOptions(progress_interval_s=0, isolate=isolate == "1"))
     comm.Barrier()
     if comm.rank == 0:
@@ -97,6 +116,29 @@ def launch_once(ranks: int, n: int, isolate: str, env: dict) -> dict:
             "cpu_s": cpu, "own_cpu_ms": None if own_cpu is None else 1000 * own_cpu / done}
 
 
+def handoff_gaps(ranks: int, n: int, sleep_s: float, env: dict) -> list[float]:
+    """Idle time of a slot between two tasks (ms): from the end of one task function to the
+    start of the next on the same leader, with tasks long enough for the spare to be ready."""
+    from lpsens.launch.journal import read_journal
+    from lpsens.launch.synthetic import init_synthetic_project
+
+    mpiexec = Path(sys.executable).parent / "mpiexec"
+    with tempfile.TemporaryDirectory() as tmp:
+        project = init_synthetic_project(tmp, [0.0] * n)
+        for job in project:
+            job.doc["sleep_s"] = sleep_s
+        env = {**env, "PYTHONPATH": env["PYTHONPATH"] + os.pathsep + str(Path(__file__).resolve().parent)}
+        subprocess.run([str(mpiexec), "-n", str(ranks), sys.executable, __file__, "--run", tmp, "1", "stamped"],
+                       env=env, capture_output=True, text=True, check=True)
+        rank_of = {r["job"]: r["rank"] for r in read_journal(tmp) if r["event"] == "start"}
+        stamps = {job.id: json.loads(Path(job.fn("stamps.json")).read_text()) for job in project}
+    gaps = []
+    for rank in set(rank_of.values()):
+        mine = sorted(stamps[j] for j, r in rank_of.items() if r == rank)
+        gaps += [1000 * (b[0] - a[1]) for a, b in zip(mine, mine[1:], strict=False)]
+    return gaps
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--tasks", type=int, default=400, help="no-op tasks, in-process")
@@ -104,7 +146,9 @@ def main():
     ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds (bare start, before, after)")
     ap.add_argument("--before", default=None, metavar="SRC",
                     help="src directory of the launcher to compare with (e.g. /work/main/src), run in the same rounds")
-    ap.add_argument("--run", nargs=2, metavar=("ROOT", "ISOLATE"))
+    ap.add_argument("--gap-tasks", type=int, default=20, help="tasks per launch for the hand-off gap")
+    ap.add_argument("--gap-task-s", type=float, default=1.0, help="duration of those tasks (s)")
+    ap.add_argument("--run", nargs="+", metavar="ROOT ISOLATE [TASK]")
     args = ap.parse_args()
     if args.run:
         return run_launch(*args.run)
@@ -148,6 +192,17 @@ def main():
                   f"{med(r['over_cpu_ms'] for r in rs):+.1f} ms CPU (launch fixed cost {fixed[name]:.2f} s CPU "
                   f"excluded); launcher's own time {med(r['own_ms'] for r in rs):.1f} ms"
                   + (f" ({med(own_cpu):.1f} ms CPU)" if own_cpu else "") + " per task")
+    print(f"# hand-off gap: idle time of a slot between the end of one task and the start of the next "
+          f"({args.gap_tasks} tasks of {args.gap_task_s:g} s per launch, spare ready; {args.rounds} rounds)")
+    for ranks in (1, 2):
+        gaps = {name: [] for name, _ in trees}
+        for rnd in range(args.rounds):
+            for name, src in (trees if rnd % 2 == 0 else trees[::-1]):
+                gaps[name] += handoff_gaps(ranks, args.gap_tasks, args.gap_task_s, env_for(src))
+        for name, _ in trees:
+            g = sorted(gaps[name])
+            print(f"mpiexec -n {ranks} hand-off gap {name:6s}: median {med(g):.1f} ms, mean {statistics.fmean(g):.1f} ms, "
+                  f"90th percentile {g[int(0.9 * (len(g) - 1))]:.1f} ms ({len(g)} hand-offs)")
     print(f"# load average at end {os.getloadavg()[0]:.2f}")
 
 

@@ -422,6 +422,7 @@ class _Worker:
     status_fd: int | None = None  # read end of the worker's status pipe (R: imports done, D: result written)
     ready: bool = False
     done: bool = False
+    t_end: float | None = None  # when the leader saw the result (or the end of the process)
 
     def read_status(self) -> None:
         """Take the status bytes that arrived (called when ``status_fd`` is readable)."""
@@ -686,10 +687,12 @@ class _Launch:
         """Leader of ``self.slots`` ranks: keep them busy with worker processes until no task fits."""
         pick, sched = self._picker()
         running: dict[int, _Worker] = {}
+        ended: list[_Worker] = []
         self._exiting: list = []  # workers that reported their result and are still tearing down
         free = self.slots
         try:
             while True:
+                t, c = time.perf_counter(), time.thread_time()
                 if self.stop:
                     self._drop_spare()
                     for wk in running.values():
@@ -697,7 +700,6 @@ class _Launch:
                             wk.signalled = True
                             _signal(wk.proc, self.stop.signum)
                 else:
-                    t, c = time.perf_counter(), time.thread_time()
                     while free > 0:
                         got = pick(free)
                         if got is None:
@@ -705,22 +707,28 @@ class _Launch:
                         wk = self._start_worker(*got)
                         running[wk.proc.pid] = wk
                         free -= wk.task.ranks
-                    self._keep_spare(running, sched)
-                    self.dispatch_s += time.perf_counter() - t
-                    self.dispatch_cpu_s += time.thread_time() - c
-                if not running:
-                    return  # nothing runs and nothing more fits all our ranks
-                ended = self._wait_any(running, timeout_s=0.5)
-                t, c = time.perf_counter(), time.thread_time()
-                for pid in ended:
-                    wk = running.pop(pid)
-                    free += wk.task.ranks
+                # The ended tasks' bookkeeping (job document, journal, claim release) comes after
+                # their slots got the next tasks: it is not on the next task's critical path.
+                retried = False
+                for wk in ended:
                     retry = self._finish_worker(wk)
                     if retry is not None and sched is not None:
                         sched.add(retry)
+                        retried = True
+                ended = []
                 self._reap()
+                if not self.stop:
+                    self._keep_spare(running, sched)
                 self.dispatch_s += time.perf_counter() - t
                 self.dispatch_cpu_s += time.thread_time() - c
+                if retried and free > 0 and not self.stop:
+                    continue  # a retry may take a slot that is free now
+                if not running:
+                    return  # nothing runs and nothing more fits all our ranks
+                for pid in self._wait_any(running, timeout_s=0.5):
+                    wk = running.pop(pid)
+                    free += wk.task.ranks
+                    ended.append(wk)
         finally:
             self._drop_spare()
             for wk in running.values():  # only on an error in the launcher itself
@@ -745,7 +753,11 @@ class _Launch:
         for fd in readable:
             if fd in fds:
                 fds[fd].read_status()
-        return [pid for pid, wk in running.items() if wk.done or wk.proc.poll() is not None]
+        now = time.time()
+        ended = [pid for pid, wk in running.items() if wk.done or wk.proc.poll() is not None]
+        for pid in ended:
+            running[pid].t_end = now
+        return ended
 
     def _reap(self, wait_s: float = 0.0) -> None:
         """Collect workers that reported their result and have exited since (no zombies)."""
@@ -879,7 +891,7 @@ class _Launch:
 
         if wk.pidfd is not None:
             os.close(wk.pidfd)
-        t1 = time.time()
+        t1 = wk.t_end or time.time()
         job = self.project.open_job(id=wk.job_id)
         try:
             data = json.loads(wk.result.read_text())
