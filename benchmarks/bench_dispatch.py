@@ -15,10 +15,18 @@ Dispatch overhead on top of the process start, per round: ``worker - process sta
 clock; the medians over rounds are printed), and the leaders' own time per task (picking,
 claiming, starting workers, reading results, job documents and journal: ``dispatch_s`` of
 the journal's ``launch_end``). CPU per task (user + sys of the whole process tree, from
-``getrusage``) is printed too: it is little affected by other jobs on a shared machine.
+``getrusage``, minus the CPU of a launch that runs nothing) is printed too: it is little
+affected by other jobs on a shared machine, whereas the wall-clock difference is not (under
+load the launch, with more processes, gets a larger share of the cores than the bare loop).
+
+No-op tasks are shorter than a process start, so the spare worker cannot hide it. What a real
+task (minutes) sees is the **hand-off gap**: the idle time of a slot from the end of one task
+function to the start of the next one on the same leader, measured with tasks of
+``--gap-task-s`` seconds (the spare is ready by then) that stamp their begin and end; this is
+the dispatch overhead on top of the (hidden) process start.
 
 Usage: python benchmarks/bench_dispatch.py [--tasks 400] [--worker-tasks 100] [--rounds 3]
-       [--before /work/main/src]
+       [--gap-tasks 12] [--gap-task-s 1.5] [--before /work/main/src]
 """
 
 import argparse
@@ -146,8 +154,8 @@ def main():
     ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds (bare start, before, after)")
     ap.add_argument("--before", default=None, metavar="SRC",
                     help="src directory of the launcher to compare with (e.g. /work/main/src), run in the same rounds")
-    ap.add_argument("--gap-tasks", type=int, default=20, help="tasks per launch for the hand-off gap")
-    ap.add_argument("--gap-task-s", type=float, default=1.0, help="duration of those tasks (s)")
+    ap.add_argument("--gap-tasks", type=int, default=12, help="tasks per launch for the hand-off gap")
+    ap.add_argument("--gap-task-s", type=float, default=1.5, help="duration of those tasks (s)")
     ap.add_argument("--run", nargs="+", metavar="ROOT ISOLATE [TASK]")
     args = ap.parse_args()
     if args.run:
