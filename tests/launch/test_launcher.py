@@ -335,3 +335,19 @@ def test_no_spare_worker_started_when_no_task_is_left(tmp_path, monkeypatch):
     report = launch(project, task_fn=sleep_task, options=_opts())
     assert report.counts["done"] == 2
     assert started == [True, False]  # one direct worker, one spare: none wasted at the end
+
+
+def test_worker_stuck_after_its_result_is_killed_and_its_result_stands(tmp_path, monkeypatch, capsys):
+    """A worker that never finishes its teardown (hung in MPI_Finalize, say) must not hold a core
+    for the rest of the allocation: killed TEARDOWN_LIMIT_S after its result, job done."""
+    from lpsens.launch import launcher
+    from lpsens.launch.synthetic import lingering_task
+
+    monkeypatch.setattr(launcher, "TEARDOWN_LIMIT_S", 0.5)
+    project = init_synthetic_project(tmp_path / "p", [0.05], segments=1)
+    job = next(iter(project))
+    job.doc["synthetic"] = {**job.doc["synthetic"], "linger_s": 20.0}
+    report = launch(project, task_fn=lingering_task, options=_opts())
+    assert report.counts["done"] == 1 and job.doc["status"] == "done"
+    assert not os.path.exists(job.fn("linger_end.txt"))  # killed before its teardown ended
+    assert f"the worker of job {job.id} had not exited 0.5 s after its result; killed" in capsys.readouterr().err

@@ -44,6 +44,8 @@ DEFAULT_ELIGIBLE = frozenset({JobStatus.PENDING, JobStatus.TIMEOUT, JobStatus.LO
 #: script's safety net relaunches on it, unlike 1 (a task failed)
 LAUNCHER_ERROR_EXIT = 70
 _LOG_TAIL_LINES = 20
+#: seconds a worker may take to exit after reporting its result before it is killed
+TEARDOWN_LIMIT_S = 60.0
 
 
 class Dispatch(str, enum.Enum):
@@ -688,7 +690,7 @@ class _Launch:
         pick, sched = self._picker()
         running: dict[int, _Worker] = {}
         ended: list[_Worker] = []
-        self._exiting: list = []  # workers that reported their result and are still tearing down
+        self._exiting: list = []  # (proc, job, kill deadline): result reported, still tearing down
         free = self.slots
         try:
             while True:
@@ -733,8 +735,8 @@ class _Launch:
             self._drop_spare()
             for wk in running.values():  # only on an error in the launcher itself
                 wk.proc.kill()
-                self._exiting.append(wk.proc)
-            self._reap(wait_s=30.0)
+                self._exiting.append((wk.proc, wk.job_id, time.time()))
+            self._reap(final=True)
 
     def _wait_any(self, running: dict, timeout_s: float) -> list[int]:
         """Pids of workers that reported their result or ended, waiting up to ``timeout_s``
@@ -759,17 +761,29 @@ class _Launch:
             running[pid].t_end = now
         return ended
 
-    def _reap(self, wait_s: float = 0.0) -> None:
-        """Collect workers that reported their result and have exited since (no zombies)."""
+    def _reap(self, final: bool = False) -> None:
+        """Collect workers that reported their result and have exited since (no zombies).
+
+        One still there :data:`TEARDOWN_LIMIT_S` after its result is stuck in its teardown (e.g.
+        in ``MPI_Finalize``) and would take a core from the next tasks: it is killed (its
+        result stands). ``final``: wait for each up to that limit (the end of the launch).
+        """
+        import subprocess
+
         left = []
-        for proc in self._exiting:
-            try:
-                proc.wait(timeout=wait_s) if wait_s else proc.poll()
-            except Exception:  # noqa: BLE001 -- a worker stuck in its teardown
+        for proc, job_id, deadline in self._exiting:
+            if proc.poll() is None and final:
+                try:
+                    proc.wait(timeout=max(0.0, deadline - time.time()))
+                except subprocess.TimeoutExpired:
+                    pass
+            if proc.returncode is None and time.time() >= deadline:
+                sys.stderr.write(f"lpsens launch: the worker of job {job_id} had not exited "
+                                 f"{TEARDOWN_LIMIT_S:g} s after its result; killed (the result stands)\n")
                 proc.kill()
                 proc.wait()
             if proc.returncode is None:
-                left.append(proc)
+                left.append((proc, job_id, deadline))
         self._exiting = left
 
     def _worker_command(self, job_id: str | None, task: TaskCost | None, result: Path | None) -> tuple[list[str], dict]:
@@ -901,8 +915,8 @@ class _Launch:
         if data is None and wk.proc.returncode is None:
             wk.proc.wait()  # "D" without a readable result (cannot happen): judge by the exit
         wk.close_status()
-        if wk.proc.returncode is None:
-            self._exiting.append(wk.proc)  # its result is in; the teardown overlaps the next task
+        if wk.proc.returncode is None:  # its result is in; the teardown overlaps the next task
+            self._exiting.append((wk.proc, wk.job_id, time.time() + TEARDOWN_LIMIT_S))
         if data is not None:
             results = [(r["ok"], r.get("status", "failed"), r.get("steps_done"), r.get("reason"))
                        for r in data["results"]]
