@@ -5,7 +5,7 @@ and status writes (signac), journal lines (claim, start, finish), release. Per t
 ranks x makespan / tasks. Measured in interleaved rounds on 1 and 2 ranks:
 
 - ``process start``: the bare worker command (``python -m lpsens.launch.worker`` with the no-op
-  task, no launcher), ``20`` in a row on each of ``ranks`` cores at once;
+  task and ``--parent-pid``, no launcher), ``20`` in a row on each of ``ranks`` cores at once;
 - ``worker``: every task in its own worker process (the default) through ``mpiexec -n ranks``,
   with this tree's launcher and, with ``--before SRC``, with the launcher in ``SRC`` (e.g. the
   main tree's ``src``) in the same round, so both are measured under the same load;
@@ -98,8 +98,10 @@ def process_start(n: int, parallel: int, env: dict) -> tuple[float, float]:
         loop = "for i in $(seq {n}); do {cmd} || exit 1; done"
         procs, cpu0, t0 = [], _cpu_children(), time.perf_counter()
         for job in jobs:
+            # --parent-pid: the worker watches its parent (prctl via ctypes, a thread) as under a launcher
             cmd = [sys.executable, "-m", "lpsens.launch.worker", "--root", tmp, "--job", job.id, "--launch", "bench",
-                   "--result", os.path.join(job.path, "r.json"), "--task", "lpsens.launch.synthetic:noop_task"]
+                   "--result", os.path.join(job.path, "r.json"), "--task", "lpsens.launch.synthetic:noop_task",
+                   "--parent-pid", "$$"]
             procs.append(subprocess.Popen(["bash", "-c", loop.format(n=n, cmd=" ".join(cmd))], env=env))
         assert all(p.wait() == 0 for p in procs)
         return (time.perf_counter() - t0) / n, (_cpu_children() - cpu0) / (n * parallel)
