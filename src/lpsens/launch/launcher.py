@@ -643,6 +643,9 @@ class _Launch:
             class _Queue:
                 add = mine.append
 
+                def __len__(self):
+                    return len(mine)
+
                 @staticmethod
                 def remaining():
                     return list(mine)
@@ -839,7 +842,9 @@ class _Launch:
             if spare.proc.poll() is None:
                 return
             self._drop_spare()  # died while waiting (killed from outside): start another
-        if sched is None or not any(t.ranks == 1 for t in sched.remaining()):
+        if sched is None or not len(sched):
+            return
+        if self.k > 1 and not any(t.ranks == 1 for t in sched.remaining()):  # with k = 1 all are 1-rank
             return
         now = time.time()
         # A worker whose "R" never comes (status pipe not passed on) counts as started after 2 s.
