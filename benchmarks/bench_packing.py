@@ -9,7 +9,10 @@ sub-second tasks and not for MD tasks of minutes to hours. Policies, side by sid
 tasks: dynamic with worker processes (default), dynamic in-process (``--in-process``, the design
 before process isolation), static in-process (round-robin split, the bundling baseline).
 
-Usage: python benchmarks/bench_packing.py [--tasks 200] [--ranks 2] [--mean-s 0.2]
+With ``--before SRC`` (e.g. ``/work/main/src``) the dynamic worker-process run is repeated with
+the launcher in ``SRC``, in the same run (before and after alternate over ``--rounds``).
+
+Usage: python benchmarks/bench_packing.py [--tasks 200] [--ranks 2] [--mean-s 0.2] [--before SRC] [--rounds 1]
 """
 
 import argparse
@@ -30,9 +33,8 @@ def durations(n, seed=2022, mean_s=0.2, sigma=1.0):
 
 
 def worker(root, dispatch, isolate):
-    from mpi4py import MPI
-
     import signac
+    from mpi4py import MPI
 
     from lpsens.launch.launcher import Dispatch, LaunchOptions, launch
     from lpsens.launch.synthetic import sleep_task
@@ -54,6 +56,8 @@ def main():
     ap.add_argument("--tasks", type=int, default=200)
     ap.add_argument("--ranks", type=int, default=2)
     ap.add_argument("--mean-s", type=float, default=0.2, help="mean task duration (s)")
+    ap.add_argument("--before", default=None, metavar="SRC", help="src directory of the launcher to compare with")
+    ap.add_argument("--rounds", type=int, default=1, help="repetitions of the before/after pair")
     ap.add_argument("--worker", nargs=3, metavar=("ROOT", "DISPATCH", "ISOLATE"))
     args = ap.parse_args()
     if args.worker:
@@ -65,8 +69,17 @@ def main():
     print(f"workload: {len(d)} tasks, mean {sum(d) / len(d):.3f} s, min {min(d):.3f} s, max {max(d):.2f} s, "
           f"sum {sum(d):.1f} s; {args.ranks} ranks")
     mpiexec = Path(sys.executable).parent / "mpiexec"
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    for dispatch, isolate in (("dynamic", "1"), ("dynamic", "0"), ("static", "0")):
+    here = str(Path(__file__).resolve().parents[1] / "src")
+    runs = []  # (label, dispatch, isolate, src)
+    for rnd in range(args.rounds):
+        pair = [("dynamic workers" + (" after" if args.before else ""), "dynamic", "1", here)]
+        if args.before:
+            pair.append(("dynamic workers before", "dynamic", "1", args.before))
+        runs += pair if rnd % 2 == 0 else pair[::-1]
+    runs += [("dynamic in-process", "dynamic", "0", here), ("static in-process", "static", "0", here)]
+    print(f"# load average at start {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+    for label, dispatch, isolate, src in runs:
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": src}
         with tempfile.TemporaryDirectory() as tmp:
             init_synthetic_project(tmp, d, segments=4)
             out = subprocess.run([str(mpiexec), "-n", str(args.ranks), sys.executable, __file__, "--worker", tmp,
@@ -75,9 +88,9 @@ def main():
         res = json.loads(out.strip().splitlines()[-1])
         eff = sum(d) / (res["n_ranks"] * res["makespan_s"])
         ideal = max(sum(d) / args.ranks, max(d))
-        label = f"{dispatch} {'workers' if isolate == '1' else 'in-process'}"
-        print(f"{label:19s} makespan {res['makespan_s']:7.2f} s (lower bound {ideal:.2f} s)  "
+        print(f"{label:22s} makespan {res['makespan_s']:7.2f} s (lower bound {ideal:.2f} s)  "
               f"packing efficiency {100 * eff:5.1f} %  done {res['counts']['done']}")
+    print(f"# load average at end {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

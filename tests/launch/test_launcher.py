@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -294,3 +295,59 @@ def test_dead_worker_retried_in_the_same_launch(tmp_path, dispatch):
     sick = next(j for j in project if j.sp.replica == 0)
     assert [r["exit"] for r in sick.doc["runs"]] == ["crashed", "done"] and sick.doc["crash_count"] == 1
     assert _frames(sick) == _expected_frames(sick)
+
+
+# ----------------------------------------------------------------------------- dispatch path (issue 15)
+def test_result_recorded_without_waiting_for_the_worker_teardown(tmp_path):
+    """A worker whose process lingers after its result is written (a slow interpreter teardown):
+    the leader records the result and starts the next task at once, and still reaps the
+    lingering process before the launch returns (no zombie, no orphan)."""
+    from lpsens.launch.synthetic import lingering_task
+
+    project = init_synthetic_project(tmp_path / "p", [0.05, 0.05], segments=2)
+    for job in project:
+        job.doc["synthetic"] = {**job.doc["synthetic"], "linger_s": 3.0}
+    report = launch(project, task_fn=lingering_task, options=_opts())
+    assert report.counts["done"] == 2
+    rec = {(r["event"], r["job"]): r for r in read_journal(project.path) if r.get("job")}
+    first, second = sorted(project, key=lambda j: rec[("start", j.id)]["time"])
+    first_gone = float(Path(first.fn("linger_end.txt")).read_text())
+    assert rec[("finish", first.id)]["time"] < first_gone and rec[("start", second.id)]["time"] < first_gone
+    for job in (first, second):  # both teardowns ended before launch() returned, and were reaped
+        assert os.path.exists(job.fn("linger_end.txt"))
+        assert not os.path.exists(f"/proc/{rec[('start', job.id)]['worker_pid']}")
+
+
+def test_no_spare_worker_started_when_no_task_is_left(tmp_path, monkeypatch):
+    """Two 1-rank tasks: the first worker is started directly, the second task goes to the spare
+    started once the first worker was ready, and no spare is started after the last task."""
+    started = []
+    real_popen = subprocess.Popen
+
+    class CountingPopen(real_popen):
+        def __init__(self, cmd, *a, **kw):
+            if "lpsens.launch.worker" in cmd:
+                started.append("--job" in cmd)
+            super().__init__(cmd, *a, **kw)
+
+    monkeypatch.setattr(subprocess, "Popen", CountingPopen)
+    project = init_synthetic_project(tmp_path / "p", [0.3, 0.3], segments=2)
+    report = launch(project, task_fn=sleep_task, options=_opts())
+    assert report.counts["done"] == 2
+    assert started == [True, False]  # one direct worker, one spare: none wasted at the end
+
+
+def test_worker_stuck_after_its_result_is_killed_and_its_result_stands(tmp_path, monkeypatch, capsys):
+    """A worker that never finishes its teardown (hung in MPI_Finalize, say) must not hold a core
+    for the rest of the allocation: killed TEARDOWN_LIMIT_S after its result, job done."""
+    from lpsens.launch import launcher
+    from lpsens.launch.synthetic import lingering_task
+
+    monkeypatch.setattr(launcher, "TEARDOWN_LIMIT_S", 0.5)
+    project = init_synthetic_project(tmp_path / "p", [0.05], segments=1)
+    job = next(iter(project))
+    job.doc["synthetic"] = {**job.doc["synthetic"], "linger_s": 20.0}
+    report = launch(project, task_fn=lingering_task, options=_opts())
+    assert report.counts["done"] == 1 and job.doc["status"] == "done"
+    assert not os.path.exists(job.fn("linger_end.txt"))  # killed before its teardown ended
+    assert f"the worker of job {job.id} had not exited 0.5 s after its result; killed" in capsys.readouterr().err

@@ -1,5 +1,6 @@
 """The launcher under real ``mpiexec -n 2`` with the synthetic sleep task (tests/mpi/synthetic_launch.py)."""
 
+import json
 import os
 import signal
 import subprocess
@@ -259,3 +260,51 @@ def test_two_rank_task_gets_both_cores_of_bound_ranks(tmp_path):
     assert rc == 0, err
     wide = next(j for j in project if j.sp.replica == 0)
     assert wide.doc["comm_size"] == 2 and len(wide.doc["comm_cpus"]) == 2
+
+
+# ----------------------------------------------------------------------------- srun's environment
+#: What srun gives a launcher rank besides mpiexec's PMI_*: the PMI-2 / PMIx plugins' variables
+#: and the allocation's node list (hydra's SLURM resource-manager detection reads the latter).
+#: Junk values: a worker that used any of the PMI ones would fail in MPI_Init.
+SRUN_LIKE_ENV = {
+    "PMI_FD": "97", "PMI_PORT": "node001:1", "PMI_RANK": "1", "PMI_SIZE": "64", "PMI_ID": "3", "PMI_JOBID": "4242.0",
+    "PMI_SPAWNED": "0", "PMIX_NAMESPACE": "slurm.pmix.4242.0", "PMIX_RANK": "1",
+    "PMIX_SERVER_URI3": "pmix-server.1;tcp4://127.0.0.1:1", "PMIX_SERVER_URI4": "pmix-server.1;tcp4://127.0.0.1:1",
+    "PMIX_SECURITY_MODE": "native", "PMIX_VERSION": "4.2.9",
+    "SLURM_JOB_ID": "4242", "SLURM_STEP_ID": "0", "SLURM_PROCID": "1", "SLURM_LOCALID": "1",
+    "SLURM_NODELIST": "node[001-002]", "SLURM_JOB_NODELIST": "node[001-002]", "SLURM_NNODES": "2",
+    "SLURM_JOB_NUM_NODES": "2", "SLURM_TASKS_PER_NODE": "1(x2)", "SLURM_NODEID": "1",
+}
+
+
+def test_workers_ignore_the_pmi_environment_of_an_srun_step(tmp_path):
+    """Launcher ranks that carry srun-like PMI/PMIx/SLURM variables: a 1-rank worker that
+    initialises MPI gets a singleton COMM_WORLD and sees none of them, a 2-rank task gets a
+    COMM_WORLD of exactly its 2 ranks from its own mpiexec, and every task finishes."""
+    project = _project(tmp_path, [0.5, 0.5, 0.5], segments=2, ranks={0: 2})
+    rc, err = _run(tmp_path, env={"SYNTHETIC_TASK": "mpi_probe", "SYNTHETIC_INHERITED_ENV": json.dumps(SRUN_LIKE_ENV)},
+                   timeout=120)
+    assert rc == 0, err
+    for job in project:
+        assert job.doc["status"] == "done", job.doc.get("reason")
+        assert [r["exit"] for r in job.doc["runs"]] == ["done"]  # no crash, no retry
+        assert _frames(job) == _expected(job)
+        if job.sp.replica == 0:  # its own mpiexec's PMI only (PMI_RANK 0/1 of 2, its own PMI_FD)
+            assert job.doc["mpi_world_size"] == 2 and job.doc["task_comm_size"] == 2
+            assert len(job.doc["mpi_pids"]) == 2
+            assert not any(k.startswith("PMIX_") or k in ("PMI_JOBID", "PMI_PORT") for k in job.doc["pmi_env_seen"])
+        else:
+            assert job.doc["mpi_world_size"] == 1 and job.doc["task_comm_size"] == 1
+            assert job.doc["pmi_env_seen"] == []
+
+
+def test_without_the_scrub_a_worker_would_meet_the_junk(tmp_path):
+    """Control for the test above: the same junk given directly to a worker process breaks its
+    MPI_Init, so the test above can fail."""
+    project = _project(tmp_path, [0.1], segments=1)
+    job = next(iter(project))
+    proc = subprocess.run([sys.executable, "-m", "lpsens.launch.worker", "--root", str(tmp_path), "--job", job.id,
+                           "--launch", "t", "--result", str(tmp_path / "r.json"),
+                           "--task", "lpsens.launch.synthetic:mpi_probe_task"],
+                          env={**os.environ, **SRUN_LIKE_ENV}, capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0 and not (tmp_path / "r.json").exists()

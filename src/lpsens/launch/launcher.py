@@ -44,6 +44,8 @@ DEFAULT_ELIGIBLE = frozenset({JobStatus.PENDING, JobStatus.TIMEOUT, JobStatus.LO
 #: script's safety net relaunches on it, unlike 1 (a task failed)
 LAUNCHER_ERROR_EXIT = 70
 _LOG_TAIL_LINES = 20
+#: seconds a worker may take to exit after reporting its result before it is killed
+TEARDOWN_LIMIT_S = 60.0
 
 
 class Dispatch(str, enum.Enum):
@@ -419,6 +421,33 @@ class _Worker:
     result: Path
     pidfd: int | None = None
     signalled: bool = False
+    status_fd: int | None = None  # read end of the worker's status pipe (R: imports done, D: result written)
+    ready: bool = False
+    done: bool = False
+    t_end: float | None = None  # when the leader saw the result (or the end of the process)
+
+    def read_status(self) -> None:
+        """Take the status bytes that arrived (called when ``status_fd`` is readable)."""
+        data = os.read(self.status_fd, 64)
+        self.ready = self.ready or bool(data)
+        self.done = self.done or b"D" in data
+        if not data or self.done:  # end of the pipe, or nothing more to hear
+            self.close_status()
+
+    def close_status(self) -> None:
+        if self.status_fd is not None:
+            os.close(self.status_fd)
+            self.status_fd = None
+
+
+@dataclass
+class _Spare:
+    """A worker started ahead of its task: imports done when ``ready``; reads its job from stdin."""
+
+    proc: object
+    status_fd: int | None
+    t0: float
+    ready: bool = False
 
 
 class _Launch:
@@ -435,6 +464,7 @@ class _Launch:
         self.counts = {"done": 0, "failed": 0, "timeout": 0}
         self.started: list[str] = []
         self.dispatch_s = 0.0  # leader time spent picking, starting and recording worker tasks
+        self.dispatch_cpu_s = 0.0  # the same as CPU time of the leader's thread (robust to other load)
         self._claims: dict[str, Claim] = {}
         self._retries: set[str] = set()
         self._lock = threading.Lock()
@@ -536,22 +566,25 @@ class _Launch:
                 self._supervise()
             # Ranks without work wait here without spinning a core (MPICH's blocking
             # collectives busy-poll), while other groups' workers run.
-            request = w.Ibarrier()
+            request, pause = w.Ibarrier(), 0.001
             while not request.Test():
-                time.sleep(0.02)
+                time.sleep(pause)
+                pause = min(0.02, 2 * pause)  # prompt when the others are about done, idle otherwise
         finally:
             self._finished.set()
             for t in threads:
                 t.join(timeout=5)
-        gathered = w.allgather((self.counts, self.started, self.dispatch_s))
+        gathered = w.allgather((self.counts, self.started, (self.dispatch_s, self.dispatch_cpu_s)))
         total = {k: sum(c[k] for c, _, _ in gathered) for k in self.counts}
         started = {key for _, keys, _ in gathered for key in keys}
-        dispatch_s = sum(d for _, _, d in gathered)
+        dispatch_s = sum(d[0] for _, _, d in gathered)
+        dispatch_cpu_s = sum(d[1] for _, _, d in gathered)
         total["not_run"] = sum(1 for t in self.tasks if t.key not in started)
         total["unreadable"] = unreadable
         if self.rank == 0:
             self.journal.write("launch_end", counts=total, slurm_job_id=os.environ.get("SLURM_JOB_ID"),
                                stopped_by_signal=self.stop.signum, dispatch_s=round(dispatch_s, 6),
+                               dispatch_cpu_s=round(dispatch_cpu_s, 6),
                                n_started=len(started))
             log.info("lpsens launch %s: %s", launch_id, ", ".join(f"{v} {k}" for k, v in total.items()))
             if total["not_run"] and not self.stop.signum:
@@ -601,7 +634,7 @@ class _Launch:
     # ------------------------------------------------------------------ picking (leader)
     def _picker(self):
         """``pick(free_ranks)`` returning (job id, cost, steps at start) or None, and the queue
-        (its ``add(task)`` puts a task back, e.g. a retry)."""
+        (its ``add(task)`` puts a task back, e.g. a retry; ``remaining()`` lists what is left)."""
         if self.opt.dispatch is Dispatch.STATIC:
             from collections import deque
 
@@ -609,6 +642,13 @@ class _Launch:
 
             class _Queue:
                 add = mine.append
+
+                def __len__(self):
+                    return len(mine)
+
+                @staticmethod
+                def remaining():
+                    return list(mine)
 
             def pick_static(free: int):
                 while mine:
@@ -652,16 +692,19 @@ class _Launch:
         """Leader of ``self.slots`` ranks: keep them busy with worker processes until no task fits."""
         pick, sched = self._picker()
         running: dict[int, _Worker] = {}
+        ended: list[_Worker] = []
+        self._exiting: list = []  # (proc, job, kill deadline): result reported, still tearing down
         free = self.slots
         try:
             while True:
+                t, c = time.perf_counter(), time.thread_time()
                 if self.stop:
+                    self._drop_spare()
                     for wk in running.values():
                         if not wk.signalled:  # the worker checkpoints at its next segment boundary
                             wk.signalled = True
                             _signal(wk.proc, self.stop.signum)
                 else:
-                    t = time.perf_counter()
                     while free > 0:
                         got = pick(free)
                         if got is None:
@@ -669,22 +712,82 @@ class _Launch:
                         wk = self._start_worker(*got)
                         running[wk.proc.pid] = wk
                         free -= wk.task.ranks
-                    self.dispatch_s += time.perf_counter() - t
-                if not running:
-                    return  # nothing runs and nothing more fits all our ranks
-                ended = _wait_any(running, timeout_s=0.5)
-                t = time.perf_counter()
-                for pid in ended:
-                    wk = running.pop(pid)
-                    free += wk.task.ranks
+                # The ended tasks' bookkeeping (job document, journal, claim release) comes after
+                # their slots got the next tasks: it is not on the next task's critical path.
+                retried = False
+                for wk in ended:
                     retry = self._finish_worker(wk)
                     if retry is not None and sched is not None:
                         sched.add(retry)
+                        retried = True
+                ended = []
+                self._reap()
+                if not self.stop:
+                    self._keep_spare(running, sched)
                 self.dispatch_s += time.perf_counter() - t
+                self.dispatch_cpu_s += time.thread_time() - c
+                if retried and free > 0 and not self.stop:
+                    continue  # a retry may take a slot that is free now
+                if not running:
+                    return  # nothing runs and nothing more fits all our ranks
+                for pid in self._wait_any(running, timeout_s=0.5):
+                    wk = running.pop(pid)
+                    free += wk.task.ranks
+                    ended.append(wk)
         finally:
             self._drop_spare()
             for wk in running.values():  # only on an error in the launcher itself
                 wk.proc.kill()
+                self._exiting.append((wk.proc, wk.job_id, time.time()))
+            self._reap(final=True)
+
+    def _wait_any(self, running: dict, timeout_s: float) -> list[int]:
+        """Pids of workers that reported their result or ended, waiting up to ``timeout_s``
+        without spinning: ``select`` on their status pipes and pidfds (Linux)."""
+        import select
+
+        fds = {}
+        for wk in running.values():
+            if wk.status_fd is not None:
+                fds[wk.status_fd] = wk
+        pidfds = [wk.pidfd for wk in running.values() if wk.pidfd is not None]
+        if len(pidfds) == len(running):
+            readable, _, _ = select.select(list(fds) + pidfds, [], [], timeout_s)
+        else:
+            readable, _, _ = select.select(list(fds), [], [], min(timeout_s, 0.005))
+        for fd in readable:
+            if fd in fds:
+                fds[fd].read_status()
+        now = time.time()
+        ended = [pid for pid, wk in running.items() if wk.done or wk.proc.poll() is not None]
+        for pid in ended:
+            running[pid].t_end = now
+        return ended
+
+    def _reap(self, final: bool = False) -> None:
+        """Collect workers that reported their result and have exited since (no zombies).
+
+        One still there :data:`TEARDOWN_LIMIT_S` after its result is stuck in its teardown (e.g.
+        in ``MPI_Finalize``) and would take a core from the next tasks: it is killed (its
+        result stands). ``final``: wait for each up to that limit (the end of the launch).
+        """
+        import subprocess
+
+        left = []
+        for proc, job_id, deadline in self._exiting:
+            if proc.poll() is None and final:
+                try:
+                    proc.wait(timeout=max(0.0, deadline - time.time()))
+                except subprocess.TimeoutExpired:
+                    pass
+            if proc.returncode is None and time.time() >= deadline:
+                sys.stderr.write(f"lpsens launch: the worker of job {job_id} had not exited "
+                                 f"{TEARDOWN_LIMIT_S:g} s after its result; killed (the result stands)\n")
+                proc.kill()
+                proc.wait()
+            if proc.returncode is None:
+                left.append((proc, job_id, deadline))
+        self._exiting = left
 
     def _worker_command(self, job_id: str | None, task: TaskCost | None, result: Path | None) -> tuple[list[str], dict]:
         """The worker's command line and environment (``job_id`` None: a spare that reads its job from stdin)."""
@@ -702,62 +805,104 @@ class _Launch:
         extra = {}
         if task is not None and task.ranks > 1:
             # Its own process manager on this node: COMM_WORLD of the worker = the task's ranks.
-            cmd = [_mpiexec(), "-launcher", "fork", "-n", str(task.ranks), *cmd]
+            # "-hosts localhost": hydra must not take its host list from an enclosing SLURM
+            # allocation (SLURM_NODELIST, SLURM_TASKS_PER_NODE, inherited under srun).
+            cmd = [_mpiexec(), "-launcher", "fork", "-hosts", "localhost", "-n", str(task.ranks), *cmd]
             extra["LPSENS_WORKER_MPI"] = "1"
         from lpsens.launch.worker import worker_env
 
         return cmd, worker_env(extra)
 
-    def _prestart_spare(self) -> None:
-        """Start a spare worker (imports done, waiting on stdin) for the next 1-rank task."""
+    def _popen(self, cmd: list[str], env: dict, **kw) -> tuple:
+        """Start a worker with a status pipe; returns (Popen, read end of the pipe)."""
         import subprocess
 
-        cmd, env = self._worker_command(None, None, None)
-        self._spare = subprocess.Popen(cmd, env=env, stdin=subprocess.PIPE, text=True)
-
-    def _take_spare(self, job_id: str, result: Path):
-        spare, self._spare = getattr(self, "_spare", None), None
-        if spare is None or spare.poll() is not None:
-            return None
+        r, w = os.pipe()
         try:
-            spare.stdin.write(json.dumps({"job": job_id, "result": str(result)}) + "\n")
-            spare.stdin.close()
-        except OSError:  # the spare died while waiting: start the task in a fresh worker
-            spare.kill()
-            spare.wait()
+            proc = subprocess.Popen([*cmd, "--status-fd", str(w)], env=env, pass_fds=(w,), **kw)
+        except BaseException:
+            os.close(r)
+            raise
+        finally:
+            os.close(w)
+        return proc, r
+
+    def _keep_spare(self, running: dict, sched) -> None:
+        """Start a spare worker (imports done, waiting on stdin) for the next 1-rank task.
+
+        Only when a 1-rank task may still come and none of this leader's workers is still
+        importing: a spare started next to a worker that is itself starting up would take the
+        cores from it (two interpreters importing per leader, 2 x the ranks on the cores), and a
+        spare started when the queue is empty only costs CPU.
+        """
+        import subprocess
+
+        spare = getattr(self, "_spare", None)
+        if spare is not None:
+            if spare.proc.poll() is None:
+                return
+            self._drop_spare()  # died while waiting (killed from outside): start another
+        if sched is None or not len(sched):
+            return
+        if self.k > 1 and not any(t.ranks == 1 for t in sched.remaining()):  # with k = 1 all are 1-rank
+            return
+        now = time.time()
+        # A worker whose "R" never comes (status pipe not passed on) counts as started after 2 s.
+        if any(not (wk.ready or wk.done) and now - wk.t0 < 2.0 for wk in running.values()):
+            return
+        cmd, env = self._worker_command(None, None, None)
+        proc, fd = self._popen(cmd, env, stdin=subprocess.PIPE, text=True)
+        self._spare = _Spare(proc, fd, now)
+
+    def _take_spare(self, job_id: str, result: Path) -> _Spare | None:
+        spare, self._spare = getattr(self, "_spare", None), None
+        if spare is None:
             return None
-        return spare
+        if spare.proc.poll() is None:
+            try:
+                spare.proc.stdin.write(json.dumps({"job": job_id, "result": str(result)}) + "\n")
+                spare.proc.stdin.close()
+                return spare
+            except OSError:  # the spare died while waiting: start the task in a fresh worker
+                pass
+        self._spare = spare
+        self._drop_spare()
+        return None
 
     def _drop_spare(self) -> None:
+        """End the spare at once: it holds no job (killing it loses nothing, and it need not
+        finish its imports first)."""
         spare, self._spare = getattr(self, "_spare", None), None
         if spare is not None:
-            try:
-                spare.stdin.close()  # end of input: the spare exits without running anything
-                spare.wait(timeout=10)
-            except Exception:  # noqa: BLE001 -- a spare that does not leave is killed
-                spare.kill()
-                spare.wait()
+            spare.proc.kill()
+            spare.proc.wait()
+            if spare.proc.stdin is not None:
+                try:
+                    spare.proc.stdin.close()
+                except OSError:
+                    pass
+            if spare.status_fd is not None:
+                os.close(spare.status_fd)
 
     def _start_worker(self, job_id: str, task: TaskCost, steps0: int) -> _Worker:
-        import subprocess
-
         job = self.project.open_job(id=job_id)
         result = Path(job.fn(f".lpsens_result.{self.launch_id}.json"))
         result.unlink(missing_ok=True)
         t0 = time.time()
-        proc = self._take_spare(job_id, result) if task.ranks == 1 else None
-        if proc is None:
+        spare = self._take_spare(job_id, result) if task.ranks == 1 else None
+        if spare is not None:
+            proc, status_fd = spare.proc, spare.status_fd
+        else:
             cmd, env = self._worker_command(job_id, task, result)
-            proc = subprocess.Popen(cmd, env=env)
-        if task.ranks == 1:
-            self._prestart_spare()
+            proc, status_fd = self._popen(cmd, env)
         try:
             pidfd = os.pidfd_open(proc.pid)
         except (AttributeError, OSError):
             pidfd = None
         self.started.append(job_id)
         self.journal.write("start", job=job_id, group=self.group_index, ranks=task.ranks, worker_pid=proc.pid)
-        return _Worker(job_id, task, steps0, t0, proc, result, pidfd)
+        return _Worker(job_id, task, steps0, t0, proc, result, pidfd, status_fd=status_fd,
+                       ready=spare is not None and spare.ready)
 
     def _finish_worker(self, wk: _Worker) -> TaskCost | None:
         """Record a worker's end; returns the task to retry when its worker died and retries are left."""
@@ -765,13 +910,18 @@ class _Launch:
 
         if wk.pidfd is not None:
             os.close(wk.pidfd)
-        t1 = time.time()
+        t1 = wk.t_end or time.time()
         job = self.project.open_job(id=wk.job_id)
         try:
             data = json.loads(wk.result.read_text())
             wk.result.unlink(missing_ok=True)
         except (OSError, ValueError):
             data = None
+        if data is None and wk.proc.returncode is None:
+            wk.proc.wait()  # "D" without a readable result (cannot happen): judge by the exit
+        wk.close_status()
+        if wk.proc.returncode is None:  # its result is in; the teardown overlaps the next task
+            self._exiting.append((wk.proc, wk.job_id, time.time() + TEARDOWN_LIMIT_S))
         if data is not None:
             results = [(r["ok"], r.get("status", "failed"), r.get("steps_done"), r.get("reason"))
                        for r in data["results"]]
@@ -971,18 +1121,6 @@ def _signal(proc, signum: int) -> None:
         proc.send_signal(signum)
     except ProcessLookupError:
         pass
-
-
-def _wait_any(running: dict, timeout_s: float) -> list[int]:
-    """Pids of ended workers, waiting up to ``timeout_s`` without spinning (pidfds + select)."""
-    import select
-
-    fds = [wk.pidfd for wk in running.values() if wk.pidfd is not None]
-    if fds and len(fds) == len(running):
-        select.select(fds, [], [], timeout_s)
-    else:
-        time.sleep(min(timeout_s, 0.005))
-    return [pid for pid, wk in running.items() if wk.proc.poll() is not None]
 
 
 def _mpiexec() -> str:

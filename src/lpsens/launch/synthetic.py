@@ -15,7 +15,11 @@
 
 :func:`noop_task` returns at once (dispatch-overhead benchmark); :func:`sized_task` records its
 communicator size (``comm_size``), ranks (``comm_pids``) and the CPUs they may run on
-(``comm_cpus``) in the job document, then sleeps.
+(``comm_cpus``) in the job document, then sleeps. :func:`mpi_probe_task` initialises MPI in
+its process, as LAMMPS does, and records what it found (``mpi_world_size``, the ``PMI_*``/
+``PMIX_*`` variables it saw), then sleeps. :func:`lingering_task` sleeps, then keeps its
+process alive ``synthetic.linger_s`` seconds after returning (a slow interpreter teardown) and
+writes ``linger_end.txt`` (the time it ended) last.
 None is used in production.
 """
 
@@ -31,7 +35,8 @@ from pathlib import Path
 from lpsens.errors import MDError, StructureError
 from lpsens.md.protocol import MDProtocol
 
-__all__ = ["SyntheticOutcome", "sleep_task", "noop_task", "sized_task", "frame_value"]
+__all__ = ["SyntheticOutcome", "sleep_task", "noop_task", "sized_task", "mpi_probe_task", "lingering_task",
+           "frame_value"]
 
 
 @dataclass(frozen=True)
@@ -132,6 +137,34 @@ def sized_task(job, *, comm=None, should_stop=None, backend="auto", on_segment=N
     if comm is None or comm.Get_rank() == 0:
         job.doc.update({"comm_size": size, "comm_pids": sorted({p for p, _ in ranks}),
                         "comm_cpus": sorted({c for _, cpus in ranks for c in cpus})})
+    return sleep_task(job, comm=comm, should_stop=should_stop, backend=backend, on_segment=on_segment)
+
+
+def mpi_probe_task(job, *, comm=None, should_stop=None, backend="auto", on_segment=None) -> SyntheticOutcome:
+    from mpi4py import MPI  # initialises MPI here: a singleton in a 1-rank worker
+
+    world = MPI.COMM_WORLD
+    seen = sorted(k for k in os.environ if k.startswith(("PMI_", "PMIX_")))
+    info = world.gather({"pid": os.getpid(), "pmi": seen}, root=0)
+    if world.Get_rank() == 0:
+        job.doc.update({"mpi_world_size": world.Get_size(), "mpi_pids": sorted(i["pid"] for i in info),
+                        "task_comm_size": 1 if comm is None else comm.Get_size(),
+                        # variables a worker's own mpiexec sets are expected in a k-rank task
+                        "pmi_env_seen": sorted({k for i in info for k in i["pmi"]})})
+    return sleep_task(job, comm=comm, should_stop=should_stop, backend=backend, on_segment=on_segment)
+
+
+def lingering_task(job, *, comm=None, should_stop=None, backend="auto", on_segment=None) -> SyntheticOutcome:
+    import atexit
+
+    linger_s = float((job.doc.get("synthetic") or {}).get("linger_s", 1.0))
+    end_file = Path(job.fn("linger_end.txt"))
+
+    def linger():
+        time.sleep(linger_s)
+        end_file.write_text(repr(time.time()))
+
+    atexit.register(linger)
     return sleep_task(job, comm=comm, should_stop=should_stop, backend=backend, on_segment=on_segment)
 
 
