@@ -68,3 +68,26 @@ def test_gap_fit_failure_is_one_clear_error(tmp_path):
         fit.run_gap_fit(cmd, tmp_path / "gap_fit.log", tmp_path / "gap.xml")
     assert "\n" not in str(err.value)
     assert not (tmp_path / "gap.xml").exists()
+
+
+def test_contact_core_costs_contact_eV_at_each_floor_and_nothing_beyond_its_cutoff(tmp_path):
+    from quippy.potential import Potential
+
+    from lpsens.train.spec import CONTACT_CUTOFF_A
+
+    eps12 = fit.contact_core_eps12(2.0, CONTACT_CUTOFF_A)
+    xml = tmp_path / "core.xml"
+    xml.write_text(fit.core_xml(eps12, CONTACT_CUTOFF_A))
+    pot = Potential("IP LJ", param_filename=str(xml))
+    floors = fit.contact_floors_A()
+    assert floors["S-S"] == 2.3 and floors["P-S"] == 1.7 and floors["Li-S"] == 1.5  # the chemistry check's limits
+
+    def energy(pair, r):
+        a = dimer(pair, r, 12.0)
+        a.calc = pot
+        return a.get_potential_energy()
+
+    for pair, floor in floors.items():
+        assert energy(pair, floor) == pytest.approx(2.0, rel=1e-6)  # QUIP's shifted LJ, evaluated by quippy
+        assert energy(pair, CONTACT_CUTOFF_A[pair] + 0.05) == 0.0
+        assert energy(pair, floor - 0.2) > energy(pair, floor) > energy(pair, (floor + CONTACT_CUTOFF_A[pair]) / 2) > 0

@@ -19,9 +19,9 @@ from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
 
 from lpsens.errors import TrainingError
-from lpsens.train.spec import PAIRS, FitSpec
+from lpsens.train.spec import CONTACT_CUTOFF_A, PAIRS, FitSpec
 
-__all__ = ["training_file_frames", "fit_e0", "fit_core", "core_xml", "gap_fit_command", "run_gap_fit", "SPECIES", "Z"]
+__all__ = ["training_file_frames", "fit_e0", "fit_core", "core_xml", "contact_core_eps12", "contact_floors_A", "gap_fit_command", "run_gap_fit", "SPECIES", "Z"]
 
 SPECIES = ("Li", "P", "S")
 Z = {"Li": 3, "P": 15, "S": 16}
@@ -96,18 +96,45 @@ def fit_core(frames: list[Atoms], wall_eV: float) -> dict[str, float]:
     return out
 
 
-def core_xml(eps12: dict[str, float], cutoff_A: float) -> str:
-    """QUIP ``LJ_params`` XML of the repulsive core (``eps6 = 0``, sigma = 1 Å)."""
+def core_xml(eps12: dict[str, float], cutoff_A: float | dict[str, float]) -> str:
+    """QUIP ``LJ_params`` XML of the repulsive core (``eps6 = 0``, sigma = 1 Å; one cutoff or one per pair)."""
     types = {s: i + 1 for i, s in enumerate(SPECIES)}
     lines = [f'<LJ_params n_types="{len(SPECIES)}" label="core_repulsion">']
     lines += [f'<per_type_data type="{types[s]}" atomic_num="{Z[s]}" />' for s in SPECIES]
     for i, a in enumerate(SPECIES):
         for b in SPECIES[i:]:
             e12 = eps12.get(f"{a}-{b}", eps12.get(f"{b}-{a}", 0.0))
+            rc = cutoff_A if isinstance(cutoff_A, (int, float)) else cutoff_A.get(f"{a}-{b}", cutoff_A.get(f"{b}-{a}"))
             lines.append(f'<per_pair_data type1="{types[a]}" type2="{types[b]}" sigma="1.0" eps6="0.0" '
-                         f'eps12="{e12:.10g}" cutoff="{cutoff_A:g}" energy_shift="T" linear_force_shift="T" />')
+                         f'eps12="{e12:.10g}" cutoff="{rc:g}" energy_shift="T" linear_force_shift="T" />')
     lines.append("</LJ_params>")
     return "\n".join(lines) + "\n"
+
+
+def contact_floors_A() -> dict[str, float]:
+    """Contact floor per pair of :data:`~lpsens.train.spec.PAIRS` (Å): the chemistry check's limits."""
+    from lpsens.potential.compile import contact_floor_A
+
+    return {pair: contact_floor_A(*pair.split("-")) for pair in PAIRS}
+
+
+def contact_core_eps12(contact_eV: float, cutoff_A: dict[str, float]) -> dict[str, float]:
+    """``eps12`` per pair of the ``contact`` core: E(floor) = ``contact_eV`` after the shifts.
+
+    A chemistry prior, not a fit: the shifted r^-12 wall (energy and force 0 at the pair's
+    cutoff) costs ``contact_eV`` at the contact floor of :mod:`lpsens.chemistry` (S-S 2.3 Å,
+    P-S 1.7 Å, P-P 1.9 Å, Li 1.5 Å), where a frame counts as broken; the GAP fits the reference
+    on top of it. Needed because a 2-body + 3-body GAP trained on dimer scans learns the S-S
+    bond of the S2 molecule (a 3.5 eV well at 2.1 Å) and then bonds S of neighbouring PS4 units
+    in the condensed phase, where no such bond exists; trained without them it has no wall at all.
+    """
+    floors = contact_floors_A()
+    out = {}
+    for pair in PAIRS:
+        r0, rc = floors[pair], float(cutoff_A.get(pair, floors[pair] + 0.3))
+        shifted = r0 ** -12 - rc ** -12 + 12 * rc ** -13 * (r0 - rc)  # E/eps12 at r0 with both shifts
+        out[pair] = contact_eV / shifted
+    return out
 
 
 def gap_fit_binary() -> str:
