@@ -91,3 +91,19 @@ def test_contact_core_costs_contact_eV_at_each_floor_and_nothing_beyond_its_cuto
         assert energy(pair, floor) == pytest.approx(2.0, rel=1e-6)  # QUIP's shifted LJ, evaluated by quippy
         assert energy(pair, CONTACT_CUTOFF_A[pair] + 0.05) == 0.0
         assert energy(pair, floor - 0.2) > energy(pair, floor) > energy(pair, (floor + CONTACT_CUTOFF_A[pair]) / 2) > 0
+
+
+def test_e0_by_composition_follows_the_bulk_and_keeps_the_isolated_labels_where_undetermined():
+    iso = [_labelled(Atoms([s], cell=[10] * 3, pbc=True), e, "isolated") for s, e in (("Li", -1.0), ("P", -2.0), ("S", -3.0))]
+    truth = np.array([-1.5, -5.0, -4.0])  # Li, P, S
+    bulk = []
+    for n in ((3, 1, 4), (7, 3, 11), (2, 0, 1), (4, 2, 7)):  # all on the Li2S-P2S5 line
+        a = Atoms(f"Li{n[0]}P{n[1]}S{n[2]}", positions=np.zeros((sum(n), 3)), cell=[10] * 3, pbc=True)
+        bulk.append(_labelled(a, float(np.dot(n, truth)), "bulk"))
+    got = np.array([fit.fit_e0(iso + bulk, "composition")[s] for s in ("Li", "P", "S")])
+    for n in ((3, 1, 4), (2, 0, 1)):  # bulk energies reproduced (to the ridge's small bias)
+        assert np.dot(n, got) / sum(n) == pytest.approx(np.dot(n, truth) / sum(n), abs=0.02)
+    # along the undetermined direction (charge neutrality: Li +1, P +5, S -2) it stays at the labels
+    q = np.array([1.0, 5.0, -2.0]) / np.sqrt(30)
+    assert np.dot(got, q) == pytest.approx(np.dot([-1.0, -2.0, -3.0], q), abs=0.05)
+    assert fit.fit_e0(iso + bulk) == {"Li": -1.0, "P": -2.0, "S": -3.0}  # default: the isolated labels

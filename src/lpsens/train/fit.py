@@ -27,26 +27,37 @@ SPECIES = ("Li", "P", "S")
 Z = {"Li": 3, "P": 15, "S": 16}
 
 
-def fit_e0(frames: list[Atoms]) -> dict[str, float]:
-    """Per-element energies (eV): the isolated-atom labels, else least squares over composition.
+def fit_e0(frames: list[Atoms], method: str = "isolated") -> dict[str, float]:
+    """Per-element energies e0 (eV) that gap_fit subtracts before fitting the GAP terms.
 
-    gap_fit's e0 is the energy of the isolated atom; generation 0 labels one per element
-    (config_type ``isolated``). Without them, E is fitted over composition (dimers excluded),
-    which needs three independent compositions -- Li2S-P2S5 glasses and crystals alone span
-    only two.
+    ``method = "isolated"``: the isolated-atom labels (config_type ``isolated``; generation 0
+    labels one per element), else least squares over composition. ``"composition"``: least
+    squares of the per-atom energies of the bulk frames (dimers and isolated atoms excluded)
+    over their composition, regularised towards the isolated-atom labels along directions the
+    compositions do not determine (ridge, weight 1e-3 per frame): Li2S-P2S5 glasses and crystals
+    lie on one line in composition space, so plain least squares is singular there. With it the
+    2-body and 3-body terms carry only the energy around the bulk's, not the whole cohesive
+    energy (several eV per atom from isolated atoms).
 
     Raises
     ------
     TrainingError
-        No isolated-atom labels and fewer than 3 independent compositions.
+        No isolated-atom labels of Li, P and S and fewer than 3 independent compositions.
     """
     iso = {a.get_chemical_symbols()[0]: a.get_potential_energy() for a in frames
            if a.info.get("config_type") == "isolated" and len(a) == 1}
-    if set(iso) >= set(SPECIES):
-        return {s: float(iso[s]) for s in SPECIES}
     bulk = [a for a in frames if a.info.get("config_type") not in ("dimer", "isolated")]
     comp = np.array([[np.sum(a.numbers == Z[s]) for s in SPECIES] for a in bulk], float)
     energy = np.array([a.get_potential_energy() for a in bulk])
+    if set(iso) >= set(SPECIES):
+        prior = np.array([iso[s] for s in SPECIES])
+        if method != "composition" or not bulk:
+            return {s: float(iso[s]) for s in SPECIES}
+        n = comp.sum(axis=1, keepdims=True)
+        a, e = comp / n, energy / n[:, 0]
+        lam = 1e-3 * len(bulk)
+        e0 = np.linalg.solve(a.T @ a + lam * np.eye(len(SPECIES)), a.T @ e + lam * prior)
+        return dict(zip(SPECIES, map(float, e0), strict=True))
     if len(bulk) == 0 or np.linalg.matrix_rank(comp) < len(SPECIES):
         raise TrainingError("e0 cannot be fitted: no isolated-atom labels of Li, P and S, and the labelled frames "
                             "span fewer than 3 independent compositions; give [fit] e0_eV = {Li = ..., P = ..., "

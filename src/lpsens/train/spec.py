@@ -101,6 +101,7 @@ class FitSpec:
     sigma: tuple[float, ...] = (0.005, 0.15, 0.0, 0.0)
     config_type_sigma: dict = field(default_factory=dict)
     e0_eV: dict = field(default_factory=dict)
+    e0_method: str = "isolated"
     core: str = "pair_repulsion"
     core_wall_eV: float = 1.0
     core_cutoff_A: float = 2.0
@@ -260,6 +261,8 @@ def _check(spec: TrainingSpec, file) -> None:
                         "(e.g. 'sevenn.calculator:SevenNetCalculator')", file=file, key="reference.calculator")
     if r.cores < 1:
         raise SpecError("cores must be >= 1", file=file, key="reference.cores")
+    if f.e0_method not in ("isolated", "composition"):
+        raise SpecError(f"e0_method = {f.e0_method!r}; allowed: isolated, composition", file=file, key="fit.e0_method")
     if f.core not in CORES:
         raise SpecError(f"core = {f.core!r}; allowed: {', '.join(CORES)}", file=file, key="fit.core")
     if f.core == "contact":

@@ -70,7 +70,7 @@ def _fit_task(job, spec) -> tuple[str, int]:
         return "done", 0
     g = int(job.sp["generation"])
     train, heldout, skipped = collect_training_set(job.project, g, spec)
-    e0 = dict(spec.fit.e0_eV) or fitting.fit_e0(train)
+    e0 = dict(spec.fit.e0_eV) or fitting.fit_e0(train, spec.fit.e0_method)
     train = [a for a in train if a.info.get("config_type") != "isolated"]  # no descriptors: E = e0 exactly
     core_file = None
     eps12 = {}
