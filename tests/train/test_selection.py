@@ -55,10 +55,13 @@ def test_broken_frame_selected_first_then_diverse():
         frames.append(f)
     frames[4] = _fuse_two_s(frames[4])
     frames[4].info.update(run="r", md_step=40)
-    chosen = select(frames, n_failures=2, n_diverse=2, census_by_run={"r": _census(a)})
-    assert chosen[0].index == 4 and chosen[0].reason.startswith("failure")
-    assert [c.reason.startswith("diverse") for c in chosen[1:]] == [True, True]
-    assert 4 not in [c.index for c in chosen[1:]]
+    chosen = select(frames, n_failures=4, n_diverse=2, census_by_run={"r": _census(a)})
+    # the two intact frames leading into the failure, then the failure, then diverse ones
+    assert [(c.index, c.reason.split()[0]) for c in chosen[:3]] == [(3, "approaching"), (2, "approaching"), (4, "failure:")]
+    assert [c.reason.startswith("diverse") for c in chosen[3:]] == [True, True]
+    assert not {2, 3, 4} & {c.index for c in chosen[3:]}
+    plain = select(frames, n_failures=4, n_diverse=0, census_by_run={"r": _census(a)}, approach=0)
+    assert [c.index for c in plain] == [4]
 
 
 def test_cur_prefers_the_odd_frame_over_duplicates():
@@ -74,6 +77,6 @@ def test_energy_jump_is_a_failure_but_not_the_heating_from_the_minimised_start()
         f = a.copy()
         f.info.update(run="r", md_step=10 * k, energy_per_atom_eV=e)
         frames.append(f)
-    chosen = select(frames, n_failures=4, n_diverse=0)
+    chosen = select(frames, n_failures=4, n_diverse=0, approach=0)
     assert [(c.index, c.reason.split(":")[0]) for c in chosen] == [(3, "failure")]
     assert "energy jump +0.090" in chosen[0].reason

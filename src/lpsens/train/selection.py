@@ -85,13 +85,14 @@ class Selected:
 
 
 def select(frames: list[Atoms], *, n_failures: int, n_diverse: int,
-           census_by_run: dict | None = None) -> list[Selected]:
+           census_by_run: dict | None = None, approach: int = 2) -> list[Selected]:
     """Failures first (the earliest broken frame of each run counts; up to ``n_failures``), then diverse frames.
 
     ``frames[i].info`` may carry ``run`` (the MD run it came from) and ``energy_per_atom_eV``;
     a jump of the latter between consecutive frames of a run above ``ENERGY_SPIKE_EV_ATOM`` is
     a failure too. ``census_by_run[run]`` is the unit census the run must keep (e.g. of its
-    minimised start). Returns :class:`Selected` in the order chosen.
+    minimised start). Each failure brings up to ``approach`` intact frames of its run just before
+    it ("approaching failure"). Returns :class:`Selected` in the order chosen.
     """
     chosen: list[Selected] = []
     seen_runs: dict = {}
@@ -106,6 +107,11 @@ def select(frames: list[Atoms], *, n_failures: int, n_diverse: int,
             prev[run] = e
         if reasons and seen_runs.get(run, 0) < max(1, n_failures // 4) and len(chosen) < n_failures:
             seen_runs[run] = seen_runs.get(run, 0) + 1
+            taken_now = {c.index for c in chosen}
+            # the frames leading into the failure teach the restoring forces before the damage is done
+            for j in range(i - 1, max(-1, i - 1 - approach), -1):
+                if frames[j].info.get("run", "") == run and j not in taken_now and not frame_failures(frames[j]):
+                    chosen.append(Selected(j, f"approaching failure (frame {i})"))
             chosen.append(Selected(i, "failure: " + "; ".join(reasons)))
     taken = {c.index for c in chosen}
     for i in cur_select(frames, n_diverse, exclude=taken):
