@@ -167,7 +167,7 @@ def gap_fit_command(spec: FitSpec, e0: dict, train_file: Path, gp_file: Path, co
            "default_sigma={" + " ".join(f"{v:g}" for v in spec.sigma) + "}",
            "e0={" + ":".join(f"{s}:{e0[s]:.8f}" for s in SPECIES) + "}",
            "energy_parameter_name=energy", "force_parameter_name=forces",
-           "sparse_jitter=1.0e-8", f"rnd_seed={seed}", f"gp_file={gp_file}"]
+           "sparse_jitter=1.0e-8", "sparse_separate_file=F", f"rnd_seed={seed}", f"gp_file={gp_file}"]
     if spec.config_type_sigma:
         cmd.append("config_type_sigma={" + ":".join(f"{k}:" + ":".join(f"{v:g}" for v in s)
                                                    for k, s in spec.config_type_sigma.items()) + "}")
