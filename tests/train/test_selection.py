@@ -3,8 +3,8 @@
 import numpy as np
 from ase import Atoms
 
-from lpsens.structures import build_structure
 from lpsens.chemistry import unit_census
+from lpsens.structures import build_structure
 from lpsens.train.selection import cur_select, frame_failures, select
 
 

@@ -19,7 +19,7 @@ from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
 
 from lpsens.errors import TrainingError
-from lpsens.train.spec import CONTACT_CUTOFF_A, PAIRS, FitSpec
+from lpsens.train.spec import PAIRS, FitSpec
 
 __all__ = ["training_file_frames", "fit_e0", "fit_core", "core_xml", "contact_core_eps12", "contact_floors_A", "gap_fit_command", "run_gap_fit", "SPECIES", "Z"]
 

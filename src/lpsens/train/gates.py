@@ -22,8 +22,8 @@ from pathlib import Path
 import ase.io
 import numpy as np
 
-from lpsens.errors import TrainingError
 from lpsens.chemistry import unit_census
+from lpsens.errors import TrainingError
 from lpsens.train.exploration import gap_calculator, md_frames, minimise, uf3_md_frames
 from lpsens.train.selection import frame_failures
 from lpsens.train.spec import TrainingSpec
@@ -134,7 +134,6 @@ def validate(spec: TrainingSpec, gap_xml, *, heldout_reference=None, base_dir=No
         if first_bad is not None:
             broken_runs.append(f"{name}: step {first_bad[0]} {first_bad[1][0]}")
         if m != "glass":
-            n_p = int(np.sum(start.numbers == 15))
             fr = [float(np.isin(unit_census(f.numbers, f.positions, f.cell.array).kind_of_P, ("PS4", "P2S7")).mean())
                   for f in frames]
             run["p_in_units_fraction"] = float(np.mean(fr))
