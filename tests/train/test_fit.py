@@ -68,3 +68,42 @@ def test_gap_fit_failure_is_one_clear_error(tmp_path):
         fit.run_gap_fit(cmd, tmp_path / "gap_fit.log", tmp_path / "gap.xml")
     assert "\n" not in str(err.value)
     assert not (tmp_path / "gap.xml").exists()
+
+
+def test_contact_core_costs_contact_eV_at_each_floor_and_nothing_beyond_its_cutoff(tmp_path):
+    from quippy.potential import Potential
+
+    from lpsens.train.spec import CONTACT_CUTOFF_A
+
+    eps12 = fit.contact_core_eps12(2.0, CONTACT_CUTOFF_A)
+    xml = tmp_path / "core.xml"
+    xml.write_text(fit.core_xml(eps12, CONTACT_CUTOFF_A))
+    pot = Potential("IP LJ", param_filename=str(xml))
+    floors = fit.contact_floors_A()
+    assert floors["S-S"] == 2.3 and floors["P-S"] == 1.7 and floors["Li-S"] == 1.5  # the chemistry check's limits
+
+    def energy(pair, r):
+        a = dimer(pair, r, 12.0)
+        a.calc = pot
+        return a.get_potential_energy()
+
+    for pair, floor in floors.items():
+        assert energy(pair, floor) == pytest.approx(2.0, rel=1e-6)  # QUIP's shifted LJ, evaluated by quippy
+        assert energy(pair, CONTACT_CUTOFF_A[pair] + 0.05) == 0.0
+        assert energy(pair, floor - 0.2) > energy(pair, floor) > energy(pair, (floor + CONTACT_CUTOFF_A[pair]) / 2) > 0
+
+
+def test_e0_by_composition_follows_the_bulk_and_keeps_the_isolated_labels_where_undetermined():
+    iso = [_labelled(Atoms([s], cell=[10] * 3, pbc=True), e, "isolated") for s, e in (("Li", -1.0), ("P", -2.0), ("S", -3.0))]
+    truth = np.array([-1.5, -5.0, -4.0])  # Li, P, S
+    bulk = []
+    for n in ((3, 1, 4), (7, 3, 11), (2, 0, 1), (4, 2, 7)):  # all on the Li2S-P2S5 line
+        a = Atoms(f"Li{n[0]}P{n[1]}S{n[2]}", positions=np.zeros((sum(n), 3)), cell=[10] * 3, pbc=True)
+        bulk.append(_labelled(a, float(np.dot(n, truth)), "bulk"))
+    got = np.array([fit.fit_e0(iso + bulk, "composition")[s] for s in ("Li", "P", "S")])
+    for n in ((3, 1, 4), (2, 0, 1)):  # bulk energies reproduced (to the ridge's small bias)
+        assert np.dot(n, got) / sum(n) == pytest.approx(np.dot(n, truth) / sum(n), abs=0.02)
+    # along the undetermined direction (charge neutrality: Li +1, P +5, S -2) it stays at the labels
+    q = np.array([1.0, 5.0, -2.0]) / np.sqrt(30)
+    assert np.dot(got, q) == pytest.approx(np.dot([-1.0, -2.0, -3.0], q), abs=0.05)
+    assert fit.fit_e0(iso + bulk) == {"Li": -1.0, "P": -2.0, "S": -3.0}  # default: the isolated labels

@@ -161,3 +161,33 @@ def test_open_training_refuses_an_md_project(tmp_path, mini_spec):
     init_project(load_campaign(mini_spec), tmp_path / "md")
     with pytest.raises(ProjectError, match="not a training campaign"):
         open_training(tmp_path / "md")
+
+
+def test_extra_frames_join_the_training_set_at_the_reference_energy_zero(tiny_spec, tmp_path):
+    from ase import Atoms
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    from lpsens.errors import TrainingError
+    from lpsens.train.generations import extra_frames
+    from lpsens.train.spec import parse_training_spec
+
+    rng = np.random.default_rng(0)
+    frames = []
+    for k in range(5):
+        a = Atoms("Li3PS4", positions=rng.uniform(0, 6, (8, 3)), cell=np.eye(3) * 6, pbc=True)
+        a.calc = SinglePointCalculator(a, energy=-30.0 - k, forces=rng.normal(size=(8, 3)))
+        frames.append(a)
+    ase.io.write(tmp_path / "dft.extxyz", frames)
+    data = load_training_spec(tiny_spec()).to_dict()
+    data["configurations"].update(extra_frames="dft.extxyz", extra_frames_range=[1, 4],
+                                  extra_frames_energy_offset_eV_atom=-0.5, extra_frames_name="PBE")
+    data["gates"]["heldout_dft"] = ""
+    spec = parse_training_spec(data, file=tmp_path / "spec.toml")  # relative paths: from the spec's folder
+    got = extra_frames(spec)
+    assert [a.get_potential_energy() for a in got] == pytest.approx([-31.0 - 4.0, -32.0 - 4.0, -33.0 - 4.0])
+    assert np.allclose(got[0].get_forces(), frames[1].get_forces(), atol=1e-6)
+    assert {a.info["config_type"] for a in got} == {"PBE"} and got[2].info["config_name"] == "PBE/3"
+    (tmp_path / "dft.extxyz").write_text("garbage\n")
+    with pytest.raises(TrainingError) as err:
+        extra_frames(spec)
+    assert err.value.key == "configurations.extra_frames"

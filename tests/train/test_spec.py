@@ -40,3 +40,27 @@ def test_missing_file_and_bad_toml(tmp_path):
     bad.write_text("[training\n")
     with pytest.raises(SpecError, match="not valid TOML"):
         load_training_spec(bad)
+
+
+def test_contact_core_extra_frames_and_uf3_backend_keys(tiny_spec):
+    data = load_training_spec(tiny_spec()).to_dict()
+    data["fit"].update(core="contact", core_contact_eV=1.5, compile=True, train_on_dimers=False)
+    data["iterate"]["backend"] = "uf3"
+    data["gates"].update(backend="uf3", heldout_dft="frames.extxyz", heldout_dft_frames=[150, 200])
+    data["configurations"].update(extra_frames="frames.extxyz", extra_frames_range=[0, 140],
+                                  extra_frames_energy_offset_eV_atom=-0.058)
+    spec = parse_training_spec(data)
+    assert spec.fit.core == "contact" and spec.iterate.backend == "uf3" and spec.configurations.extra_frames_range == (0, 140)
+    bad = [
+        ({"fit": {"core_contact_cutoff_A": {"S-S": 2.2}}}, "fit.core_contact_cutoff_A.S-S"),  # below the 2.3 Å floor
+        ({"iterate": {"backend": "lammps"}}, "iterate.backend"),
+        ({"fit": {"compile": False}}, "fit.compile"),  # uf3 runs need the compiled twin
+        ({"configurations": {"extra_frames_range": [100, 160]}}, "configurations.extra_frames_range"),  # overlaps gates
+    ]
+    for change, key in bad:
+        d = {k: dict(v) for k, v in data.items()}
+        for section, values in change.items():
+            d[section] = {**d[section], **values}
+        with pytest.raises(SpecError) as err:
+            parse_training_spec(d)
+        assert err.value.key == key

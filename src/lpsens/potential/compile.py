@@ -173,6 +173,46 @@ def tabulate(terms: GapTerms, species=SPECIES, *, spacing_2b_A=0.1, spacing_3b_A
 # ------------------------------------------------------------------------------ validation set
 
 
+def contact_floor_A(a: str, b: str) -> float:
+    """Shortest distance (Å) of an element pair that is not broken chemistry.
+
+    The limits of :class:`lpsens.chemistry.ChemistryLimits` (Li to anything, P-S, P-P, S-S);
+    a trajectory with a closer pair is stopped as broken, so a compiled file is validated against
+    the GAP from here on (:func:`validation_set`).
+    """
+    from lpsens.chemistry import ChemistryLimits
+
+    lim = ChemistryLimits()
+    pair = tuple(sorted((a, b)))
+    if "Li" in pair:
+        return lim.Li_min_A
+    return {("P", "S"): lim.P_S_min_A, ("P", "P"): lim.P_P_min_A, ("S", "S"): lim.S_S_min_A}[pair]
+
+
+def repulsive_wall(uf3_path, body_order: int, r_data_A: float, r_from_A: float = 0.8, n: int = 15) -> dict:
+    """Whether each element pair of a compiled file is repulsive below the GAP's data.
+
+    Dimer energies from ``r_from_A`` up to ``r_data_A`` (the shortest pair distance among the
+    GAP's 2-body sparse points) through LAMMPS. Below its data a GAP's pair term decays to zero,
+    so without a core potential atoms can fuse there (the old demo GAP's S-S failure); a pair is
+    repulsive when its energy falls monotonically over that range.
+
+    Returns
+    -------
+    dict
+        ``{"Li-P": {"from_A", "to_A", "repulsive", "rise_eV"}, ...}``; ``rise_eV`` is
+        E(r_from) - E(r_data).
+    """
+    out = {}
+    r = np.linspace(r_from_A, max(r_data_A, r_from_A + 0.1), n)
+    for a, b in itertools.combinations_with_replacement(SPECIES, 2):
+        dimers = [Atoms([a, b], positions=[[1, 1, 1], [1 + x, 1, 1]], cell=np.eye(3) * 30, pbc=True) for x in r]
+        energy = np.array([e for e, _ in uf3_energy_forces(uf3_path, dimers, body_order)])
+        out[f"{a}-{b}"] = {"from_A": float(r[0]), "to_A": float(r[-1]),
+                           "repulsive": bool(np.all(np.diff(energy) < 0)), "rise_eV": float(energy[0] - energy[-1])}
+    return out
+
+
 def validation_set(terms: GapTerms, seed: int = 0) -> list[tuple[str, Atoms]]:
     """Named structures on which a compiled file is compared with the GAP.
 
@@ -208,14 +248,22 @@ def validation_set(terms: GapTerms, seed: int = 0) -> list[tuple[str, Atoms]]:
     rc = max([t.cutoff_A for t in terms.pairs + terms.triplets] + [2.0])
     box = np.eye(3) * (4 * rc + 10)
     for a, b in itertools.combinations_with_replacement(SPECIES, 2):
-        for r in np.linspace(r_lo, rc, 7):
+        for r in np.linspace(max(r_lo, contact_floor_A(a, b)), rc, 7):
             out.append((f"dimer_{a}{b}_{r:.2f}", Atoms([a, b], positions=[[1, 1, 1], [1 + r, 1, 1]], cell=box, pbc=True)))
     for c in SPECIES:
         for a, b in itertools.combinations_with_replacement(SPECIES, 2):
-            for r1, r2, ang in rng.uniform([r_lo, r_lo, 50.0], [rc * 0.8, rc * 0.8, 170.0], size=(3, 3)):
+            lo = max(r_lo, R_MIN_3B_A, contact_floor_A(c, a), contact_floor_A(c, b))
+            found = 0
+            for _ in range(1000):
+                r1, r2, ang = rng.uniform([lo, lo, 50.0], [rc * 0.8, rc * 0.8, 170.0])
                 t = np.radians(ang)
-                pos = [[5, 5, 5], [5 + r1, 5, 5], [5 + r2 * np.cos(t), 5 + r2 * np.sin(t), 5]]
+                pos = np.array([[5, 5, 5], [5 + r1, 5, 5], [5 + r2 * np.cos(t), 5 + r2 * np.sin(t), 5]])
+                if np.linalg.norm(pos[1] - pos[2]) < contact_floor_A(a, b):
+                    continue
                 out.append((f"trimer_{c}{a}{b}", Atoms([c, a, b], positions=pos, cell=box, pbc=True)))
+                found += 1
+                if found == 3:
+                    break
     return out
 
 
@@ -437,8 +485,16 @@ def compile_gap(gap_path, out_path, *, label: str | None = None, tolerance_eV_A:
                     option="--tolerance",
                 )
             spacing_2b, spacing_3b = spacing_2b * 0.75, spacing_3b * 0.8
+        r_data = float(terms.sparse_min_A["2b"]) if np.isfinite(terms.sparse_min_A["2b"]) else 1.5
+        wall = repulsive_wall(trial, 3 if triplets else 2, r_data)
+        soft = [p for p, w in wall.items() if not w["repulsive"]]
+        if soft:
+            say(f"warning: no repulsive wall below {r_data:.2f} A (the GAP's shortest 2-body data) for "
+                f"{', '.join(soft)}: atoms of these pairs can fuse in MD; fit the GAP with a core potential "
+                "(docs/training.md)")
         sidecar.update(
             lpsens_version=lpsens.__version__,
+            repulsive_wall=wall,
             compiled_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             gap_file=info.path.name,
             tolerance_eV_A=tolerance_eV_A,

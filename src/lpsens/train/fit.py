@@ -21,32 +21,43 @@ from ase.calculators.singlepoint import SinglePointCalculator
 from lpsens.errors import TrainingError
 from lpsens.train.spec import PAIRS, FitSpec
 
-__all__ = ["training_file_frames", "fit_e0", "fit_core", "core_xml", "gap_fit_command", "run_gap_fit", "SPECIES", "Z"]
+__all__ = ["training_file_frames", "fit_e0", "fit_core", "core_xml", "contact_core_eps12", "contact_floors_A", "gap_fit_command", "run_gap_fit", "SPECIES", "Z"]
 
 SPECIES = ("Li", "P", "S")
 Z = {"Li": 3, "P": 15, "S": 16}
 
 
-def fit_e0(frames: list[Atoms]) -> dict[str, float]:
-    """Per-element energies (eV): the isolated-atom labels, else least squares over composition.
+def fit_e0(frames: list[Atoms], method: str = "isolated") -> dict[str, float]:
+    """Per-element energies e0 (eV) that gap_fit subtracts before fitting the GAP terms.
 
-    gap_fit's e0 is the energy of the isolated atom; generation 0 labels one per element
-    (config_type ``isolated``). Without them, E is fitted over composition (dimers excluded),
-    which needs three independent compositions -- Li2S-P2S5 glasses and crystals alone span
-    only two.
+    ``method = "isolated"``: the isolated-atom labels (config_type ``isolated``; generation 0
+    labels one per element), else least squares over composition. ``"composition"``: least
+    squares of the per-atom energies of the bulk frames (dimers and isolated atoms excluded)
+    over their composition, regularised towards the isolated-atom labels along directions the
+    compositions do not determine (ridge, weight 1e-3 per frame): Li2S-P2S5 glasses and crystals
+    lie on one line in composition space, so plain least squares is singular there. With it the
+    2-body and 3-body terms carry only the energy around the bulk's, not the whole cohesive
+    energy (several eV per atom from isolated atoms).
 
     Raises
     ------
     TrainingError
-        No isolated-atom labels and fewer than 3 independent compositions.
+        No isolated-atom labels of Li, P and S and fewer than 3 independent compositions.
     """
     iso = {a.get_chemical_symbols()[0]: a.get_potential_energy() for a in frames
            if a.info.get("config_type") == "isolated" and len(a) == 1}
-    if set(iso) >= set(SPECIES):
-        return {s: float(iso[s]) for s in SPECIES}
     bulk = [a for a in frames if a.info.get("config_type") not in ("dimer", "isolated")]
     comp = np.array([[np.sum(a.numbers == Z[s]) for s in SPECIES] for a in bulk], float)
     energy = np.array([a.get_potential_energy() for a in bulk])
+    if set(iso) >= set(SPECIES):
+        prior = np.array([iso[s] for s in SPECIES])
+        if method != "composition" or not bulk:
+            return {s: float(iso[s]) for s in SPECIES}
+        n = comp.sum(axis=1, keepdims=True)
+        a, e = comp / n, energy / n[:, 0]
+        lam = 1e-3 * len(bulk)
+        e0 = np.linalg.solve(a.T @ a + lam * np.eye(len(SPECIES)), a.T @ e + lam * prior)
+        return dict(zip(SPECIES, map(float, e0), strict=True))
     if len(bulk) == 0 or np.linalg.matrix_rank(comp) < len(SPECIES):
         raise TrainingError("e0 cannot be fitted: no isolated-atom labels of Li, P and S, and the labelled frames "
                             "span fewer than 3 independent compositions; give [fit] e0_eV = {Li = ..., P = ..., "
@@ -96,18 +107,45 @@ def fit_core(frames: list[Atoms], wall_eV: float) -> dict[str, float]:
     return out
 
 
-def core_xml(eps12: dict[str, float], cutoff_A: float) -> str:
-    """QUIP ``LJ_params`` XML of the repulsive core (``eps6 = 0``, sigma = 1 Å)."""
+def core_xml(eps12: dict[str, float], cutoff_A: float | dict[str, float]) -> str:
+    """QUIP ``LJ_params`` XML of the repulsive core (``eps6 = 0``, sigma = 1 Å; one cutoff or one per pair)."""
     types = {s: i + 1 for i, s in enumerate(SPECIES)}
     lines = [f'<LJ_params n_types="{len(SPECIES)}" label="core_repulsion">']
     lines += [f'<per_type_data type="{types[s]}" atomic_num="{Z[s]}" />' for s in SPECIES]
     for i, a in enumerate(SPECIES):
         for b in SPECIES[i:]:
             e12 = eps12.get(f"{a}-{b}", eps12.get(f"{b}-{a}", 0.0))
+            rc = cutoff_A if isinstance(cutoff_A, (int, float)) else cutoff_A.get(f"{a}-{b}", cutoff_A.get(f"{b}-{a}"))
             lines.append(f'<per_pair_data type1="{types[a]}" type2="{types[b]}" sigma="1.0" eps6="0.0" '
-                         f'eps12="{e12:.10g}" cutoff="{cutoff_A:g}" energy_shift="T" linear_force_shift="T" />')
+                         f'eps12="{e12:.10g}" cutoff="{rc:g}" energy_shift="T" linear_force_shift="T" />')
     lines.append("</LJ_params>")
     return "\n".join(lines) + "\n"
+
+
+def contact_floors_A() -> dict[str, float]:
+    """Contact floor per pair of :data:`~lpsens.train.spec.PAIRS` (Å): the chemistry check's limits."""
+    from lpsens.potential.compile import contact_floor_A
+
+    return {pair: contact_floor_A(*pair.split("-")) for pair in PAIRS}
+
+
+def contact_core_eps12(contact_eV: float, cutoff_A: dict[str, float]) -> dict[str, float]:
+    """``eps12`` per pair of the ``contact`` core: E(floor) = ``contact_eV`` after the shifts.
+
+    A chemistry prior, not a fit: the shifted r^-12 wall (energy and force 0 at the pair's
+    cutoff) costs ``contact_eV`` at the contact floor of :mod:`lpsens.chemistry` (S-S 2.3 Å,
+    P-S 1.7 Å, P-P 1.9 Å, Li 1.5 Å), where a frame counts as broken; the GAP fits the reference
+    on top of it. Needed because a 2-body + 3-body GAP trained on dimer scans learns the S-S
+    bond of the S2 molecule (a 3.5 eV well at 2.1 Å) and then bonds S of neighbouring PS4 units
+    in the condensed phase, where no such bond exists; trained without them it has no wall at all.
+    """
+    floors = contact_floors_A()
+    out = {}
+    for pair in PAIRS:
+        r0, rc = floors[pair], float(cutoff_A.get(pair, floors[pair] + 0.3))
+        shifted = r0 ** -12 - rc ** -12 + 12 * rc ** -13 * (r0 - rc)  # E/eps12 at r0 with both shifts
+        out[pair] = contact_eV / shifted
+    return out
 
 
 def gap_fit_binary() -> str:
@@ -129,7 +167,7 @@ def gap_fit_command(spec: FitSpec, e0: dict, train_file: Path, gp_file: Path, co
            "default_sigma={" + " ".join(f"{v:g}" for v in spec.sigma) + "}",
            "e0={" + ":".join(f"{s}:{e0[s]:.8f}" for s in SPECIES) + "}",
            "energy_parameter_name=energy", "force_parameter_name=forces",
-           "sparse_jitter=1.0e-8", f"rnd_seed={seed}", f"gp_file={gp_file}"]
+           "sparse_jitter=1.0e-8", "sparse_separate_file=F", f"rnd_seed={seed}", f"gp_file={gp_file}"]
     if spec.config_type_sigma:
         cmd.append("config_type_sigma={" + ":".join(f"{k}:" + ":".join(f"{v:g}" for v in s)
                                                    for k, s in spec.config_type_sigma.items()) + "}")

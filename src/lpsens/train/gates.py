@@ -22,9 +22,9 @@ from pathlib import Path
 import ase.io
 import numpy as np
 
+from lpsens.chemistry import unit_census
 from lpsens.errors import TrainingError
-from lpsens.structures.checks import units_from_bonds
-from lpsens.train.exploration import gap_calculator, md_frames, minimise
+from lpsens.train.exploration import gap_calculator, md_frames, minimise, uf3_md_frames
 from lpsens.train.selection import frame_failures
 from lpsens.train.spec import TrainingSpec
 
@@ -61,7 +61,8 @@ def _stability_runs(spec: TrainingSpec):
             yield m, None, float(g.crystal_temperature_K)
 
 
-def validate(spec: TrainingSpec, gap_xml, *, heldout_reference=None, base_dir=None, seed: int = 0) -> dict:
+def validate(spec: TrainingSpec, gap_xml, *, heldout_reference=None, base_dir=None, seed: int = 0,
+             uf3_path=None) -> dict:
     """Run every gate on ``gap_xml``; returns ``{"gap", "rows", "passed", "runs"}``.
 
     Parameters
@@ -74,6 +75,8 @@ def validate(spec: TrainingSpec, gap_xml, *, heldout_reference=None, base_dir=No
         extxyz of held-out reference frames (the fit's ``heldout.extxyz``), or None.
     base_dir
         Directory against which a relative ``heldout_dft`` path is resolved.
+    uf3_path
+        The candidate's compiled twin; stability runs go through it with ``[gates] backend = "uf3"``.
 
     Raises
     ------
@@ -115,25 +118,31 @@ def validate(spec: TrainingSpec, gap_xml, *, heldout_reference=None, base_dir=No
         xx = x if m == "glass" else CRYSTAL_X_MOL_PCT[m]
         atoms = build_structure(m, xx, seed + k, min_atoms=g.stability_min_atoms)
         atoms.info.clear()
-        start, rec = minimise(atoms, calc, it.minimise_steps)
         name = f"{m}{'' if x is None else f' x={x:g}'} {T:g} K"
-        frames = md_frames(start, calc, temperature_K=T, steps=g.stability_steps, every=g.stability_every,
-                           timestep_fs=it.timestep_fs, seed=seed + k, run=name)
+        md = dict(temperature_K=T, steps=g.stability_steps, every=g.stability_every, timestep_fs=it.timestep_fs,
+                  seed=seed + k, run=name)
+        if g.backend == "uf3":
+            frames, rec = uf3_md_frames(atoms, uf3_path, minimise_steps=max(it.minimise_steps, 1000), **md)
+            start = frames[0]
+        else:
+            start, rec = minimise(atoms, calc, it.minimise_steps)
+            frames = md_frames(start, calc, **md)
         first_bad = next(((f.info["md_step"], r) for f in frames for r in [frame_failures(f)] if r), None)
         run = {"run": name, "n_atoms": len(start), "frames": len(frames), "minimised": rec,
                "first_failure": None if first_bad is None else {"md_step": first_bad[0], "reasons": first_bad[1]}}
+        run["broken_frames"] = sum(1 for f in frames if frame_failures(f))
         if first_bad is not None:
             broken_runs.append(f"{name}: step {first_bad[0]} {first_bad[1][0]}")
         if m != "glass":
-            n_p = int(np.sum(start.numbers == 15))
-            fr = [(c.get("PS4", 0) + 2 * c.get("P2S7", 0)) / n_p for c in map(units_from_bonds, frames)]
+            fr = [float(np.isin(unit_census(f.numbers, f.positions, f.cell.array).kind_of_P, ("PS4", "P2S7")).mean())
+                  for f in frames]
             run["p_in_units_fraction"] = float(np.mean(fr))
             unit_fracs.append((name, float(np.mean(fr))))
         runs.append(run)
     if runs:
         ps = g.stability_steps * it.timestep_fs / 1000
         rows.append(_row("never_catastrophic", len(broken_runs), 0, "broken runs", not broken_runs,
-                         "; ".join(broken_runs) or f"{len(runs)} runs of {ps:g} ps"))
+                         "; ".join(broken_runs) or f"{len(runs)} runs of {ps:g} ps ({g.backend})"))
     if unit_fracs:
         worst = min(unit_fracs, key=lambda t: t[1])
         rows.append(_row("crystal_units", worst[1], g.crystal_units_min_fraction, "fraction",
@@ -174,7 +183,7 @@ def validate_campaign(project, *, generation: int | None = None) -> dict:
     """
     from lpsens.status import JobStatus
     from lpsens.train.generations import spec_of
-    from lpsens.train.tasks import GAP_FILE
+    from lpsens.train.tasks import GAP_FILE, UF3_FILE
 
     spec = spec_of(project)
     fits = [j for j in project.find_jobs({"train_kind": "fit"}) if j.doc.get("status") == JobStatus.DONE.value]
@@ -187,7 +196,7 @@ def validate_campaign(project, *, generation: int | None = None) -> dict:
     job = max(fits, key=lambda j: int(j.sp["generation"]))
     base = Path(spec.source).parent if spec.source else None
     result = validate(spec, Path(job.path) / GAP_FILE, heldout_reference=Path(job.path) / "heldout.extxyz",
-                      base_dir=base, seed=spec.run.seed)
+                      base_dir=base, seed=spec.run.seed, uf3_path=Path(job.path) / UF3_FILE)
     result["generation"] = int(job.sp["generation"])
     gens = dict(project.doc.get("generations") or {})
     rec = dict(gens.get(str(result["generation"]), {}))

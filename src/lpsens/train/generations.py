@@ -24,7 +24,7 @@ import ase.io
 import signac
 
 from lpsens import __version__
-from lpsens.errors import ProjectError
+from lpsens.errors import ProjectError, TrainingError
 from lpsens.statepoint import SCHEMA_VERSION
 from lpsens.status import JobStatus, utcnow
 from lpsens.train.configurations import Configuration, generation0
@@ -192,7 +192,45 @@ def collect_training_set(project, g: int, spec: TrainingSpec) -> tuple[list, lis
                 if reasons:  # kept (it teaches restoring forces) but marked: broken, not chemistry
                     f.info["screen"] = "; ".join(reasons)
         (heldout if _held_out(job, spec.run.holdout_fraction) else train).extend(frames)
+    train.extend(extra_frames(spec))
     return train, heldout, failed
+
+
+def extra_frames(spec: TrainingSpec) -> list:
+    """The spec's labelled frames from elsewhere (``[configurations] extra_frames``, e.g. PBE AIMD).
+
+    Energies are moved to the reference's zero by ``extra_frames_energy_offset_eV_atom`` (per
+    atom, added); ``config_type`` is ``extra_frames_name``, so ``[fit] config_type_sigma`` can
+    weight them. A relative path is taken from the spec file's folder.
+
+    Raises
+    ------
+    TrainingError
+        The file cannot be read, or its frames carry no energy and forces.
+    """
+    c = spec.configurations
+    if not c.extra_frames:
+        return []
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    path = Path(c.extra_frames)
+    if not path.is_absolute() and spec.source is not None:
+        path = Path(spec.source).parent / path
+    lo, hi = c.extra_frames_range
+    try:
+        frames = ase.io.read(path, f"{lo}:{hi}")
+        out = []
+        for k, a in enumerate(frames):
+            energy = a.get_potential_energy() + c.extra_frames_energy_offset_eV_atom * len(a)
+            b = a.copy()
+            b.calc = SinglePointCalculator(b, energy=energy, forces=a.get_forces())
+            b.info.update(config_type=c.extra_frames_name, config_name=f"{c.extra_frames_name}/{lo + k}",
+                          generation=0, reference=c.extra_frames_name)
+            out.append(b)
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise TrainingError(f"cannot read energies and forces of frames {lo}:{hi} ({exc}); give an extxyz with "
+                            "both", file=path, key="configurations.extra_frames") from None
+    return out
 
 
 def newest_gap(project) -> tuple[int, Path] | None:

@@ -15,60 +15,34 @@ import numpy as np
 from ase import Atoms
 from ase.neighborlist import neighbor_list
 
-from lpsens.structures.checks import units_from_bonds
+from lpsens.chemistry import check_frame, unit_census
 
-__all__ = ["FUSED_A", "P_S_BOND_A", "frame_failures", "cur_select", "select", "Selected"]
+__all__ = ["frame_failures", "cur_select", "select", "Selected", "ENERGY_SPIKE_EV_ATOM"]
 
-#: Shortest allowed distance per pair (Å); "Li-*" applies to Li with anything.
-FUSED_A = {("S", "S"): 2.3, ("P", "S"): 1.7, ("P", "P"): 1.9, ("Li", "*"): 1.5}
-#: P–S distance (Å) that counts as a bond for the P coordination check.
-P_S_BOND_A = 2.6
+#: Per-atom energy jump between consecutive frames of a run that counts as a failure (eV/atom).
 ENERGY_SPIKE_EV_ATOM = 0.05
-
-
-def _fused(atoms: Atoms) -> list[str]:
-    i, j, d = neighbor_list("ijd", atoms, 2.3)
-    sym = np.array(atoms.get_chemical_symbols())
-    out = []
-    for (a, b), dmin in FUSED_A.items():
-        if b == "*":
-            m = ((sym[i] == a) | (sym[j] == a)) & (d < dmin)
-        else:
-            m = (((sym[i] == a) & (sym[j] == b)) | ((sym[i] == b) & (sym[j] == a))) & (d < dmin)
-        if m.any():
-            out.append(f"fused {a}-{b} {d[m].min():.2f} A")
-    return out
-
-
-def p_coordination(atoms: Atoms) -> np.ndarray:
-    """Number of S within :data:`P_S_BOND_A` of each P (shape (n_P,))."""
-    i, j = neighbor_list("ij", atoms, P_S_BOND_A)
-    sym = np.array(atoms.get_chemical_symbols())
-    p_idx = np.nonzero(sym == "P")[0]
-    ps = (sym[i] == "P") & (sym[j] == "S")
-    counts = np.bincount(i[ps], minlength=len(atoms))
-    return counts[p_idx]
 
 
 def frame_failures(atoms: Atoms, reference_census: dict | None = None) -> list[str]:
     """Reasons why one frame is broken chemistry (empty list: none found).
+
+    The broken-chemistry rules of :func:`lpsens.chemistry.check_frame` (fused or bonded atoms,
+    P with <= 2 or >= 5 S within 2.6 Å, lost atoms), and optionally a unit census
+    (:func:`lpsens.chemistry.unit_census` counts) that departs from ``reference_census``.
 
     Parameters
     ----------
     atoms
         One frame.
     reference_census
-        Unit counts (``units_from_bonds``) the frame should keep, e.g. those of the run's
-        start; ``None`` skips the census check.
+        Unit counts the frame should keep, e.g. those of the run's minimised start; ``None``
+        skips the census check.
     """
-    reasons = _fused(atoms)
     if not np.isfinite(atoms.positions).all():
         return ["lost atoms (non-finite positions)"]
-    cn = p_coordination(atoms)
-    if (cn <= 2).any() or (cn >= 5).any():
-        reasons.append(f"P with {int(cn.min())}..{int(cn.max())} S within {P_S_BOND_A} A")
+    reasons = [b.message for b in check_frame(atoms.numbers, atoms.positions, atoms.cell.array)]
     if reference_census is not None:
-        census = units_from_bonds(atoms)
+        census = unit_census(atoms.numbers, atoms.positions, atoms.cell.array).counts
         if {k: v for k, v in census.items() if v} != {k: v for k, v in reference_census.items() if v}:
             reasons.append(f"unit census {census} departs from {reference_census}")
     return reasons
@@ -111,13 +85,14 @@ class Selected:
 
 
 def select(frames: list[Atoms], *, n_failures: int, n_diverse: int,
-           census_by_run: dict | None = None) -> list[Selected]:
+           census_by_run: dict | None = None, approach: int = 2) -> list[Selected]:
     """Failures first (the earliest broken frame of each run counts; up to ``n_failures``), then diverse frames.
 
     ``frames[i].info`` may carry ``run`` (the MD run it came from) and ``energy_per_atom_eV``;
     a jump of the latter between consecutive frames of a run above ``ENERGY_SPIKE_EV_ATOM`` is
     a failure too. ``census_by_run[run]`` is the unit census the run must keep (e.g. of its
-    minimised start). Returns :class:`Selected` in the order chosen.
+    minimised start). Each failure brings up to ``approach`` intact frames of its run just before
+    it ("approaching failure"). Returns :class:`Selected` in the order chosen.
     """
     chosen: list[Selected] = []
     seen_runs: dict = {}
@@ -132,6 +107,11 @@ def select(frames: list[Atoms], *, n_failures: int, n_diverse: int,
             prev[run] = e
         if reasons and seen_runs.get(run, 0) < max(1, n_failures // 4) and len(chosen) < n_failures:
             seen_runs[run] = seen_runs.get(run, 0) + 1
+            taken_now = {c.index for c in chosen}
+            # the frames leading into the failure teach the restoring forces before the damage is done
+            for j in range(i - 1, max(-1, i - 1 - approach), -1):
+                if frames[j].info.get("run", "") == run and j not in taken_now and not frame_failures(frames[j]):
+                    chosen.append(Selected(j, f"approaching failure (frame {i})"))
             chosen.append(Selected(i, "failure: " + "; ".join(reasons)))
     taken = {c.index for c in chosen}
     for i in cur_select(frames, n_diverse, exclude=taken):

@@ -33,6 +33,13 @@ __all__ = [
 
 #: Element pairs of the short-range scans (the repulsive wall of every pair).
 PAIRS = ("Li-S", "P-S", "S-S", "P-P", "Li-Li", "Li-P")
+#: Where the ``contact`` core ends per pair (Å): above the chemistry check's contact floor, below
+#: the shortest distance of the pair in intact structures (P-S bonds 2.0-2.1 Å, the P-P bond of
+#: P2S6 2.2 Å, Li-S 2.3 Å, S...S between and within units >= 3.2 Å).
+CONTACT_CUTOFF_A = {"Li-S": 1.9, "P-S": 1.9, "S-S": 2.9, "P-P": 2.05, "Li-Li": 1.9, "Li-P": 1.9}
+CORES = ("pair_repulsion", "contact", "none")
+#: How MD with a candidate runs: the GAP through quippy, or its compiled uf3 twin through LAMMPS.
+MD_BACKENDS = ("quippy", "uf3")
 
 
 @dataclass(frozen=True)
@@ -65,6 +72,10 @@ class ConfigurationSpec:
     scan_pairs: tuple[str, ...] = PAIRS
     scan_distances_A: tuple[float, ...] = (1.2, 1.5, 1.8, 2.1, 2.5, 3.0)
     scan_box_A: float = 10.0
+    extra_frames: str = ""
+    extra_frames_range: tuple[int, ...] = (0, 0)
+    extra_frames_energy_offset_eV_atom: float = 0.0
+    extra_frames_name: str = "PBE"
 
 
 @dataclass(frozen=True)
@@ -90,9 +101,15 @@ class FitSpec:
     sigma: tuple[float, ...] = (0.005, 0.15, 0.0, 0.0)
     config_type_sigma: dict = field(default_factory=dict)
     e0_eV: dict = field(default_factory=dict)
+    e0_method: str = "isolated"
     core: str = "pair_repulsion"
     core_wall_eV: float = 1.0
     core_cutoff_A: float = 2.0
+    core_contact_eV: float = 1.0
+    core_contact_cutoff_A: dict = field(default_factory=lambda: dict(CONTACT_CUTOFF_A))
+    train_on_dimers: bool = True
+    compile: bool = False
+    compile_tolerance_eV_A: float = 0.01
     extra_args: str = ""
 
 
@@ -110,6 +127,7 @@ class IterateSpec:
     minimise_steps: int = 100
     select_failures: int = 8
     select_diverse: int = 4
+    backend: str = "quippy"
 
 
 @dataclass(frozen=True)
@@ -128,6 +146,8 @@ class GateSpec:
     stability_every: int = 10
     crystal_temperature_K: float = 800.0
     crystal_units_min_fraction: float = 0.995
+    backend: str = "quippy"
+    stop_when_passed: bool = False
 
 
 @dataclass(frozen=True)
@@ -241,8 +261,32 @@ def _check(spec: TrainingSpec, file) -> None:
                         "(e.g. 'sevenn.calculator:SevenNetCalculator')", file=file, key="reference.calculator")
     if r.cores < 1:
         raise SpecError("cores must be >= 1", file=file, key="reference.cores")
-    if f.core not in ("pair_repulsion", "none"):
-        raise SpecError(f"core = {f.core!r}; allowed: pair_repulsion, none", file=file, key="fit.core")
+    if f.e0_method not in ("isolated", "composition"):
+        raise SpecError(f"e0_method = {f.e0_method!r}; allowed: isolated, composition", file=file, key="fit.e0_method")
+    if f.core not in CORES:
+        raise SpecError(f"core = {f.core!r}; allowed: {', '.join(CORES)}", file=file, key="fit.core")
+    if f.core == "contact":
+        from lpsens.train.fit import contact_floors_A
+
+        floors = contact_floors_A()
+        for pair, rc in f.core_contact_cutoff_A.items():
+            if pair not in PAIRS or not isinstance(rc, (int, float)) or rc <= floors[pair]:
+                raise SpecError(f"core_contact_cutoff_A.{pair} = {rc!r}: give a pair of {', '.join(PAIRS)} and a "
+                                f"cutoff above its contact floor ({floors.get(pair, '?')} Å)",
+                                file=file, key=f"fit.core_contact_cutoff_A.{pair}")
+        if f.core_contact_eV <= 0:
+            raise SpecError("core_contact_eV must be > 0 (the core's energy at each contact floor)",
+                            file=file, key="fit.core_contact_eV")
+    if c.extra_frames:
+        if len(c.extra_frames_range) != 2 or not 0 <= c.extra_frames_range[0] < c.extra_frames_range[1]:
+            raise SpecError("extra_frames_range must be [start, stop] with 0 <= start < stop",
+                            file=file, key="configurations.extra_frames_range")
+        if Path(c.extra_frames).name == Path(g.heldout_dft).name and g.heldout_dft:
+            lo, hi = c.extra_frames_range
+            if lo < g.heldout_dft_frames[1] and g.heldout_dft_frames[0] < hi:
+                raise SpecError(f"training frames {lo}-{hi} overlap the held-out frames {g.heldout_dft_frames[0]}-"
+                                f"{g.heldout_dft_frames[1]} of the same file; choose disjoint ranges",
+                                file=file, key="configurations.extra_frames_range")
     if len(f.sigma) != 4:
         raise SpecError("sigma must list 4 numbers: energy (eV/atom), force (eV/Å), virial, hessian",
                         file=file, key="fit.sigma")
@@ -259,6 +303,11 @@ def _check(spec: TrainingSpec, file) -> None:
         raise SpecError("holdout_fraction must be in [0, 0.5)", file=file, key="training.holdout_fraction")
     if spec.run.max_generations < 0:
         raise SpecError("max_generations must be >= 0", file=file, key="training.max_generations")
+    for key, value in (("iterate.backend", it.backend), ("gates.backend", g.backend)):
+        if value not in MD_BACKENDS:
+            raise SpecError(f"backend = {value!r}; allowed: {', '.join(MD_BACKENDS)}", file=file, key=key)
+    if "uf3" in (it.backend, g.backend) and not f.compile:
+        raise SpecError("backend = \"uf3\" runs the compiled GAP: set [fit] compile = true", file=file, key="fit.compile")
     if len(g.heldout_dft_frames) != 2:
         raise SpecError("heldout_dft_frames must be [start, stop]", file=file, key="gates.heldout_dft_frames")
 

@@ -27,10 +27,11 @@ from lpsens.train.labelling import (
     write_frames,
 )
 
-__all__ = ["run_train_task", "FRAMES_FILE", "GAP_FILE"]
+__all__ = ["run_train_task", "FRAMES_FILE", "GAP_FILE", "UF3_FILE"]
 
 FRAMES_FILE = "frames.extxyz"
 GAP_FILE = "gap.xml"
+UF3_FILE = "gap.uf3"
 
 
 def _spec(job):
@@ -69,35 +70,48 @@ def _fit_task(job, spec) -> tuple[str, int]:
         return "done", 0
     g = int(job.sp["generation"])
     train, heldout, skipped = collect_training_set(job.project, g, spec)
-    e0 = dict(spec.fit.e0_eV) or fitting.fit_e0(train)
+    e0 = dict(spec.fit.e0_eV) or fitting.fit_e0(train, spec.fit.e0_method)
     train = [a for a in train if a.info.get("config_type") != "isolated"]  # no descriptors: E = e0 exactly
-    write_frames(job_dir / "train.extxyz", fitting.training_file_frames(train, spec.fit.sigma[2] > 0))
-    if heldout:
-        write_frames(job_dir / "heldout.extxyz", heldout)
     core_file = None
     eps12 = {}
     if spec.fit.core == "pair_repulsion":
         eps12 = fitting.fit_core(train, spec.fit.core_wall_eV)
         core_file = job_dir / "core.xml"
         core_file.write_text(fitting.core_xml(eps12, spec.fit.core_cutoff_A))
+    elif spec.fit.core == "contact":
+        cutoffs = {**fitting.CONTACT_CUTOFF_A, **spec.fit.core_contact_cutoff_A}
+        eps12 = fitting.contact_core_eps12(spec.fit.core_contact_eV, cutoffs)
+        core_file = job_dir / "core.xml"
+        core_file.write_text(fitting.core_xml(eps12, cutoffs))
+    if not spec.fit.train_on_dimers:  # the scans still fitted the pair_repulsion core above
+        train = [a for a in train if a.info.get("config_type") != "dimer"]
+    write_frames(job_dir / "train.extxyz", fitting.training_file_frames(train, spec.fit.sigma[2] > 0))
+    if heldout:
+        write_frames(job_dir / "heldout.extxyz", heldout)
     tmp = job_dir / "gap.tmp.xml"
     cmd = fitting.gap_fit_command(spec.fit, e0, job_dir / "train.extxyz", tmp, core_file, spec.run.seed + g)
     fitting.run_gap_fit(cmd, job_dir / "gap_fit.log", tmp)
     # gap_fit names its sparse-point files after gp_file; keep the XML name and rename it last.
     text = tmp.read_text()
+    compiled = None
+    if spec.fit.compile:  # the uf3 twin for exploration and stability runs; before the XML is final
+        from lpsens.potential.compile import compile_gap
+
+        result = compile_gap(tmp, job_dir / UF3_FILE, tolerance_eV_A=spec.fit.compile_tolerance_eV_A)
+        compiled = {"uf3": UF3_FILE, "fidelity": result.fidelity}
     tmp.replace(job_dir / GAP_FILE)
     job.doc.update({"gap_xml": GAP_FILE, "e0_eV": e0, "core_eps12": eps12, "gap_fit_command": cmd,
-                    "n_train_frames": len(train), "n_heldout_frames": len(heldout),
+                    "compiled": compiled, "n_train_frames": len(train), "n_heldout_frames": len(heldout),
                     "skipped_failed_labels": skipped, "gap_xml_bytes": len(text),
                     "screened_broken": sorted({f.info["config_name"] for f in train + heldout if f.info.get("screen")})})
     return "done", len(train)
 
 
 def _explore_task(job, spec) -> tuple[str, int]:
+    from lpsens.chemistry import unit_census
     from lpsens.structures import build_structure
     from lpsens.structures.builder import CRYSTAL_X_MOL_PCT
-    from lpsens.structures.checks import units_from_bonds
-    from lpsens.train.exploration import gap_calculator, md_frames, minimise
+    from lpsens.train.exploration import gap_calculator, md_frames, minimise, uf3_md_frames
 
     job_dir = Path(job.path)
     if (job_dir / FRAMES_FILE).exists():
@@ -105,20 +119,25 @@ def _explore_task(job, spec) -> tuple[str, int]:
     sp = job.sp
     g = int(sp["generation"])
     fit_job = job.project.open_job({"train_kind": "fit", "generation": g})
-    calc = gap_calculator(Path(fit_job.path) / GAP_FILE)
     it = spec.iterate
     material = sp["material"]
     x = float(sp["x_Li2S_mol_pct"]) if material == "glass" else CRYSTAL_X_MOL_PCT[material]
     seed = int(job.doc["seed"])
     atoms = build_structure(material, x, seed, min_atoms=it.min_atoms)
     atoms.info.clear()
-    start, rec = minimise(atoms, calc, it.minimise_steps)
-    census = units_from_bonds(start)
     run = f"g{g}/{material}/{x:g}/{float(sp['temperature_K']):g}K"
-    frames = md_frames(start, calc, temperature_K=float(sp["temperature_K"]), steps=it.md_steps, every=it.md_every,
-                       timestep_fs=it.timestep_fs, seed=seed, run=run)
+    md = dict(temperature_K=float(sp["temperature_K"]), steps=it.md_steps, every=it.md_every,
+              timestep_fs=it.timestep_fs, seed=seed, run=run)
+    if it.backend == "uf3":
+        frames, rec = uf3_md_frames(atoms, Path(fit_job.path) / UF3_FILE, minimise_steps=it.minimise_steps,
+                                    stop_on_broken=True, **md)
+    else:
+        calc = gap_calculator(Path(fit_job.path) / GAP_FILE)
+        start, rec = minimise(atoms, calc, it.minimise_steps)
+        frames = md_frames(start, calc, **md)
+    census = unit_census(frames[0].numbers, frames[0].positions, frames[0].cell.array).counts
     write_frames(job_dir / FRAMES_FILE, frames)
-    job.doc.update({"minimised": rec, "census_start": census, "n_frames": len(frames),
+    job.doc.update({"minimised": rec, "census_start": census, "n_frames": len(frames), "backend": it.backend,
                     "collapsed": bool(frames[-1].info.get("collapsed", False))})
     return "done", len(frames)
 
