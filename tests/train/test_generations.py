@@ -76,7 +76,7 @@ def test_iteration_selects_a_deliberately_broken_frame(tiny_spec, tmp_path):
     assert state == {"state": "labelling", "generation": 1, "message": state["message"]}
     selected = project.doc["generations"]["0"]["selected"]
     broken = [r for r in selected if r["md_step"] == 10]
-    assert broken and "fused S-S" in broken[0]["reason"]
+    assert broken and "Å apart (S-S limit" in broken[0]["reason"]
     names = [j.sp["name"] for j in _jobs(project, train_kind="label", generation=1)]
     assert any(n.endswith("/step10") for n in names)
     state = run_campaign(project)

@@ -18,6 +18,7 @@ import ase.io
 from lpsens.errors import TrainingError
 from lpsens.md.task import TaskOutcome, _serial_ase
 from lpsens.train import fit as fitting
+from lpsens.train.spec import CONTACT_CUTOFF_A
 from lpsens.train.labelling import (
     CONFIG_FILE,
     LABELLED_FILE,
@@ -79,7 +80,7 @@ def _fit_task(job, spec) -> tuple[str, int]:
         core_file = job_dir / "core.xml"
         core_file.write_text(fitting.core_xml(eps12, spec.fit.core_cutoff_A))
     elif spec.fit.core == "contact":
-        cutoffs = {**fitting.CONTACT_CUTOFF_A, **spec.fit.core_contact_cutoff_A}
+        cutoffs = {**CONTACT_CUTOFF_A, **spec.fit.core_contact_cutoff_A}
         eps12 = fitting.contact_core_eps12(spec.fit.core_contact_eV, cutoffs)
         core_file = job_dir / "core.xml"
         core_file.write_text(fitting.core_xml(eps12, cutoffs))
