@@ -18,7 +18,6 @@ import ase.io
 from lpsens.errors import TrainingError
 from lpsens.md.task import TaskOutcome, _serial_ase
 from lpsens.train import fit as fitting
-from lpsens.train.spec import CONTACT_CUTOFF_A
 from lpsens.train.labelling import (
     CONFIG_FILE,
     LABELLED_FILE,
@@ -27,6 +26,7 @@ from lpsens.train.labelling import (
     label_md,
     write_frames,
 )
+from lpsens.train.spec import CONTACT_CUTOFF_A
 
 __all__ = ["run_train_task", "FRAMES_FILE", "GAP_FILE", "UF3_FILE"]
 
