@@ -76,7 +76,7 @@ def test_iteration_selects_a_deliberately_broken_frame(tiny_spec, tmp_path):
     assert state == {"state": "labelling", "generation": 1, "message": state["message"]}
     selected = project.doc["generations"]["0"]["selected"]
     broken = [r for r in selected if r["md_step"] == 10]
-    assert broken and "fused S-S" in broken[0]["reason"]
+    assert broken and "Å apart (S-S limit" in broken[0]["reason"]
     names = [j.sp["name"] for j in _jobs(project, train_kind="label", generation=1)]
     assert any(n.endswith("/step10") for n in names)
     state = run_campaign(project)
@@ -191,3 +191,19 @@ def test_extra_frames_join_the_training_set_at_the_reference_energy_zero(tiny_sp
     with pytest.raises(TrainingError) as err:
         extra_frames(spec)
     assert err.value.key == "configurations.extra_frames"
+
+
+def test_fit_with_the_contact_core_and_without_dimer_scans(tiny_spec, tmp_path):
+    spec = load_training_spec(tiny_spec(fit_extra='core = "contact"\ncore_contact_eV = 2.0\ntrain_on_dimers = false'))
+    project, _ = init_training(spec, tmp_path / "c")
+    state = advance(project)
+    while state["state"] != "exploring":
+        assert _launch(project).exit_code == 0
+        state = advance(project)
+    fit_job = _jobs(project, train_kind="fit", generation=0)[0]
+    core = (Path(fit_job.path) / "core.xml").read_text()
+    assert 'type1="3" type2="3"' in core and 'cutoff="2.9"' in core  # S-S wall ends at 2.9 Å
+    trained = ase.io.read(Path(fit_job.path) / "train.extxyz", ":")
+    assert trained and not [a for a in trained if a.info.get("config_type") == "dimer"]
+    assert set(fit_job.doc["core_eps12"]) == {"Li-S", "P-S", "S-S", "P-P", "Li-Li", "Li-P"}
+    assert "init_args_pot1={IP LJ}" in (Path(fit_job.path) / "gap.xml").read_text()

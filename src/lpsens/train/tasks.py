@@ -26,6 +26,7 @@ from lpsens.train.labelling import (
     label_md,
     write_frames,
 )
+from lpsens.train.spec import CONTACT_CUTOFF_A
 
 __all__ = ["run_train_task", "FRAMES_FILE", "GAP_FILE", "UF3_FILE"]
 
@@ -79,7 +80,7 @@ def _fit_task(job, spec) -> tuple[str, int]:
         core_file = job_dir / "core.xml"
         core_file.write_text(fitting.core_xml(eps12, spec.fit.core_cutoff_A))
     elif spec.fit.core == "contact":
-        cutoffs = {**fitting.CONTACT_CUTOFF_A, **spec.fit.core_contact_cutoff_A}
+        cutoffs = {**CONTACT_CUTOFF_A, **spec.fit.core_contact_cutoff_A}
         eps12 = fitting.contact_core_eps12(spec.fit.core_contact_eV, cutoffs)
         core_file = job_dir / "core.xml"
         core_file.write_text(fitting.core_xml(eps12, cutoffs))
