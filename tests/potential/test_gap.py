@@ -107,3 +107,14 @@ def test_changed_file_is_not_loaded(gap_copy):
     clear_calculator_cache()
     with pytest.raises(PotentialError, match="changed"):
         load_calculator(info)
+
+
+def test_non_ascii_byte_is_refused_before_quippy_sees_it(tmp_path):
+    from lpsens.errors import PotentialError
+    from lpsens.potential import demo_potential_path, inspect_potential
+
+    text = demo_potential_path().read_text()
+    bad = tmp_path / "gap.xml"
+    bad.write_text(text.replace("<GAP_params", "<!-- 2.06 Å apart -->\n<GAP_params", 1), encoding="utf-8")
+    with pytest.raises(PotentialError, match="non-ASCII byte at line"):
+        inspect_potential(bad)

@@ -107,3 +107,10 @@ def test_e0_by_composition_follows_the_bulk_and_keeps_the_isolated_labels_where_
     q = np.array([1.0, 5.0, -2.0]) / np.sqrt(30)
     assert np.dot(got, q) == pytest.approx(np.dot([-1.0, -2.0, -3.0], q), abs=0.05)
     assert fit.fit_e0(iso + bulk) == {"Li": -1.0, "P": -2.0, "S": -3.0}  # default: the isolated labels
+
+
+def test_training_file_keeps_only_ascii_config_type():
+    a = _labelled(Atoms("LiS", positions=[[0, 0, 0], [2.4, 0, 0]], cell=[8] * 3, pbc=True), -3.0, "md")
+    a.info["screen"] = "S 1 and S 2 are 2.06 Å apart"
+    (b,) = fit.training_file_frames([a], fit_virials=False)
+    assert b.info == {"config_type": "md"} and b.get_potential_energy() == -3.0

@@ -131,6 +131,17 @@ def inspect_potential(path, label: str | None = None) -> PotentialInfo:
             file=path,
         ) from None
 
+    if not raw.isascii():
+        # QUIP's FoX parser stops at any non-ASCII byte and quippy then ends the process with
+        # status 0 (e.g. an "Å" in a training frame's info that gap_fit copied into <XYZ_data>).
+        at = next(k for k, b in enumerate(raw) if b > 127)
+        line = raw[:at].count(b"\n") + 1
+        raise PotentialError(
+            f"non-ASCII byte at line {line} (byte {at}); QUIP's XML parser cannot read it. Remove it (or the "
+            "<XYZ_data> copy of the training set it sits in) and check the file again",
+            file=path,
+            key="potential.path",
+        )
     params = [el for el in root.iter("GAP_params")]
     if not params:
         raise PotentialError(

@@ -67,15 +67,18 @@ def fit_e0(frames: list[Atoms], method: str = "isolated") -> dict[str, float]:
 
 
 def training_file_frames(frames: list[Atoms], fit_virials: bool) -> list[Atoms]:
-    """Frames as gap_fit reads them: without stress unless virials are fitted (gap_fit turns any
-    stress into virials and then needs a virial sigma > 0)."""
-    if fit_virials:
-        return frames
+    """Frames as gap_fit reads them: energy, forces (stress only when virials are fitted: gap_fit
+    turns any stress into virials and then needs a virial sigma > 0), and of ``info`` only the
+    ASCII ``config_type``. gap_fit copies the training set into the XML, and QUIP's XML parser
+    stops at any non-ASCII character (e.g. an "Å" in a screening note)."""
     out = []
     for a in frames:
         b = Atoms(a.numbers, positions=a.positions, cell=a.cell, pbc=a.pbc)
-        b.info.update(a.info)
-        b.calc = SinglePointCalculator(b, energy=a.get_potential_energy(), forces=a.get_forces())
+        ct = str(a.info.get("config_type", "default"))
+        b.info["config_type"] = ct.encode("ascii", "replace").decode().replace(" ", "_")
+        stress = a.get_stress() if fit_virials and a.calc is not None and "stress" in a.calc.results else None
+        b.calc = SinglePointCalculator(b, energy=a.get_potential_energy(), forces=a.get_forces(),
+                                       **({} if stress is None else {"stress": stress}))
         out.append(b)
     return out
 
