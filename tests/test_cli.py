@@ -191,14 +191,20 @@ def _readme_analyze_command():
 
 def test_readme_analyze_example_works_on_a_demo_trajectory(tmp_path, capsys, monkeypatch):
     """The README's ``analyze --trajectory`` line, as written, on a demo-length run of a demo project."""
+    import tomllib
+
     from lpsens.analysis.synthetic import write_random_walk
 
+    spec = tomllib.loads((REPO / "signac_project" / "demo.toml").read_text())
+    protocol, analysis = spec["protocol"], spec["analysis"]
     root = tmp_path / "demo_project"
     assert main(["init", str(REPO / "signac_project" / "demo.toml"), "--root", str(root)]) == 0
     capsys.readouterr()
     job_dir = sorted((root / "workspace").iterdir())[0]
-    # demo.toml [protocol]: 8 ps of production sampled every 20 fs
-    write_random_walk(tmp_path / "trajectory.h5", n_frames=401, dt_ps=0.02, n_walkers=16, temperature_K=700.0)
+    # as long and as densely sampled as the demo's production
+    dt_ps = protocol["sampling_interval_fs"] / 1000
+    n_frames = round(protocol["production_ps"] / dt_ps) + 1
+    write_random_walk(tmp_path / "trajectory.h5", n_frames=n_frames, dt_ps=dt_ps, n_walkers=16, temperature_K=700.0)
     (tmp_path / "trajectory.h5").rename(job_dir / "trajectory.h5")
     (tmp_path / "some_job").symlink_to(job_dir)
     monkeypatch.chdir(tmp_path)
@@ -207,12 +213,20 @@ def test_readme_analyze_example_works_on_a_demo_trajectory(tmp_path, capsys, mon
     assert main(argv) == 0
     captured = capsys.readouterr()
     result = json.loads(captured.out)
-    assert result["settings"]["fit_start_ps"] == 0.2 and result["settings"]["n_blocks"] == 4
+    assert result["settings"]["fit_start_ps"] == analysis["fit_start_ps"]
+    assert result["settings"]["n_blocks"] == analysis["n_blocks"]
     assert result["D_cm2_s"] > 0
-    assert captured.err.strip() == (
-        "note: some_job/trajectory.h5 is in a job of a campaign whose [analysis] table sets fit_start_ps = 0.2, "
-        "n_blocks = 4; analysing with those (options override them)")
-    # The same file outside the project: the default window does not fit, and the error says which options help.
+    from lpsens.analysis.settings import AnalysisSettings
+
+    defaults = AnalysisSettings()
+    differs = (defaults.fit_start_ps, defaults.n_blocks) != (analysis["fit_start_ps"], analysis["n_blocks"])
+    # the note appears only when the campaign's settings are not the defaults
+    assert captured.err.strip() == ((
+        f"note: some_job/trajectory.h5 is in a job of a campaign whose [analysis] table sets fit_start_ps = "
+        f"{analysis['fit_start_ps']:g}, n_blocks = {analysis['n_blocks']}; analysing with those (options override them)")
+        if differs else "")
+    # An 8 ps run outside any project: the default window does not fit, and the error says which options help.
+    write_random_walk(job_dir / "trajectory.h5", n_frames=401, dt_ps=0.02, n_walkers=16, temperature_K=700.0)
     (job_dir / "trajectory.h5").rename(tmp_path / "copied.h5")
     assert _error_line(capsys, "analyze", "--trajectory", "copied.h5", "--json") == (
         "Error: copied.h5: run too short for a diffusive regime: 8 blocks of 1 ps give a fit window [2, 0.5] ps "
