@@ -524,11 +524,11 @@ def main_train(args) -> int:
                                                                          file=sys.stderr))
     else:
         state = generations.advance(project)
-        if state["state"] not in ("finished", "fit_failed"):
+        if state["state"] not in ("finished", "fit_failed", "explore_failed"):
             print(f"next: mpiexec -n N lpsens launch --root {args.root}, then lpsens train {args.spec} "
                   f"--root {args.root} again", file=sys.stderr)
     print(f"[{state['state']}] generation {state['generation']}: {state['message']}")
-    return 1 if state["state"] == "fit_failed" else 0
+    return 1 if state["state"] in ("fit_failed", "explore_failed") else 0
 
 
 # --------------------------------------------------------------------------- entry point

@@ -109,8 +109,9 @@ def test_e0_by_composition_follows_the_bulk_and_keeps_the_isolated_labels_where_
     assert fit.fit_e0(iso + bulk) == {"Li": -1.0, "P": -2.0, "S": -3.0}  # default: the isolated labels
 
 
-def test_training_file_keeps_only_ascii_config_type():
+def test_training_file_keeps_the_provenance_in_ascii():
     a = _labelled(Atoms("LiS", positions=[[0, 0, 0], [2.4, 0, 0]], cell=[8] * 3, pbc=True), -3.0, "md")
-    a.info["screen"] = "S 1 and S 2 are 2.06 Å apart"
+    a.info.update(screen="S 1 and S 2 are 2.06 Å apart", generation=2)
     (b,) = fit.training_file_frames([a], fit_virials=False)
-    assert b.info == {"config_type": "md"} and b.get_potential_energy() == -3.0
+    assert b.info == {"config_type": "md", "screen": "S 1 and S 2 are 2.06 A apart", "generation": 2}
+    assert b.get_potential_energy() == -3.0

@@ -61,3 +61,24 @@ def test_validate_cli_needs_a_finished_fit(tiny_spec, tmp_path):
     assert out.returncode != 0
     assert out.stderr.strip().startswith("Error: ") and "no finished fit" in out.stderr
     assert not list((tmp_path / "c").glob("gates_*.json"))
+
+
+def test_census_gate_of_a_candidate_against_itself_as_reference(tiny_spec):
+    from lpsens.train.gates import _census_fractions, census_vs_reference
+    from lpsens.train.spec import parse_training_spec
+
+    data = load_training_spec(tiny_spec()).to_dict()
+    # the reference is the demo GAP itself (quippy), the candidate too: same start, same Langevin seed
+    data["reference"] = {"calculator": "quippy.potential:Potential", "kwargs": {"param_filename": str(demo_potential_path())},
+                         "name": "demo GAP"}
+    data["gates"].update(census_steps=20, census_glass_x_mol_pct=[75.0], census_min_atoms=48, stability_every=10)
+    spec = parse_training_spec(data)
+    row = census_vs_reference(spec, gap_calculator(demo_potential_path()), seed=2)
+    assert row["gate"] == "census_vs_reference" and row["passed"] is True
+    assert row["value"] == 0.0 and "2/2 reference frames intact" in row["detail"]
+    data["gates"]["census_steps"] = 0
+    assert census_vs_reference(parse_training_spec(data), None)["passed"] is None
+    from lpsens.structures import build_structure
+
+    gamma = build_structure("gamma_Li3PS4", 75.0, 0, min_atoms=48)
+    assert _census_fractions([gamma]) == {"PS4": 1.0, "P2S7": 0.0, "P2S6": 0.0, "other": 0.0, "free_S_per_P": 0.0}

@@ -207,3 +207,15 @@ def test_fit_with_the_contact_core_and_without_dimer_scans(tiny_spec, tmp_path):
     assert trained and not [a for a in trained if a.info.get("config_type") == "dimer"]
     assert set(fit_job.doc["core_eps12"]) == {"Li-S", "P-S", "S-S", "P-P", "Li-Li", "Li-P"}
     assert "init_args_pot1={IP LJ}" in (Path(fit_job.path) / "gap.xml").read_text()
+
+
+def test_failed_explorations_are_not_a_verdict_of_no_broken_frames(tiny_spec, tmp_path):
+    project, _ = init_training(load_training_spec(tiny_spec()), tmp_path / "c")
+    state = advance(project)
+    while state["state"] != "exploring":
+        assert _launch(project).exit_code == 0
+        state = advance(project)
+    for job in _jobs(project, train_kind="explore", generation=0):
+        job.doc.update(status="failed", reason="SpecError: made up")
+    state = advance(project)
+    assert state["state"] == "explore_failed" and "made up" in state["message"] and "--retry-failed" in state["message"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import unicodedata
 from pathlib import Path
 
 import numpy as np
@@ -66,16 +67,21 @@ def fit_e0(frames: list[Atoms], method: str = "isolated") -> dict[str, float]:
     return dict(zip(SPECIES, map(float, e0), strict=True))
 
 
+def _ascii(value):
+    if isinstance(value, str):
+        return unicodedata.normalize("NFKD", value).encode("ascii", "ignore").decode()
+    return value
+
+
 def training_file_frames(frames: list[Atoms], fit_virials: bool) -> list[Atoms]:
     """Frames as gap_fit reads them: energy, forces (stress only when virials are fitted: gap_fit
-    turns any stress into virials and then needs a virial sigma > 0), and of ``info`` only the
-    ASCII ``config_type``. gap_fit copies the training set into the XML, and QUIP's XML parser
-    stops at any non-ASCII character (e.g. an "Å" in a screening note)."""
+    turns any stress into virials and then needs a virial sigma > 0) and the provenance in
+    ``info`` made ASCII ("Å" -> "A"): gap_fit copies the training set into the XML, and QUIP's
+    XML parser stops at any non-ASCII character."""
     out = []
     for a in frames:
         b = Atoms(a.numbers, positions=a.positions, cell=a.cell, pbc=a.pbc)
-        ct = str(a.info.get("config_type", "default"))
-        b.info["config_type"] = ct.encode("ascii", "replace").decode().replace(" ", "_")
+        b.info.update({k: _ascii(v) for k, v in a.info.items()})
         stress = a.get_stress() if fit_virials and a.calc is not None and "stress" in a.calc.results else None
         b.calc = SinglePointCalculator(b, energy=a.get_potential_energy(), forces=a.get_forces(),
                                        **({} if stress is None else {"stress": stress}))

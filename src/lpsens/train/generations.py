@@ -250,7 +250,7 @@ def advance(project) -> dict:
     """Move the campaign on by as many stages as are ready; returns ``{"state", "generation", "message"}``.
 
     States: ``labelling``, ``fitting``, ``exploring`` (tasks pending for the launcher),
-    ``fit_failed``, ``finished``.
+    ``fit_failed``, ``explore_failed`` (rerun them with ``lpsens launch --retry-failed``), ``finished``.
     """
     spec = spec_of(project)
     while True:
@@ -281,6 +281,11 @@ def advance(project) -> dict:
         pending = _waiting(explore)
         if pending:
             return _state("exploring", g, f"{len(pending)} MD exploration task(s) with the generation-{g} GAP to run")
+        failed = [j for j in explore if j.doc.get("status") == JobStatus.FAILED.value]
+        if failed:  # a failed exploration found nothing; "no broken frames" would be a false verdict
+            return _state("explore_failed", g, f"{len(failed)} of {len(explore)} exploration task(s) of generation {g} "
+                                               f"failed (first: {failed[0].doc.get('reason')}); fix the cause, then "
+                                               "'lpsens launch --root ROOT --retry-failed'")
         n_new = _select_next(project, spec, g, explore)
         if n_new == 0:
             return _state("finished", g, f"no broken or new frames found with the generation-{g} GAP; newest GAP: "
@@ -390,6 +395,8 @@ def run_campaign(project, *, max_rounds: int = 1000, progress=None) -> dict:
         if state["state"] == "fit_failed":
             raise TrainingError(state["message"] + "; fix [fit] in the spec, then run 'lpsens train SPEC --root "
                                 "ROOT' and 'lpsens launch --root ROOT --retry-failed'", file=project.path)
+        if state["state"] == "explore_failed":
+            raise TrainingError(state["message"], file=project.path)
         launch(project, options=LaunchOptions(progress_interval_s=0), install_signals=False)
         new = advance(project)
         if new == state:

@@ -147,7 +147,11 @@ class GateSpec:
     crystal_temperature_K: float = 800.0
     crystal_units_min_fraction: float = 0.995
     backend: str = "quippy"
-    stop_when_passed: bool = False
+    census_steps: int = 0
+    census_glass_x_mol_pct: tuple[float, ...] = (67.0, 75.0)
+    census_temperature_K: float = 600.0
+    census_min_atoms: int = 60
+    census_tolerance: float = 0.1
 
 
 @dataclass(frozen=True)
