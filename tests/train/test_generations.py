@@ -194,7 +194,8 @@ def test_extra_frames_join_the_training_set_at_the_reference_energy_zero(tiny_sp
 
 
 def test_fit_with_the_contact_core_and_without_dimer_scans(tiny_spec, tmp_path):
-    spec = load_training_spec(tiny_spec(fit_extra='core = "contact"\ncore_contact_eV = 2.0\ntrain_on_dimers = false'))
+    spec = load_training_spec(tiny_spec(fit_extra='core = "contact"\ncore_contact_eV = 2.0\ntrain_on_dimers = false\n'
+                                                  'drop_screened = true'))
     project, _ = init_training(spec, tmp_path / "c")
     state = advance(project)
     while state["state"] != "exploring":
@@ -205,6 +206,12 @@ def test_fit_with_the_contact_core_and_without_dimer_scans(tiny_spec, tmp_path):
     assert 'type1="3" type2="3"' in core and 'cutoff="2.9"' in core  # S-S wall ends at 2.9 Å
     trained = ase.io.read(Path(fit_job.path) / "train.extxyz", ":")
     assert trained and not [a for a in trained if a.info.get("config_type") == "dimer"]
+    assert not [a for a in trained if a.info.get("screen")]  # screened reference frames left out
+    from lpsens.train.generations import collect_training_set
+
+    every, _, _ = collect_training_set(project, 0, spec)
+    screened = [a for a in every if a.info.get("screen")]
+    assert len(trained) == len([a for a in every if a.info["config_type"] not in ("dimer", "isolated")]) - len(screened)
     assert set(fit_job.doc["core_eps12"]) == {"Li-S", "P-S", "S-S", "P-P", "Li-Li", "Li-P"}
     assert "init_args_pot1={IP LJ}" in (Path(fit_job.path) / "gap.xml").read_text()
 

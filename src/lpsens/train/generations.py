@@ -24,6 +24,7 @@ import ase.io
 import signac
 
 from lpsens import __version__
+from lpsens.chemistry import unit_census
 from lpsens.errors import ProjectError, TrainingError
 from lpsens.statepoint import SCHEMA_VERSION
 from lpsens.status import JobStatus, utcnow
@@ -189,7 +190,10 @@ def collect_training_set(project, g: int, spec: TrainingSpec) -> tuple[list, lis
                           generation=int(job.sp["generation"]), job_id=job.id, reference=ref)
             if f.info["config_type"] in _SCREENED:
                 reasons = frame_failures(f)
-                if reasons:  # kept (it teaches restoring forces) but marked: broken, not chemistry
+                units = unit_census(f.numbers, f.positions, f.cell.array).counts
+                if units.get("other") or units.get("P2S6_edge"):  # 3-coordinated P without a P-P partner
+                    reasons.append(f"{units.get('other', 0)} other and {units.get('P2S6_edge', 0)} edge-sharing P2S6 units")
+                if reasons:  # marked: broken, not chemistry ([fit] drop_screened leaves them out of the fit)
                     f.info["screen"] = "; ".join(reasons)
         (heldout if _held_out(job, spec.run.holdout_fraction) else train).extend(frames)
     train.extend(extra_frames(spec))

@@ -108,6 +108,7 @@ class FitSpec:
     core_contact_eV: float = 1.0
     core_contact_cutoff_A: dict = field(default_factory=lambda: dict(CONTACT_CUTOFF_A))
     train_on_dimers: bool = True
+    drop_screened: bool = False
     compile: bool = False
     compile_tolerance_eV_A: float = 0.01
     extra_args: str = ""

@@ -84,6 +84,8 @@ def _fit_task(job, spec) -> tuple[str, int]:
         eps12 = fitting.contact_core_eps12(spec.fit.core_contact_eV, cutoffs)
         core_file = job_dir / "core.xml"
         core_file.write_text(fitting.core_xml(eps12, cutoffs))
+    if spec.fit.drop_screened:  # the reference's own broken frames would teach broken units as normal
+        train = [a for a in train if not a.info.get("screen")]
     if not spec.fit.train_on_dimers:  # the scans still fitted the pair_repulsion core above
         train = [a for a in train if a.info.get("config_type") != "dimer"]
     write_frames(job_dir / "train.extxyz", fitting.training_file_frames(train, spec.fit.sigma[2] > 0))
