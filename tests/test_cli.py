@@ -85,7 +85,7 @@ def test_submit_options_are_named_as_options(tmp_path, capsys):
 
 def test_launch_options_are_named_as_options(project, capsys):
     assert _error_line(capsys, "launch", "--root", project, "--max-retries", "-1") == (
-        "Error: --max-retries: max_retries must be >= 0, got -1")
+        "Error: --max-retries: must be >= 0, got -1")
     assert _error_line(capsys, "launch", "--root", project, "--ranks-per-task", "0") == (
         "Error: --ranks-per-task: ranks_per_task must be an integer >= 1, got 0")
 

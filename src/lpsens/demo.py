@@ -78,7 +78,7 @@ def run_demo(root: Path, *, quick: bool = False, ranks: int = 2, spec: dict | No
     """
     root = Path(root)
     if isinstance(ranks, bool) or not isinstance(ranks, int) or ranks < 1:
-        raise DemoError(f"--ranks must be a whole number >= 1, got {ranks!r}")
+        raise DemoError(f"must be a whole number >= 1, got {ranks!r}", option="--ranks")
     if root.exists() and any(root.iterdir()):
         raise ProjectError(f"{root} exists and is not empty; the demo needs a fresh directory (give --root NEW_DIR)")
     t0 = time.perf_counter()

@@ -21,7 +21,6 @@ def test_tiny_spec_parses_and_round_trips(tiny_spec):
     ({**REF, "configurations": {"crystals": ["delta_Li3PS4"]}}, "configurations.crystals"),
     ({**REF, "configurations": {"scan_pairs": ["Li-O"]}}, "configurations.scan_pairs"),
     ({**REF, "fit": {"n_sparse_2b": "many"}}, "fit.n_sparse_2b"),
-    ({**REF, "fit": {"sigmas": [1]}}, "fit.sigmas"),
     ({**REF, "fit": {"e0_eV": {"Li": 1.0}}}, "fit.e0_eV"),
     ({"reference": {"calculator": "SevenNetCalculator"}}, "reference.calculator"),
     ({}, "reference"),
@@ -64,3 +63,13 @@ def test_contact_core_extra_frames_and_uf3_backend_keys(tiny_spec):
         with pytest.raises(SpecError) as err:
             parse_training_spec(d)
         assert err.value.key == key
+
+
+def test_unknown_key_or_section_suggests_the_closest():
+    with pytest.raises(SpecError) as err:
+        parse_training_spec({**REF, "fit": {"sigmas": [1]}}, file="x.toml")
+    assert str(err.value).startswith("x.toml: unknown key 'fit.sigmas' — did you mean 'sigma'? Valid keys: ")
+    with pytest.raises(SpecError) as err:
+        parse_training_spec({**REF, "gate": {}}, file="x.toml")
+    assert "unknown key 'gate' — did you mean 'gates'?" in str(err.value)
+

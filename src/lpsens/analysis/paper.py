@@ -25,6 +25,9 @@ CITATION = ("Staacke, Huss, Margraf, Reuter, Scheurer, Nanomaterials 2022, 12, 2
             "doi:10.3390/nano12092950")
 VERDICTS = ("agrees", "disagrees", "not computed")
 
+#: The paper's fast crystals and its slow ones (Fig. 1).
+HIGH_SIGMA_CRYSTALS = ("alpha_Li3PS4", "Li7P3S11")
+LOW_SIGMA_CRYSTALS = ("beta_Li3PS4", "gamma_Li3PS4")
 #: sigma(300 K) of alpha-Li3PS4 and Li7P3S11: "up to" this (S/cm).
 SIGMA300_HIGH_S_CM = 3.6e-3
 #: sigma(300 K) range of beta- and gamma-Li3PS4 (S/cm).
@@ -106,7 +109,7 @@ def _sigma300(arrhenius, material, x=None):
 
 def _sigma_claims(arrhenius):
     rows = []
-    for key, mat in (("sigma300_alpha", "alpha_Li3PS4"), ("sigma300_Li7P3S11", "Li7P3S11")):
+    for key, mat in zip(("sigma300_alpha", "sigma300_Li7P3S11"), HIGH_SIGMA_CRYSTALS, strict=True):
         r = _sigma300(arrhenius, mat)
         if r is None:
             rows.append(_row(key, "not computed", why=f"no Arrhenius extrapolation of {mat} to 300 K"))
@@ -115,7 +118,7 @@ def _sigma_claims(arrhenius):
         ok = SIGMA300_HIGH_S_CM / 10 <= s <= SIGMA300_HIGH_S_CM * 10
         rows.append(_row(key, "agrees" if ok else "disagrees", s,
                          f"Arrhenius fit over {r.get('n_temperatures', '?')} temperatures extrapolated to 300 K"))
-    for key, mat in (("sigma300_beta", "beta_Li3PS4"), ("sigma300_gamma", "gamma_Li3PS4")):
+    for key, mat in zip(("sigma300_beta", "sigma300_gamma"), LOW_SIGMA_CRYSTALS, strict=True):
         r = _sigma300(arrhenius, mat)
         if r is None:
             rows.append(_row(key, "not computed", why=f"no Arrhenius extrapolation of {mat} to 300 K"))

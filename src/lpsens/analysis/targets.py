@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from lpsens.analysis.paper import _finite
+from lpsens.analysis.paper import HIGH_SIGMA_CRYSTALS, LOW_SIGMA_CRYSTALS, _finite
 
 __all__ = ["Target", "TARGETS", "TARGET_VERDICTS", "MAX_D_REL_ERR", "HIGH_SIGMA_CRYSTALS", "LOW_SIGMA_CRYSTALS",
            "demo_targets", "format_targets"]
@@ -26,9 +26,6 @@ __all__ = ["Target", "TARGETS", "TARGET_VERDICTS", "MAX_D_REL_ERR", "HIGH_SIGMA_
 TARGET_VERDICTS = ("met", "not met", "not computed")
 #: Largest relative uncertainty (standard error / value) of D that the demo accepts.
 MAX_D_REL_ERR = 0.30
-#: The paper's fast crystals and its slow ones (Staacke et al. 2022, Fig. 1).
-HIGH_SIGMA_CRYSTALS = ("alpha_Li3PS4", "Li7P3S11")
-LOW_SIGMA_CRYSTALS = ("beta_Li3PS4", "gamma_Li3PS4")
 _CHEMISTRY_STOP = "ChemistryError"  # the failure reason of a run stopped by the chemistry check
 
 

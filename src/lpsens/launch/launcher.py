@@ -127,15 +127,16 @@ class LaunchOptions:
         object.__setattr__(self, "statuses", statuses)
         object.__setattr__(self, "dispatch", Dispatch(self.dispatch))
         if self.max_retries < 0:
-            raise LaunchError(f"max_retries must be >= 0, got {self.max_retries}", key="max_retries")
+            raise LaunchError(f"must be >= 0, got {self.max_retries}", key="max_retries")
         for name in ("stale_after_s", "heartbeat_s"):
             if not getattr(self, name) > 0:
-                raise LaunchError(f"{name} must be > 0 s, got {getattr(self, name)}", key=name)
+                raise LaunchError(f"must be > 0 s, got {getattr(self, name)}", key=name)
         if self.heartbeat_s * 2 > self.stale_after_s:
             raise LaunchError(f"heartbeat_s = {self.heartbeat_s} must be at most half of stale_after_s = "
                               f"{self.stale_after_s}, or live launches look dead", key="heartbeat_s")
-        if self.margin_s < 0 or self.progress_interval_s < 0:
-            raise LaunchError("margin_s and progress_interval_s must be >= 0")
+        for name in ("margin_s", "progress_interval_s"):
+            if getattr(self, name) < 0:
+                raise LaunchError(f"must be >= 0 s, got {getattr(self, name)}", key=name)
 
     @property
     def eligible(self) -> frozenset[JobStatus]:

@@ -88,7 +88,7 @@ class CostModel:
 
     def __init__(self, prior_rate: float = 500.0, prior_weight_s: float = 1.0):
         if not (prior_rate > 0 and math.isfinite(prior_rate)):
-            raise LaunchError(f"prior_rate must be > 0 atom-steps/s, got {prior_rate!r}")
+            raise LaunchError(f"must be > 0 atom-steps/s, got {prior_rate!r}", key="prior_rate")
         if prior_weight_s < 0:
             raise LaunchError(f"prior_weight_s must be >= 0, got {prior_weight_s!r}")
         self.prior_rate = float(prior_rate)

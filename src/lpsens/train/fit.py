@@ -161,7 +161,7 @@ def gap_fit_binary() -> str:
     exe = Path(sys.executable).parent / "gap_fit"
     found = str(exe) if exe.exists() else shutil.which("gap_fit")
     if not found:
-        raise TrainingError("gap_fit not found: install quippy-ase (pip install quippy-ase)", key="fit")
+        raise TrainingError("gap_fit not found next to this Python or on PATH: install quippy-ase (pip install quippy-ase)")
     return found
 
 

@@ -16,7 +16,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lpsens.errors import SpecError
+from lpsens.errors import SpecError, check_keys
 from lpsens.structures.crystals import CRYSTAL_PHASES
 
 __all__ = [
@@ -218,19 +218,13 @@ def _section(cls, data: dict, name: str, file):
         raise SpecError(f"[{name}] must be a table", file=file, key=name)
     defaults = {f.name: (f.default if f.default is not dataclasses.MISSING else f.default_factory())
                 for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - set(defaults))
-    if unknown:
-        raise SpecError(f"unknown key(s) {', '.join(unknown)}; allowed: {', '.join(defaults)}",
-                        file=file, key=f"{name}.{unknown[0]}")
+    check_keys(data, defaults, where=name, file=file)
     return cls(**{k: _coerce(v, defaults[k], f"{name}.{k}", file) for k, v in data.items()})
 
 
 def parse_training_spec(data: dict, *, file=None) -> TrainingSpec:
     """Validate a parsed TOML document; see :func:`load_training_spec`."""
-    unknown = sorted(set(data) - set(_SECTIONS))
-    if unknown:
-        raise SpecError(f"unknown section(s) {', '.join(unknown)}; allowed: {', '.join(_SECTIONS)}",
-                        file=file, key=unknown[0])
+    check_keys(data, _SECTIONS, file=file)
     if "reference" not in data:
         raise SpecError("missing [reference] table with calculator = \"module:Class\"; "
                         "see signac_project/train_demo.toml", file=file, key="reference")
