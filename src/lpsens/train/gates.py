@@ -130,10 +130,11 @@ def validate(spec: TrainingSpec, gap_xml, *, heldout_reference=None, base_dir=No
         else:
             start, rec = minimise(atoms, calc, it.minimise_steps)
             frames = md_frames(start, calc, **md)
-        first_bad = next(((f.info["md_step"], r) for f in frames for r in [frame_failures(f)] if r), None)
+        reasons = [frame_failures(f) for f in frames]  # once per frame: the first failure and the count
+        first_bad = next(((f.info["md_step"], r) for f, r in zip(frames, reasons, strict=True) if r), None)
         run = {"run": name, "n_atoms": len(start), "frames": len(frames), "minimised": rec,
                "first_failure": None if first_bad is None else {"md_step": first_bad[0], "reasons": first_bad[1]}}
-        run["broken_frames"] = sum(1 for f in frames if frame_failures(f))
+        run["broken_frames"] = sum(1 for r in reasons if r)
         if first_bad is not None:
             broken_runs.append(f"{name}: step {first_bad[0]} {first_bad[1][0]}")
         if m != "glass":

@@ -97,9 +97,11 @@ def select(frames: list[Atoms], *, n_failures: int, n_diverse: int,
     chosen: list[Selected] = []
     seen_runs: dict = {}
     prev: dict = {}
+    intact: dict[int, bool] = {}  # broken-chemistry verdict per frame, for the approach frames
     for i, a in enumerate(frames):
         run = a.info.get("run", "")
         reasons = frame_failures(a, (census_by_run or {}).get(run))
+        intact[i] = not [r for r in reasons if not r.startswith("unit census")]
         e = a.info.get("energy_per_atom_eV")
         if e is not None and run in prev and abs(e - prev[run]) > ENERGY_SPIKE_EV_ATOM:
             reasons.append(f"energy jump {e - prev[run]:+.3f} eV/atom")
@@ -110,7 +112,7 @@ def select(frames: list[Atoms], *, n_failures: int, n_diverse: int,
             taken_now = {c.index for c in chosen}
             # the frames leading into the failure teach the restoring forces before the damage is done
             for j in range(i - 1, max(-1, i - 1 - approach), -1):
-                if frames[j].info.get("run", "") == run and j not in taken_now and not frame_failures(frames[j]):
+                if frames[j].info.get("run", "") == run and j not in taken_now and intact[j]:
                     chosen.append(Selected(j, f"approaching failure (frame {i})"))
             chosen.append(Selected(i, "failure: " + "; ".join(reasons)))
     taken = {c.index for c in chosen}
