@@ -32,7 +32,7 @@ from lpsens.analysis.arrhenius import K_B_EV
 from lpsens.analysis.collective import CollectiveConductivity, CollectiveMSD, haven_ratio
 from lpsens.analysis.jumps import LiJumps, Paddlewheel
 from lpsens.analysis.rotations import AnionRotations
-from lpsens.analysis.synthetic import TrajectoryWriter, tetrahedra_positions
+from lpsens.analysis.synthetic import SyntheticTrajectory, tetrahedra_positions
 from lpsens.analysis.transition import BrokenArrhenius
 
 CELL = np.diag([24.0, 24.0, 24.0])
@@ -48,7 +48,7 @@ def write(path, n_frames, n_li, n_anions):
     sites = np.round(rng.random((n_li, 3)) @ CELL / 3.0) * 3.0
     p_hop = -np.expm1(-HOP_RATE * DT_PS)
     dirs6 = np.concatenate([np.eye(3), -np.eye(3)]) * 3.0
-    with TrajectoryWriter(path, CELL, numbers, sampling_interval_fs=DT_PS * 1000, chunk_frames=1000) as w:
+    with SyntheticTrajectory(path, CELL, numbers, sampling_interval_fs=DT_PS * 1000, chunk_frames=1000) as w:
         for k, start in enumerate(range(0, n_frames, 10000)):
             m = min(10000, n_frames - start)
             hops = rng.random((m, n_li)) < p_hop

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from lpsens.analysis import MSD, AnalysisSettings, Diffusion, TrajectoryReader
-from lpsens.analysis.synthetic import TrajectoryWriter
+from lpsens.analysis.synthetic import SyntheticTrajectory
 
 
 def rss_MB() -> float:
@@ -48,7 +48,7 @@ def write(path, n_frames, n_li, n_fw, D, dt_ps, chunk):
     drift = np.array([0.05, -0.02, 0.01])  # A/ps
     li = rng.random((n_li, 3)) @ cell
     sites = rng.random((n_fw, 3)) @ cell
-    with TrajectoryWriter(path, cell, numbers, sampling_interval_fs=dt_ps * 1000, chunk_frames=chunk) as w:
+    with SyntheticTrajectory(path, cell, numbers, sampling_interval_fs=dt_ps * 1000, chunk_frames=chunk) as w:
         for start in range(0, n_frames, 20000):
             m = min(20000, n_frames - start)
             walk = li + np.cumsum(rng.standard_normal((m, n_li, 3)) * np.sqrt(2 * D * dt_ps), axis=0)
@@ -131,7 +131,7 @@ def main(argv=None):
         small = Path(tmp) / "head.h5"
         with TrajectoryReader(path) as rd:
             head = rd.read_positions(slice(0, n_k))
-            with TrajectoryWriter(small, rd.cell, rd.numbers, sampling_interval_fs=dt_ps * 1000) as w:
+            with SyntheticTrajectory(small, rd.cell, rd.numbers, sampling_interval_fs=dt_ps * 1000) as w:
                 w.append(head)
         del head
         with TrajectoryReader(small) as rd:

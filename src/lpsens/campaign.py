@@ -17,15 +17,13 @@ from lpsens.errors import LpsensError, SpecError, check_keys
 from lpsens.md.backends import MULTI_RANK_BACKENDS, Backend
 from lpsens.md.protocol import MDProtocol
 from lpsens.statepoint import (
-    PHASE_X_LI2S,
-    Constraint,
-    Material,
     StatePoint,
     coerce_enum,
     coerce_float,
     coerce_int,
     derive_seed,
 )
+from lpsens.vocabulary import GLASS_X_RANGE, PHASE_X_LI2S, Constraint, Material, same_x
 
 __all__ = ["Campaign", "MaterialSpec", "PotentialSpec", "SystemSpec", "load_campaign", "BundledPotential"]
 
@@ -189,8 +187,9 @@ def parse_campaign(data: dict, *, file: Path | None = None) -> Campaign:
             mat = coerce_enum(Material, m.get("name"), "name")
             x = m.get("x_Li2S_mol_pct")
             if mat is Material.GLASS and x is None:
-                raise SpecError("a glass needs x_Li2S_mol_pct (mol% Li2S, 50-80)", key="x_Li2S_mol_pct")
-            if mat is not Material.GLASS and x is not None and coerce_float(x, "x_Li2S_mol_pct") != PHASE_X_LI2S[mat]:
+                raise SpecError("a glass needs x_Li2S_mol_pct (mol% Li2S, {:g}-{:g})".format(*GLASS_X_RANGE),
+                               key="x_Li2S_mol_pct")
+            if mat is not Material.GLASS and x is not None and not same_x(coerce_float(x, "x_Li2S_mol_pct"), PHASE_X_LI2S[mat]):
                 raise SpecError(
                     f"{mat.value} has x = {PHASE_X_LI2S[mat]:g} by its formula, got {x!r}; leave it out for crystals",
                     key="x_Li2S_mol_pct",

@@ -21,14 +21,15 @@ import h5py
 import numpy as np
 
 from lpsens import __version__
-from lpsens.analysis.anions import ANION_KEYS
 from lpsens.analysis.arrhenius import ArrheniusFit
+from lpsens.analysis.composition import ANION_KEYS
 from lpsens.analysis.ensemble import dynamics_table, transition_table
 from lpsens.analysis.integrity import integrity_summary
 from lpsens.analysis.paper import CITATION, paper_comparison
 from lpsens.analysis.pipeline import RESULT_FORMAT, uncertainty_flags
 from lpsens.errors import DocumentError, LpsensError, ProjectError
 from lpsens.status import read_job_document, utcnow
+from lpsens.vocabulary import STATEPOINT_KEYS, results_group
 
 __all__ = ["JobRecord", "GatherResult", "load_records", "transport_table", "arrhenius_table", "anion_table",
            "volume_table", "frozen_ratio_table", "build_tables", "format_table", "write_csv", "write_results_h5",
@@ -39,7 +40,6 @@ RESULTS_VERSION = 1
 ARRHENIUS_FIT = "weighted least squares of ln(sigma T) against 1/T (weights 1/(sigma_err/sigma)^2)"
 _REQUIRED = ("D_cm2_s", "D_err_cm2_s", "sigma_S_cm", "sigma_err_S_cm", "temperature_K", "n_Li", "volume_A3",
              "anion_counts")
-_SP_KEYS = ("material", "x_Li2S_mol_pct", "constraint", "temperature_K", "replica")
 
 
 @dataclass
@@ -128,7 +128,7 @@ def _load(root) -> tuple[list[JobRecord], list[tuple[str, str]], list[str]]:
                 failed.append(job.id)
             continue
         sp = dict(job.sp())
-        missing = [k for k in _SP_KEYS if k not in sp]
+        missing = [k for k in STATEPOINT_KEYS if k not in sp]
         if missing:
             skipped.append((job.id, f"state point lacks {', '.join(missing)}"))
             continue
@@ -447,11 +447,6 @@ def _set_attr(attrs, key, value):
         attrs[key] = str(value)
 
 
-def _group_name(sp) -> str:
-    return (f"statepoints/{sp['material']}/x{float(sp['x_Li2S_mol_pct']):.2f}/{sp['constraint']}/"
-            f"T{int(sp['temperature_K'])}K/replica{int(sp['replica'])}")
-
-
 def write_results_h5(path, records, tables, skipped, root=None, include_broken: bool = False) -> Path:
     """Write the consolidated HDF5 file through a temporary name and a rename.
 
@@ -470,7 +465,7 @@ def write_results_h5(path, records, tables, skipped, root=None, include_broken: 
                             "n_jobs_broken": sum(r.broken for r in records), "include_broken": include_broken,
                             "paper_reference": CITATION})
             for rec in records:
-                g = h.create_group(_group_name(rec.statepoint))
+                g = h.create_group(results_group(rec.statepoint))
                 res, doc = rec.result, rec.doc
                 g.attrs["job_id"] = rec.job_id
                 for k, v in rec.statepoint.items():

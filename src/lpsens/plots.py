@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from lpsens.analysis.anions import ANION_KEYS
+from lpsens.analysis.composition import ANION_KEYS
 from lpsens.analysis.paper import (
     SIGMA300_HIGH_S_CM,
     SIGMA300_LOW_RANGE_S_CM,
@@ -22,14 +22,10 @@ from lpsens.analysis.paper import (
     SS_PEAK_GONE_ABOVE_K,
 )
 from lpsens.analysis.rdf import R_MAX_RULE_MINIMUM_IMAGE
+from lpsens.vocabulary import LI3PS4_PHASES, series_label
 
 __all__ = ["make_figures", "plot_arrhenius", "plot_rdf", "plot_anions", "plot_volume_frozen", "LI3PS4_PHASES"]
 
-LI3PS4_PHASES = ("alpha_Li3PS4", "beta_Li3PS4", "gamma_Li3PS4")
-
-
-def _label(material, x):
-    return f"glass {x:g}Li2S" if material == "glass" else material.replace("_", "-")
 
 
 def _save(fig, stem: Path) -> list[Path]:
@@ -72,15 +68,15 @@ def plot_arrhenius(tables, stem: Path) -> tuple[list[Path], list[str]]:
         firm = (s > 0) & ~upper & ~vague
         lo = np.where(s - e > 0, s - e, s * 0.5)
         ax.errorbar(1000 / T[firm], s[firm], yerr=[s[firm] - lo[firm], e[firm]], fmt="o", color=color,
-                    label=_label(mat, x), capsize=2)
+                    label=series_label(mat, x), capsize=2)
         pos = (s > 0) & vague  # error > value: hollow, with the upper end of the bar only
         if pos.any():
             ax.errorbar(1000 / T[pos], s[pos], yerr=[np.zeros(pos.sum()), e[pos]], fmt="o", mfc="none", color=color,
-                        capsize=2, label=None if firm.any() else _label(mat, x))
+                        capsize=2, label=None if firm.any() else series_label(mat, x))
         lim = upper & (s + e > 0)
         if lim.any():
             ax.errorbar(1000 / T[lim], (s + e)[lim], yerr=0.3 * (s + e)[lim], uplims=True, fmt="v", color=color,
-                        mfc="none", label=None if (firm.any() or pos.any()) else _label(mat, x))
+                        mfc="none", label=None if (firm.any() or pos.any()) else series_label(mat, x))
         fit = fits.get((mat, x))
         if fit is not None:
             inv = np.linspace(1000 / T.max(), 1000 / T.min(), 50)
@@ -94,7 +90,7 @@ def plot_arrhenius(tables, stem: Path) -> tuple[list[Path], list[str]]:
                                                          [fit["sigma_300K_ci95_high_S_cm"] - c300]],
                             fmt="s", mfc="none", color=color, capsize=2)
             else:
-                missing.append(f"{_label(mat, x)}: {fit.get('extrapolation', 'not extrapolated')}")
+                missing.append(f"{series_label(mat, x)}: {fit.get('extrapolation', 'not extrapolated')}")
     if missing:  # the figure says why an extrapolation is absent, as the table does
         ax.text(0.02, 0.02, "no 300 K value for\n" + "\n".join(missing), transform=ax.transAxes, fontsize=6,
                 color="0.3", va="bottom")
@@ -133,7 +129,7 @@ def _arrhenius_dynamics(ax, tables, keys):
             s = np.array([r["sigma_collective_S_cm"] for r in rs])
             e = np.nan_to_num(np.array([r["sigma_collective_sem_S_cm"] for r in rs]))
             ax.errorbar(1000 / T, s, yerr=[np.minimum(e, 0.5 * s), e], fmt="^", mfc="none", color=color, capsize=2,
-                        label=f"{_label(*key)} collective")
+                        label=f"{series_label(*key)} collective")
         t = trans.get(key)
         if t is not None and t.get("arrhenius_break_found") is True:
             ax.axvspan(1000 / t["break_T_high_K"], 1000 / t["break_T_low_K"], color=color, alpha=0.12, lw=0)
@@ -260,7 +256,7 @@ def plot_anions(records, stem: Path) -> tuple[list[Path], list[str]]:
             if i == len(mats) - 1:
                 ax.set_xlabel("T (K)")
             if j == 0:
-                ax.set_ylabel(f"{_label(*m)}\nshare of anions (%)", fontsize=8)
+                ax.set_ylabel(f"{series_label(*m)}\nshare of anions (%)", fontsize=8)
             ax.set_title(key if i == 0 else "", fontsize=10)
     return _save(fig, stem), []
 
@@ -283,7 +279,7 @@ def plot_volume_frozen(tables, stem: Path) -> tuple[list[Path], list[str]]:
         T = [r["temperature_K"] for r in rs]
         f = [100 * r["accessible_fraction"] for r in rs]
         e = [100 * r["accessible_fraction_sem"] if math.isfinite(r["accessible_fraction_sem"]) else 0 for r in rs]
-        ax_v.errorbar(T, f, yerr=e, fmt="o-", color=f"C{i % 10}", label=_label(*m), capsize=2)
+        ax_v.errorbar(T, f, yerr=e, fmt="o-", color=f"C{i % 10}", label=series_label(*m), capsize=2)
     if groups:
         ax_v.legend(fontsize=7)
     else:
@@ -306,7 +302,7 @@ def plot_volume_frozen(tables, stem: Path) -> tuple[list[Path], list[str]]:
                     continue
                 inv = [1000 / r["temperature_K"] for r in rs]
                 ax_f.errorbar(inv, [r["sigma_S_cm"] for r in rs], yerr=[r["sigma_sem_S_cm"] for r in rs],
-                              marker=marker, ls=ls, color=f"C{i % 10}", label=f"{_label(*m)} {con}", capsize=2)
+                              marker=marker, ls=ls, color=f"C{i % 10}", label=f"{series_label(*m)} {con}", capsize=2)
         ax_f.set_yscale("log")
         ax_f.legend(fontsize=6)
     ax_f.set_xlabel("1000 / T (1/K)")

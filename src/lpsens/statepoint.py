@@ -6,7 +6,6 @@ Everything is coerced and validated here before a job is opened.
 
 from __future__ import annotations
 
-import enum
 import hashlib
 import json
 import math
@@ -17,6 +16,16 @@ from decimal import Decimal
 import numpy as np
 
 from lpsens.errors import SpecError
+from lpsens.vocabulary import (
+    GLASS_X_RANGE,
+    PHASE_X_LI2S,
+    STATEPOINT_KEYS,
+    X_DECIMALS,
+    Constraint,
+    Material,
+    job_label,
+    same_x,
+)
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -24,37 +33,11 @@ __all__ = [
     "Constraint",
     "StatePoint",
     "PHASE_X_LI2S",
-    "X_LI2S_RANGE",
     "derive_seed",
 ]
 
 #: Version of the on-disk layout (state-point keys and job-document fields); see docs/formats.md.
 SCHEMA_VERSION = 1
-
-
-class Material(str, enum.Enum):
-    ALPHA_LI3PS4 = "alpha_Li3PS4"
-    BETA_LI3PS4 = "beta_Li3PS4"
-    GAMMA_LI3PS4 = "gamma_Li3PS4"
-    LI7P3S11 = "Li7P3S11"
-    GLASS = "glass"
-
-
-class Constraint(str, enum.Enum):
-    NONE = "none"
-    FROZEN_S = "frozen_S"
-    FROZEN_P = "frozen_P"
-
-
-#: mol% Li2S fixed by each crystal phase (Li3PS4 = 3 Li2S : 1 P2S5 ... per formula unit).
-PHASE_X_LI2S = {
-    Material.ALPHA_LI3PS4: 75.0,
-    Material.BETA_LI3PS4: 75.0,
-    Material.GAMMA_LI3PS4: 75.0,
-    Material.LI7P3S11: 70.0,
-}
-#: Glass compositions the structure builder supports (mol% Li2S).
-X_LI2S_RANGE = (50.0, 80.0)
 
 
 def _allowed(enum_cls) -> str:
@@ -175,13 +158,13 @@ class StatePoint:
         if material is Material.GLASS:
             if x_Li2S_mol_pct is None:
                 raise SpecError("a glass needs its composition in mol% Li2S, e.g. 75", key="x_Li2S_mol_pct")
-            x = round(coerce_float(x_Li2S_mol_pct, "x_Li2S_mol_pct"), 2)
-            lo, hi = X_LI2S_RANGE
+            x = round(coerce_float(x_Li2S_mol_pct, "x_Li2S_mol_pct"), X_DECIMALS)
+            lo, hi = GLASS_X_RANGE
             if not lo <= x <= hi:
                 raise SpecError(f"{x} mol% Li2S is outside the supported {lo:g}-{hi:g}", key="x_Li2S_mol_pct")
         else:
             x = PHASE_X_LI2S[material]
-            if x_Li2S_mol_pct is not None and round(coerce_float(x_Li2S_mol_pct, "x_Li2S_mol_pct"), 2) != x:
+            if x_Li2S_mol_pct is not None and not same_x(coerce_float(x_Li2S_mol_pct, "x_Li2S_mol_pct"), x):
                 raise SpecError(
                     f"{material.value} has x = {x:g} mol% Li2S by its formula, got {x_Li2S_mol_pct!r}; "
                     "leave x_Li2S_mol_pct out for crystals",
@@ -191,7 +174,7 @@ class StatePoint:
 
     @classmethod
     def from_dict(cls, data: dict) -> StatePoint:
-        allowed = {"material", "x_Li2S_mol_pct", "temperature_K", "replica", "constraint"}
+        allowed = set(STATEPOINT_KEYS)
         unknown = sorted(set(data) - allowed)
         if unknown:
             raise SpecError(f"unknown state-point key(s) {unknown}; allowed: {sorted(allowed)}")
@@ -213,9 +196,20 @@ class StatePoint:
             "constraint": self.constraint.value,
         }
 
+    @classmethod
+    def from_job(cls, job) -> StatePoint:
+        """The canonical state point of a signac job (``job.statepoint``), validated.
+
+        Raises
+        ------
+        SpecError
+            If the job's state point is not a valid lpsens state point.
+        """
+        return cls.from_dict(dict(job.cached_statepoint))
+
     def label(self) -> str:
-        x = f"x{self.x_Li2S_mol_pct:g}_" if self.material is Material.GLASS else ""
-        return f"{self.material.value}_{x}{self.temperature_K}K_{self.constraint.value}_r{self.replica}"
+        """Compact label, e.g. ``glass_x75_600K_none_r0`` (:func:`lpsens.vocabulary.job_label`)."""
+        return job_label(self.to_dict())
 
 
 def derive_seed(campaign_seed: int, sp: StatePoint) -> int:

@@ -11,6 +11,7 @@ import socket
 from datetime import UTC, datetime
 
 from lpsens.errors import LpsensError, ProjectError
+from lpsens.vocabulary import STATEPOINT_KEYS, describe
 
 __all__ = ["JobStatus", "ALLOWED", "set_status", "utcnow", "get_status"]
 
@@ -76,7 +77,7 @@ def set_status(job, new: JobStatus | str, *, reason: str | None = None, force: b
 
 # ----------------------------------------------------------------------------- reports
 #: State-point keys that ``--group-by`` accepts.
-GROUP_KEYS = ("material", "x_Li2S_mol_pct", "temperature_K", "replica", "constraint")
+GROUP_KEYS = STATEPOINT_KEYS
 
 
 def _read_json(path):
@@ -242,7 +243,7 @@ def format_report(report: dict) -> str:
         out.append("")
         out.append("Jobs that need attention:")
         for f in report["failures"]:
-            out.append(f"  {f['id'][:10]} {f['status']:8s} {_sp_label(f['statepoint'])}: {f['reason']}")
+            out.append(f"  {f['id'][:10]} {f['status']:8s} {describe(f['statepoint'])}: {f['reason']}")
     if report.get("unfinished_submissions"):
         out.append("")
         out.append("SLURM allocations that ended without finishing their jobs:")
@@ -260,10 +261,6 @@ def format_report(report: dict) -> str:
                 extra = f" last run: {last.get('host', '?')} {last.get('exit', '')}" + (
                     f" {sps:.1f} steps/s" if isinstance(sps, (int, float)) else ""
                 )
-            out.append(f"  {j['id'][:10]} {j['status']:8s} {prog:>15s} {_sp_label(j['statepoint'])}{extra}")
+            out.append(f"  {j['id'][:10]} {j['status']:8s} {prog:>15s} {describe(j['statepoint'])}{extra}")
     return "\n".join(out)
 
-
-def _sp_label(sp: dict) -> str:
-    x = f" x={sp.get('x_Li2S_mol_pct')}" if sp.get("material") == "glass" else ""
-    return f"{sp.get('material')}{x} {sp.get('temperature_K')} K {sp.get('constraint')} r{sp.get('replica')}"

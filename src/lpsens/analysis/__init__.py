@@ -5,9 +5,9 @@ Classes follow the freud shape: parameters validated in the constructor, ``compu
 returns ``self``, results are properties with units in their names.
 """
 
-from lpsens.analysis.anions import ANION_KEYS, AnionComposition, classify_frame
 from lpsens.analysis.arrhenius import ArrheniusFit
 from lpsens.analysis.collective import CollectiveConductivity, CollectiveMSD, haven_ratio
+from lpsens.analysis.composition import ANION_KEYS, AnionComposition, classify_frame
 from lpsens.analysis.conductivity import NernstEinstein, nernst_einstein_S_cm
 from lpsens.analysis.integrity import ChemistryIntegrity
 from lpsens.analysis.jumps import LiJumps, Paddlewheel

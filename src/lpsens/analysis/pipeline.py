@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from lpsens import __version__
-from lpsens.analysis.anions import ANION_KEYS, AnionComposition
+from lpsens.analysis.composition import ANION_KEYS, AnionComposition
 from lpsens.analysis.conductivity import NernstEinstein
 from lpsens.analysis.dynamics import dynamics_result
 from lpsens.analysis.integrity import ChemistryIntegrity
@@ -22,6 +22,7 @@ from lpsens.analysis.reader import TrajectoryReader
 from lpsens.analysis.settings import AnalysisSettings
 from lpsens.analysis.volume import AccessibleVolume
 from lpsens.errors import AnalysisError, DocumentError, InsufficientDataError, LpsensError, ProjectError
+from lpsens.statepoint import StatePoint
 from lpsens.status import read_job_document, utcnow
 
 __all__ = ["uncertainty_flags", "analyze_trajectory", "analyze_job", "analyze_project", "AnalyzeReport", "write_json_atomic",
@@ -205,8 +206,9 @@ def write_json_atomic(path, data) -> None:
 
 def analyze_job(job, settings: AnalysisSettings | None = None) -> dict:
     """Analyse a finished signac job: ``analysis.json`` in the job directory and ``job.doc["analysis"]``."""
-    result = analyze_trajectory(job.fn("trajectory.h5"), settings, temperature_K=float(job.sp["temperature_K"]),
-                                material=job.sp.get("material"))
+    point = StatePoint.from_job(job)
+    result = analyze_trajectory(job.fn("trajectory.h5"), settings, temperature_K=float(point.temperature_K),
+                                material=point.material.value)
     result["job_id"] = job.id
     result["statepoint"] = dict(job.sp)
     write_json_atomic(job.fn("analysis.json"), result)

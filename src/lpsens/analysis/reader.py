@@ -9,11 +9,12 @@ import numpy as np
 
 from lpsens.errors import TrajectoryError, TrajectoryLockedError
 from lpsens.hdf5 import LOCK_HINT, FileLockedError, locks_unsupported, open_h5
+from lpsens.vocabulary import TRAJECTORY_FORMAT, TRAJECTORY_VERSION
 
 __all__ = ["TrajectoryReader", "FORMAT", "FORMAT_VERSION"]
 
-FORMAT = "lpsens-trajectory"
-FORMAT_VERSION = 1
+FORMAT = TRAJECTORY_FORMAT
+FORMAT_VERSION = TRAJECTORY_VERSION
 _REQUIRED = ("positions", "time", "cell", "numbers")
 
 

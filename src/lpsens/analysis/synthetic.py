@@ -10,18 +10,18 @@ import os
 from pathlib import Path
 
 import ase.io
-import h5py
 import numpy as np
 
-from lpsens.analysis.reader import FORMAT, FORMAT_VERSION
+from lpsens.md.trajectory import THERMO_KEYS, TrajectoryWriter
 
-__all__ = ["write_trajectory", "write_random_walk", "random_walk_positions", "crystal_positions", "TrajectoryWriter",
+__all__ = ["write_trajectory", "write_random_walk", "random_walk_positions", "crystal_positions", "SyntheticTrajectory",
            "correlated_pairs_positions", "tetrahedra_positions", "lattice_gas_positions", "few_hoppers_positions", "TETRAHEDRON",
            "STRUCTURES"]
 
 
-class TrajectoryWriter:
-    """Append frames to a new ``trajectory.h5`` (the layout of docs/formats.md).
+class SyntheticTrajectory:
+    """Append synthetic frames to a new ``trajectory.h5`` through the MD writer
+    (:class:`lpsens.md.trajectory.TrajectoryWriter`), so the tests read exactly the MD layout.
 
     Parameters
     ----------
@@ -32,67 +32,48 @@ class TrajectoryWriter:
     numbers
         Atomic numbers, shape (n_atoms,).
     temperature_K, timestep_fs, sampling_interval_fs
-        Root attributes.
+        Root attributes; frames are ``sampling_interval_fs`` apart, thermo temperatures scatter
+        1 % around ``temperature_K`` (seeded), the energies and the pressure are 0.
     frozen
         Frozen-atom mask, shape (n_atoms,); default none frozen.
     chunk_frames
         Frames per HDF5 chunk of /positions (chunks span all atoms, as an appending MD writer makes them).
+    constraint
+        Root attribute ``constraint``.
     """
 
     def __init__(self, path, cell, numbers, *, temperature_K=600.0, timestep_fs=2.0, sampling_interval_fs=100.0,
                  frozen=None, chunk_frames=1000, constraint="none"):
-        self.path = Path(path)
         numbers = np.asarray(numbers, dtype=np.int32)
-        n_atoms = numbers.size
+        self._writer = TrajectoryWriter(path)
+        self.path = self._writer.path
         self._dt_ps = sampling_interval_fs / 1000.0
         self._timestep_fs = timestep_fs
-        self._h5 = h5py.File(self.path, "w")
-        h = self._h5
-        h.create_dataset("positions", shape=(0, n_atoms, 3), maxshape=(None, n_atoms, 3), dtype="f8",
-                         chunks=(max(1, int(chunk_frames)), n_atoms, 3))
-        h.create_dataset("time", shape=(0,), maxshape=(None,), dtype="f8", chunks=(4096,))
-        h.create_dataset("step", shape=(0,), maxshape=(None,), dtype="i8", chunks=(4096,))
-        h["cell"] = np.asarray(cell, dtype=np.float64)
-        h["numbers"] = numbers
-        h["frozen"] = np.zeros(n_atoms, bool) if frozen is None else np.asarray(frozen, bool)
-        for name in ("time", "temperature_K", "potential_energy_eV", "kinetic_energy_eV", "total_energy_eV",
-                     "pressure_bar"):
-            h.create_dataset(f"thermo/{name}", shape=(0,), maxshape=(None,), dtype="f8", chunks=(4096,))
-        h.attrs.update({
-            "format": FORMAT, "format_version": FORMAT_VERSION, "n_frames": 0, "temperature_K": float(temperature_K),
-            "timestep_fs": float(timestep_fs), "sampling_interval_fs": float(sampling_interval_fs),
-            "complete": False, "backend": "synthetic", "potential_sha256": "", "lammps_version": "",
-            "constraint": constraint,
-        })
         self._temperature_K = float(temperature_K)
         self._rng = np.random.default_rng(0)
+        self._n_frames = 0
+        self._writer.create(
+            numbers=numbers, cell=np.asarray(cell, dtype=np.float64),
+            frozen=np.zeros(numbers.size, bool) if frozen is None else np.asarray(frozen, bool),
+            attrs={"temperature_K": float(temperature_K), "timestep_fs": float(timestep_fs),
+                   "sampling_interval_fs": float(sampling_interval_fs), "backend": "synthetic",
+                   "potential_sha256": "", "lammps_version": "", "constraint": constraint},
+            chunk_frames=chunk_frames)
+
+    def __repr__(self) -> str:
+        return f"SyntheticTrajectory({str(self.path)!r}, n_frames={self._n_frames})"
 
     def append(self, positions):
         """Append frames, shape (n_new, n_atoms, 3), Angstrom (unwrapped)."""
-        h = self._h5
         positions = np.asarray(positions, dtype=np.float64)
-        n0 = int(h.attrs["n_frames"])
-        n1 = n0 + positions.shape[0]
-        h["positions"].resize(n1, axis=0)
-        h["positions"][n0:n1] = positions
-        t = np.arange(n0, n1) * self._dt_ps
-        for name, values in (("time", t), ("step", np.rint(t * 1000.0 / self._timestep_fs).astype(np.int64))):
-            h[name].resize(n1, axis=0)
-            h[name][n0:n1] = values
-        th = h["thermo"]
-        n_th = th["time"].shape[0]
-        for name in th:
-            th[name].resize(n_th + t.size, axis=0)
-        th["time"][n_th:] = t
-        th["temperature_K"][n_th:] = self._temperature_K * (1 + 0.01 * self._rng.standard_normal(t.size))
-        for name in ("potential_energy_eV", "kinetic_energy_eV", "total_energy_eV", "pressure_bar"):
-            th[name][n_th:] = 0.0
-        h.attrs["n_frames"] = n1
-        h.flush()
+        t = np.arange(self._n_frames, self._n_frames + positions.shape[0]) * self._dt_ps
+        thermo = {key: np.zeros(t.size) for key in THERMO_KEYS}
+        thermo["temperature_K"] = self._temperature_K * (1 + 0.01 * self._rng.standard_normal(t.size))
+        step = np.rint(t * 1000.0 / self._timestep_fs).astype(np.int64)
+        self._n_frames = self._writer.append(positions, t, step, thermo)
 
     def close(self, complete=True):
-        self._h5.attrs["complete"] = bool(complete)
-        self._h5.close()
+        self._writer.set_attrs(complete=bool(complete))
 
     def __enter__(self):
         return self
@@ -105,7 +86,7 @@ def write_trajectory(path, positions, cell, numbers, *, temperature_K=600.0, sam
                      frozen=None, chunk_frames=1000, **kw) -> Path:
     """Write a whole synthetic trajectory (positions shape (n_frames, n_atoms, 3), Angstrom) in one go."""
     tmp = Path(path).with_name(Path(path).name + ".tmp")
-    with TrajectoryWriter(tmp, cell, numbers, temperature_K=temperature_K, sampling_interval_fs=sampling_interval_fs,
+    with SyntheticTrajectory(tmp, cell, numbers, temperature_K=temperature_K, sampling_interval_fs=sampling_interval_fs,
                           frozen=frozen, chunk_frames=chunk_frames, **kw) as w:
         w.append(positions)
     os.replace(tmp, path)

@@ -59,13 +59,12 @@ from lpsens.potential import (
     inspect_potential,
     inspect_uf3,
 )
+from lpsens.vocabulary import Constraint
 
-__all__ = ["TaskOutcome", "run_task", "TEMPERATURE_LIMIT_FACTOR", "FROZEN_SPECIES", "resolve_potential", "resolve_uf3"]
+__all__ = ["TaskOutcome", "run_task", "TEMPERATURE_LIMIT_FACTOR", "resolve_potential", "resolve_uf3"]
 
 #: The run is stopped with MDError when the mobile temperature exceeds this multiple of the target.
 TEMPERATURE_LIMIT_FACTOR = 5.0
-#: Constraint -> atomic number of the frozen sublattice.
-FROZEN_SPECIES = {"none": None, "frozen_S": 16, "frozen_P": 15}
 
 INITIAL_FILE = "initial.extxyz"
 TRAJECTORY_FILE = "trajectory.h5"
@@ -239,13 +238,20 @@ def _ensure_initial_serial(job, job_dir: Path, sp: dict, doc: dict, is_root: boo
     return _read_initial(path)
 
 
-def _frozen_mask(numbers, constraint: str, path: Path) -> np.ndarray:
-    if constraint not in FROZEN_SPECIES:
-        raise MDError(f"unknown constraint {constraint!r}; allowed: {', '.join(FROZEN_SPECIES)}", key="constraint")
-    z = FROZEN_SPECIES[constraint]
+def _constraint(value) -> Constraint:
+    try:
+        return Constraint(value)
+    except ValueError:
+        allowed = ", ".join(c.value for c in Constraint)
+        raise MDError(f"unknown constraint {value!r}; allowed: {allowed}", key="constraint") from None
+
+
+def _frozen_mask(numbers, constraint: Constraint, path: Path) -> np.ndarray:
+    z = constraint.frozen_Z
     mask = np.zeros(len(numbers), bool) if z is None else (np.asarray(numbers) == z)
     if z is not None and not mask.any():
-        raise StructureError(f"constraint {constraint} but the structure has no atoms with Z={z}", file=path, key="constraint")
+        raise StructureError(f"constraint {constraint.value} but the structure has no atoms with Z={z}", file=path,
+                             key="constraint")
     return mask
 
 
@@ -302,9 +308,11 @@ def run_task(job, *, comm=None, should_stop=None, backend=None, on_segment=None)
     if "protocol" not in doc or "seed" not in doc:
         raise MDError("job document lacks 'protocol' or 'seed'; re-create the job with `lpsens init`", job_id=job.id)
     protocol = MDProtocol.from_dict(doc["protocol"])
+    # Read as stored, not through StatePoint.from_job: a hand-made job may lie outside the
+    # ranges a campaign allows (the runaway test runs at 10 K), and the task must still run it.
     temperature_K = float(sp["temperature_K"])
     seed = int(doc["seed"])
-    constraint = str(sp.get("constraint", "none"))
+    constraint = _constraint(sp.get("constraint", "none"))
     project = getattr(job, "project", None)
     info = resolve_potential(doc.get("potential"), getattr(project, "path", None))
     uf3 = resolve_uf3(pdoc, info.sha256, getattr(project, "path", None))
@@ -446,7 +454,7 @@ def run_task(job, *, comm=None, should_stop=None, backend=None, on_segment=None)
                 pos = engine.positions_unwrapped()
                 if is_root:
                     traj.create(numbers=atoms.numbers, cell=engine.cell, frozen=frozen,
-                                attrs=_traj_attrs(sp, protocol, info, engine, seed, constraint, uf3, stages))
+                                attrs=_traj_attrs(sp, protocol, info, engine, seed, constraint.value, uf3, stages))
                     traj.append(pos[None], [0.0], [0], {k: [sample[k]] for k in THERMO_KEYS})
                 n_frames = 1
                 checkpoint(g, n_frames)

@@ -16,6 +16,7 @@ import numpy as np
 
 from lpsens.errors import TrajectoryError, TrajectoryLockedError
 from lpsens.hdf5 import LOCK_HINT, FileLockedError, locks_unsupported, open_h5
+from lpsens.vocabulary import TRAJECTORY_FORMAT, TRAJECTORY_VERSION
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "THERMO_KEYS", "TrajectoryWriter", "read_trajectory_attrs", "LOCK_WAIT_S"]
 
@@ -37,8 +38,8 @@ def _open_error(path, exc: OSError) -> TrajectoryError:
     return TrajectoryError(f"cannot open trajectory ({exc}); the file is damaged; {_KEEP} once trajectory.h5 is "
                            "restored from a backup (keep both files)", file=path)
 
-FORMAT = "lpsens-trajectory"
-FORMAT_VERSION = 1
+FORMAT = TRAJECTORY_FORMAT
+FORMAT_VERSION = TRAJECTORY_VERSION
 #: Thermo datasets under ``/thermo`` (one sample per trajectory frame).
 THERMO_KEYS = ("temperature_K", "potential_energy_eV", "kinetic_energy_eV", "total_energy_eV", "pressure_bar")
 _FRAME_DATASETS = ("positions", "time", "step")
@@ -79,7 +80,7 @@ class TrajectoryWriter:
     def exists(self) -> bool:
         return self.path.exists()
 
-    def create(self, *, numbers, cell, frozen, attrs: dict) -> None:
+    def create(self, *, numbers, cell, frozen, attrs: dict, chunk_frames: int | None = None) -> None:
         """Write an empty trajectory (0 frames) atomically (tmp file, then rename).
 
         Parameters
@@ -93,6 +94,9 @@ class TrajectoryWriter:
         attrs
             Extra root attributes (``temperature_K``, ``timestep_fs``, ``backend``...). Dicts are
             stored as JSON strings.
+        chunk_frames
+            Frames per HDF5 chunk of ``/positions`` (chunks span all atoms); default: as many as
+            fit in about 1 MiB, at most 64.
         """
         n_atoms = len(numbers)
         tmp = self.path.with_name(self.path.name + ".tmp")
@@ -103,7 +107,8 @@ class TrajectoryWriter:
             f.attrs["complete"] = False
             for key, value in attrs.items():
                 f.attrs[key] = json.dumps(value, sort_keys=True) if isinstance(value, dict) else value
-            chunk = max(1, min(64, (1 << 20) // (24 * max(n_atoms, 1))))
+            chunk = (max(1, int(chunk_frames)) if chunk_frames is not None
+                     else max(1, min(64, (1 << 20) // (24 * max(n_atoms, 1)))))
             f.create_dataset("positions", (0, n_atoms, 3), maxshape=(None, n_atoms, 3), dtype="f8", chunks=(chunk, n_atoms, 3))
             f.create_dataset("time", (0,), maxshape=(None,), dtype="f8", chunks=(1024,))
             f.create_dataset("step", (0,), maxshape=(None,), dtype="i8", chunks=(1024,))

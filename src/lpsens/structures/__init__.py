@@ -5,7 +5,7 @@ point; see docs/structures.md for the protocols and their sources.
 """
 
 from lpsens.structures.anions import AnionKind, anion_template
-from lpsens.structures.builder import MATERIALS, Material, build_crystal, build_structure
+from lpsens.structures.builder import MATERIALS, build_crystal, build_structure
 from lpsens.structures.checks import (
     MinDistances,
     StructureReport,
@@ -14,7 +14,13 @@ from lpsens.structures.checks import (
     formal_charge_e,
 )
 from lpsens.structures.crystals import CRYSTAL_PHASES, choose_supercell, read_cif
-from lpsens.structures.glass import GlassComposition, build_glass, glass_density_g_cm3, solve_composition
+from lpsens.structures.glass import (
+    GlassComposition,
+    build_glass,
+    glass_density_g_cm3,
+    solve_composition,
+)
+from lpsens.vocabulary import Material
 
 __all__ = [
     "CRYSTAL_PHASES",

@@ -37,8 +37,15 @@ from scipy.spatial.transform import Rotation
 from lpsens.errors import StructureError
 from lpsens.structures.anions import AnionKind, anion_template
 from lpsens.structures.checks import AMU_A3_TO_G_CM3, check_structure
-from lpsens.structures.crystals import CRYSTAL_PHASES, MAX_ATOMS, choose_supercell, read_cif, structure_data_dir
+from lpsens.structures.crystals import (
+    CRYSTAL_PHASES,
+    MAX_ATOMS,
+    choose_supercell,
+    read_cif,
+    structure_data_dir,
+)
 from lpsens.structures.glass import EXPANSION_VOLUME, _fill_and_compress, _Packing
+from lpsens.vocabulary import PHASES
 
 __all__ = ["ALPHA_CELL_A", "ALPHA_FLIP_FRACTION", "alpha_density_g_cm3", "build_alpha"]
 
@@ -141,7 +148,7 @@ def build_alpha(seed: int, *, min_atoms: int = 0, min_width_A: float = 0.0, max_
         atoms.info.update(
             material="alpha_Li3PS4",
             seed=int(seed),
-            x_Li2S_mol_pct_realised=75.0,
+            x_Li2S_mol_pct_realised=PHASES["alpha_Li3PS4"].x_Li2S_mol_pct,
             anion_counts={k.value: (n_units if k is AnionKind.PS4 else 0) for k in AnionKind},
             density_g_cm3=report.density_g_cm3,
             supercell_matrix=np.asarray(matrix, int).tolist(),

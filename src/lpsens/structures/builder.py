@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 import math
 from pathlib import Path
 
@@ -20,35 +19,26 @@ from lpsens.structures.crystals import (
     structure_data_dir,
     supercell,
 )
-from lpsens.statepoint import Material as StatePointMaterial
 from lpsens.structures.glass import build_glass
+from lpsens.vocabulary import CRYSTAL_X_MOL_PCT, Material, same_x
 
-__all__ = ["MATERIALS", "Material", "build_crystal", "build_structure"]
-
-
-#: Materials of the state points (one source: :class:`lpsens.statepoint.Material`) plus the
-#: reference crystals ``Li4P2S6`` and ``Li2S`` that tests and training sets use.
-Material = enum.Enum(
-    "Material",
-    {**{m.name: m.value for m in StatePointMaterial}, "LI4P2S6": "Li4P2S6", "LI2S": "Li2S"},
-    type=str,
-    module=__name__,
-)
+# CRYSTAL_X_MOL_PCT stays importable from here (lpsens.train imports it from this module).
+__all__ = ["CRYSTAL_X_MOL_PCT", "MATERIALS", "build_crystal", "build_structure"]
 
 
-#: Material names accepted by :func:`build_structure`.
-MATERIALS: tuple[str, ...] = tuple(m.value for m in Material)
-#: Li2S content (mol%) fixed by each crystal phase.
-CRYSTAL_X_MOL_PCT: dict[str, float] = {"alpha_Li3PS4": 75.0,
-                                       **{k: p.x_Li2S_mol_pct for k, p in CRYSTAL_PHASES.items()}}
+#: Material names accepted by :func:`build_structure`: the state points' materials
+#: (:class:`lpsens.vocabulary.Material`) plus the reference crystals of
+#: :data:`lpsens.vocabulary.PHASES` that tests and training sets use.
+MATERIALS: tuple[str, ...] = tuple(dict.fromkeys([*(m.value for m in Material), *CRYSTAL_X_MOL_PCT]))
 
 
-def _material(material) -> Material:
-    try:
-        return Material(material)
-    except ValueError:
+def _material(material) -> str:
+    if isinstance(material, Material):
+        return material.value
+    if material not in MATERIALS:
         raise StructureError(f"unknown material {material!r}; allowed: {', '.join(MATERIALS)}",
-                             key="material") from None
+                             key="material")
+    return material
 
 
 def _check_sizes(min_atoms, min_width_A, seed) -> None:
@@ -164,21 +154,21 @@ def build_structure(material: str, x_Li2S_mol_pct: float, seed: int, *, min_atom
     except (TypeError, ValueError):
         raise StructureError(f"x_Li2S_mol_pct = {x_Li2S_mol_pct!r} is not a number",
                              key="x_Li2S_mol_pct") from None
-    if mat is Material.GLASS:
+    if mat == Material.GLASS.value:
         return build_glass(x, int(seed), min_atoms=int(min_atoms), min_width_A=float(min_width_A),
                            p2s6_fraction=p2s6_fraction, **options)
-    want = CRYSTAL_X_MOL_PCT[mat.value]
-    if not math.isfinite(x) or abs(x - want) > 0.01:
+    want = CRYSTAL_X_MOL_PCT[mat]
+    if not math.isfinite(x) or not same_x(x, want):
         raise StructureError(
-            f"x_Li2S_mol_pct = {x_Li2S_mol_pct!r} does not match {mat.value}, whose composition fixes "
+            f"x_Li2S_mol_pct = {x_Li2S_mol_pct!r} does not match {mat}, whose composition fixes "
             f"x = {want}; allowed for crystals: "
             + ", ".join(f"{k} {v}" for k, v in CRYSTAL_X_MOL_PCT.items()), key="x_Li2S_mol_pct")
     if p2s6_fraction:
         raise StructureError(f"p2s6_fraction = {p2s6_fraction!r} applies to glasses only; use 0 for "
-                             f"{mat.value}", key="p2s6_fraction")
-    if mat is Material.ALPHA_LI3PS4:
+                             f"{mat}", key="p2s6_fraction")
+    if mat == Material.ALPHA_LI3PS4.value:
         from lpsens.structures.alpha import build_alpha
 
         return build_alpha(int(seed), min_atoms=int(min_atoms), min_width_A=float(min_width_A), **options)
-    return build_crystal(mat.value, int(seed), min_atoms=int(min_atoms), min_width_A=float(min_width_A),
+    return build_crystal(mat, int(seed), min_atoms=int(min_atoms), min_width_A=float(min_width_A),
                          **options)

@@ -19,6 +19,7 @@ from ase.build import make_supercell
 
 from lpsens.errors import StructureError
 from lpsens.structures.checks import cell_widths_A
+from lpsens.vocabulary import PHASES
 
 __all__ = [
     "BETA_4B_OCCUPANCY",
@@ -46,7 +47,7 @@ BETA_4B_OCCUPANCY = 0.7
 
 @dataclass(frozen=True)
 class CrystalPhase:
-    """A bundled crystal phase.
+    """A bundled crystal phase: its CIF and sources (composition from :data:`lpsens.vocabulary.PHASES`).
 
     Attributes
     ----------
@@ -54,10 +55,6 @@ class CrystalPhase:
         Material name used in state points.
     cif
         File name in ``lpsens/data/structures``.
-    x_Li2S_mol_pct
-        Li2S content in xLi2S-(100-x)P2S5, = 100 Li/(Li + P).
-    formula_unit
-        Element -> count per formula unit.
     published_density_g_cm3
         Crystallographic density from the publication, if stated there; else None.
     reference
@@ -66,28 +63,31 @@ class CrystalPhase:
 
     name: str
     cif: str
-    x_Li2S_mol_pct: float
-    formula_unit: dict
     published_density_g_cm3: float | None
     reference: str
+
+    @property
+    def formula_unit(self) -> dict:
+        """Element -> count per formula unit."""
+        return PHASES[self.name].formula_unit
+
+    @property
+    def x_Li2S_mol_pct(self) -> float:
+        """Li2S content in xLi2S-(100-x)P2S5, = 100 Li/(Li + P)."""
+        return PHASES[self.name].x_Li2S_mol_pct
 
 
 CRYSTAL_PHASES: dict[str, CrystalPhase] = {
     p.name: p
     for p in (
-        CrystalPhase("gamma_Li3PS4", "gamma_Li3PS4_Pmn21_relaxed-7net0_expcell.cif", 75.0,
-                     {"Li": 3, "P": 1, "S": 4}, 1.93,
+        CrystalPhase("gamma_Li3PS4", "gamma_Li3PS4_Pmn21_relaxed-7net0_expcell.cif", 1.93,
                      "ICSD 180318; Homma et al., Solid State Ionics 182 (2011) 53, 297 K"),
-        CrystalPhase("beta_Li3PS4", "beta_Li3PS4_Pnma_relaxed-7net0_expcell.cif", 75.0,
-                     {"Li": 3, "P": 1, "S": 4}, None,
+        CrystalPhase("beta_Li3PS4", "beta_Li3PS4_Pnma_relaxed-7net0_expcell.cif", None,
                      "ICSD 180319; Homma et al., Solid State Ionics 182 (2011) 53, 637 K cell"),
-        CrystalPhase("Li7P3S11", "Li7P3S11_P-1_relaxed-7net0_expcell.cif", 70.0,
-                     {"Li": 7, "P": 3, "S": 11}, None,
+        CrystalPhase("Li7P3S11", "Li7P3S11_P-1_relaxed-7net0_expcell.cif", None,
                      "ICSD 157654; Yamane et al., Solid State Ionics 178 (2007) 1163"),
-        CrystalPhase("Li4P2S6", "Li4P2S6_P-31m_relaxed-7net0_expcell.cif", round(400 / 6, 2),
-                     {"Li": 4, "P": 2, "S": 6}, None, "ICSD 242170 (ordered model)"),
-        CrystalPhase("Li2S", "Li2S_Fm-3m_relaxed-7net0_expcell.cif", 100.0,
-                     {"Li": 2, "S": 1}, None, "antifluorite structure type, a = 5.7158 Å"),
+        CrystalPhase("Li4P2S6", "Li4P2S6_P-31m_relaxed-7net0_expcell.cif", None, "ICSD 242170 (ordered model)"),
+        CrystalPhase("Li2S", "Li2S_Fm-3m_relaxed-7net0_expcell.cif", None, "antifluorite structure type, a = 5.7158 Å"),
     )
 }
 

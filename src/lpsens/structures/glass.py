@@ -32,18 +32,17 @@ from lpsens.errors import StructureError
 from lpsens.structures.anions import AnionKind, anion_template
 from lpsens.structures.checks import AMU_A3_TO_G_CM3, MinDistances, check_structure
 from lpsens.structures.crystals import MAX_ATOMS
+from lpsens.vocabulary import GLASS_X_RANGE
 
 __all__ = [
     "BUILD_DISTANCES",
     "GLASS_DENSITY_ANCHORS",
     "GlassComposition",
-    "X_RANGE_MOL_PCT",
     "build_glass",
     "glass_density_g_cm3",
     "solve_composition",
 ]
 
-X_RANGE_MOL_PCT = (50.0, 80.0)
 # The paper's composition labels: "67Li2S-33P2S5" is the pyro-thiophosphate 2Li2S-P2S5 =
 # Li4P2S7 (x = 66.67, P2S7 only). x = 67 is read as that composition (recorded in
 # atoms.info["x_Li2S_mol_pct_target"]); every other x is taken literally.
@@ -375,7 +374,7 @@ def build_glass(x_Li2S_mol_pct: float, seed: int, *, min_atoms: int = 0, min_wid
     ase.Atoms
         Atoms ordered Li, P, S; ``info`` records the composition, density and provenance.
     """
-    lo, hi = X_RANGE_MOL_PCT
+    lo, hi = GLASS_X_RANGE
     x = float(x_Li2S_mol_pct)
     if not math.isfinite(x) or not lo <= x <= hi:
         raise StructureError(f"x_Li2S_mol_pct = {x_Li2S_mol_pct!r} outside the glass range {lo}-{hi} mol%",
