@@ -87,85 +87,116 @@ def _add_run(sub):
 def main_run(args) -> int:
     import dataclasses
     import json
-    import signal
-    import threading
-    import uuid
 
-    from lpsens.errors import ProjectError
-    from lpsens.launch.claims import Owner, inspect_claim, try_claim
+    from lpsens.launch.lifecycle import run_job
     from lpsens.project import find_job, open_project
-    from lpsens.status import JobStatus, get_status, set_status
     from lpsens.tasks import task_function_for
 
     project = open_project(args.root)
     run_task = task_function_for(project)
     job = find_job(project, args.job_id)
-    try:
-        status = get_status(job)
-    except ValueError as exc:  # an empty or cut job document (JSONDecodeError)
-        raise ProjectError(f"cannot read the job document {Path(job.path) / 'signac_job_document.json'} ({exc}); "
-                           "restore the file (e.g. from a backup) so that it holds the job's JSON document",
-                           job_id=job.id) from None
-    if status is JobStatus.DONE:
-        log.warning("job %s is already done", job.id)
+    outcome = run_job(job, run_task, backend=args.backend,
+                      on_segment=lambda done, total: log.info("%s: step %d / %d", job.id[:8], done, total))
+    if outcome is None:  # already done
         return 0
-    # Hold the same claim a launcher would, so a concurrent launch neither runs this job
-    # nor mistakes it for lost.
-    claim = try_claim(job.path, Owner.here(f"run-{uuid.uuid4().hex[:8]}", 0))
-    if claim is None:
-        _, info = inspect_claim(job.path, stale_after_s=float("inf"))
-        raise ProjectError(
-            f"job is claimed by launch {info.get('launch')} on {info.get('host')} (pid {info.get('pid')}); "
-            "wait for it, or remove .lpsens_claim.json from the job directory if that process is gone",
-            job_id=job.id,
-        )
-    finished = threading.Event()
-
-    def heartbeat():
-        while not finished.wait(30.0):
-            claim.heartbeat()
-
-    stop = []
-
-    def request_stop(signum, frame):  # noqa: ARG001
-        stop.append(signum)
-        log.warning("signal %d: stopping at the next segment boundary", signum)
-
-    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
-    threading.Thread(target=heartbeat, daemon=True).start()
-    try:
-        set_status(job, JobStatus.RUNNING)
-        try:
-            outcome = run_task(job, should_stop=lambda: bool(stop), backend=args.backend,
-                               on_segment=lambda done, total: log.info("%s: step %d / %d", job.id[:8], done, total))
-        except LpsensError as exc:
-            set_status(job, JobStatus.FAILED, reason=str(exc))
-            raise
-        except Exception as exc:
-            set_status(job, JobStatus.FAILED, reason=f"{type(exc).__name__}: {exc}")
-            raise
-        if outcome.status == "done":
-            set_status(job, JobStatus.DONE)
-        else:
-            set_status(job, JobStatus.TIMEOUT, reason="stopped by a signal at a segment boundary; resume with `lpsens run`")
-    finally:
-        finished.set()
-        claim.release()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
     print(json.dumps({"job_id": job.id, **dataclasses.asdict(outcome)}))
     return 0 if outcome.status == "done" else 3
 
 
 # --------------------------------------------------------------------------- launch
 def _add_launch(sub):
-    from lpsens.launch.launcher import add_arguments
-
     p = sub.add_parser("launch", help="run all eligible jobs in this MPI allocation",
                        description="Run eligible jobs packed into this allocation: under 'mpiexec -n N' or "
                        "'srun', or as a single process. Exit status 1 if any task failed.")
-    add_arguments(p)
+    add_launch_arguments(p)
     p.set_defaults(func=main_launch)
+
+
+def add_launch_arguments(p) -> None:
+    """The ``lpsens launch`` options (also used by test and benchmark drivers of the launcher)."""
+    import json
+
+    def _json(text):
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"not JSON: {exc}") from None
+        if not isinstance(value, dict):
+            raise ValueError("must be a JSON object")
+        return value
+
+    _json.__name__ = "JSON filter"
+    p.add_argument("--root", type=Path, default=Path("."), help="project directory (default: .)")
+    p.add_argument("--ranks-per-task", "-k", type=int, default=None, metavar="K",
+                   help="run every task on K ranks (the number of ranks must be a multiple); default: each job's "
+                        "potential.ranks_per_task (missing: 1), mixed sizes packed together")
+    p.add_argument("--walltime", default=None,
+                   help="allocation length as SLURM --time: minutes, MM:SS, HH:MM:SS, D-HH[:MM[:SS]] (default: SLURM_JOB_END_TIME, squeue, or none)")
+    p.add_argument("-f", "--filter", type=_json, default=None, metavar="JSON",
+                   help='signac state-point filter, e.g. \'{"material": "glass", "temperature_K": {"$gte": 600}}\'')
+    p.add_argument("--status", default="pending,timeout,lost",
+                   help="comma-separated eligible states (default: pending,timeout,lost)")
+    p.add_argument("--retry-failed", action="store_true", help="also run failed jobs")
+    p.add_argument("--max-retries", type=int, default=3,
+                   help="a job found lost, or whose worker process died, more often than this is marked failed; "
+                        "each retry resumes from the last checkpoint (default: 3)")
+    p.add_argument("--stale-after", type=float, default=300.0, metavar="S",
+                   help="a claim without heartbeat for S seconds belongs to a dead launch (default: 300)")
+    p.add_argument("--heartbeat", type=float, default=30.0, metavar="S", help="claim heartbeat interval (default: 30)")
+    p.add_argument("--margin", type=float, default=60.0, metavar="S",
+                   help="seconds kept free before the walltime (default: 60)")
+    p.add_argument("--prior-rate", type=float, default=500.0, metavar="ATOM_STEPS_PER_S",
+                   help="throughput assumed per rank before any run finished (default: 500)")
+    p.add_argument("--progress-interval", type=float, default=60.0, metavar="S",
+                   help="in a log: a progress line on every change and at least every S seconds; 0 disables (default: 60)")
+    p.add_argument("--in-process", action="store_true",
+                   help="run tasks inside the launcher's ranks instead of worker processes (debugging; a crashing "
+                        "task then ends the launch)")
+
+
+def launch_options(args):
+    """:class:`~lpsens.launch.launcher.LaunchOptions` from the ``lpsens launch`` arguments.
+
+    Raises
+    ------
+    LaunchError
+        For invalid values (the error's ``key`` names the option's field).
+    """
+    from lpsens.launch.launcher import LaunchOptions
+
+    statuses = [s.strip() for s in str(args.status).split(",") if s.strip()]
+    if args.retry_failed and "failed" not in statuses:
+        statuses.append("failed")
+    return LaunchOptions(
+        ranks_per_task=args.ranks_per_task, walltime=args.walltime, statuses=frozenset(statuses),
+        retry_failed=args.retry_failed, max_retries=args.max_retries, sp_filter=args.filter,
+        stale_after_s=args.stale_after, heartbeat_s=args.heartbeat, margin_s=args.margin,
+        prior_rate=args.prior_rate, progress_interval_s=args.progress_interval,
+        isolate=not getattr(args, "in_process", False))
+
+
+def run_launch(args, task_fn=None) -> int:
+    """``lpsens launch``: every rank of ``MPI.COMM_WORLD`` calls this; returns the exit status.
+
+    Raises
+    ------
+    LpsensError
+        Bad options or project, on rank 0 (the other ranks return its exit code: one rank says it).
+    """
+    from mpi4py import MPI  # before LAMMPS, so libmpi resolves from the mpich wheel
+
+    from lpsens.launch.launcher import launch
+    from lpsens.project import open_project
+
+    try:
+        options = launch_options(args)
+        project = open_project(args.root)
+        report = launch(project, comm=MPI.COMM_WORLD, task_fn=task_fn, options=options)
+    except LpsensError as exc:
+        if MPI.COMM_WORLD.Get_rank() != 0:
+            return exc.exit_code
+        raise
+    return report.exit_code
 
 
 #: LaunchOptions fields (the ``key`` of a LaunchError) -> the ``lpsens launch`` option that sets them.
@@ -176,7 +207,6 @@ _LAUNCH_OPTIONS = {"ranks_per_task": "--ranks-per-task", "status": "--status", "
 
 def main_launch(args) -> int:
     from lpsens.errors import LaunchError
-    from lpsens.launch.launcher import run_from_args
     from lpsens.launch.walltime import parse_walltime
 
     if args.walltime is not None:  # every rank checks it before the launch (else rank 0 alone aborts all)
@@ -190,7 +220,7 @@ def main_launch(args) -> int:
                 return error.exit_code
             raise error from None
     try:
-        return run_from_args(args)
+        return run_launch(args)
     except LaunchError as exc:  # raised on one rank only: name the option the user gave, not the field
         if exc.key in _LAUNCH_OPTIONS and exc.file is None and exc.job_id is None:
             raise LaunchError(exc.reason, option=_LAUNCH_OPTIONS[exc.key]) from None

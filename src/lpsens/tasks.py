@@ -7,7 +7,8 @@ only needs :func:`register`.
 
 A task function has the interface of :func:`lpsens.md.task.run_task`:
 ``task(job, *, comm, should_stop, on_segment)`` returning an object with ``status``
-(``"done"``/``"timeout"``) and ``steps_done``.
+(``"done"``/``"timeout"``) and ``steps_done`` (an integer >= 0); a task that returns anything
+else, None included, fails its job (:func:`lpsens.launch.lifecycle.task_result`).
 """
 
 from __future__ import annotations

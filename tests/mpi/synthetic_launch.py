@@ -7,8 +7,7 @@ import json
 import os
 import sys
 
-from lpsens.cli import build_parser
-from lpsens.launch.launcher import run_from_args
+from lpsens.cli import build_parser, run_launch
 from lpsens.launch.synthetic import mpi_probe_task, sized_task, sleep_task
 
 
@@ -33,4 +32,4 @@ if __name__ == "__main__":
     # interrupting_task lives in __main__, so it runs inside the launcher's ranks
     extra = ["--in-process"] if name == "interrupt" else []
     args = build_parser().parse_args(["launch", *sys.argv[1:], *extra])
-    sys.exit(run_from_args(args, task_fn=task))
+    sys.exit(run_launch(args, task_fn=task))

