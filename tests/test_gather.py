@@ -14,6 +14,7 @@ from lpsens.analysis.arrhenius import K_B_EV
 from lpsens.analysis.pipeline import write_json_atomic
 from lpsens.analysis.synthetic import write_random_walk
 from lpsens.gather import gather
+from lpsens.statepoint import SCHEMA_VERSION
 
 EA = {"gamma_Li3PS4": 0.35, "Li7P3S11": 0.20}
 
@@ -33,8 +34,14 @@ def template(tmp_path_factory):
     return result
 
 
-def _project(root, template, *, frozen=True):
+def _lpsens_project(root):
     project = signac.init_project(str(root))
+    project.doc["lpsens_schema_version"] = SCHEMA_VERSION  # as `lpsens init` would
+    return project
+
+
+def _project(root, template, *, frozen=True):
+    project = _lpsens_project(root)
     rng = np.random.default_rng(0)
     points = [("gamma_Li3PS4", 75.0, T, r, "none") for T in (500, 600, 700, 800) for r in (0, 1)]
     points += [("Li7P3S11", 70.0, T, 0, "none") for T in (500, 600, 700)]
@@ -106,7 +113,7 @@ def test_gather_cli_skips_corrupt_and_missing(tmp_path, template):
 
 
 def test_analyze_root_then_gather(tmp_path):
-    project = signac.init_project(str(tmp_path / "proj"))
+    project = _lpsens_project(tmp_path / "proj")
     done = project.open_job({"material": "glass", "x_Li2S_mol_pct": 75.0, "temperature_K": 600, "replica": 0,
                              "constraint": "none"}).init()
     write_random_walk(done.fn("trajectory.h5"), n_frames=2000, n_walkers=8, n_framework=8)
@@ -180,7 +187,7 @@ def _rows(Ts, rel_err=0.05, Ea=0.3, hops=None):
 
 
 def test_two_temperatures_give_no_extrapolation():
-    from lpsens.gather import arrhenius_table
+    from lpsens.analysis.ensemble import arrhenius_table
 
     rows, notes = arrhenius_table(_rows([600, 700]))
     (row,) = rows
@@ -190,7 +197,7 @@ def test_two_temperatures_give_no_extrapolation():
 
 
 def test_unbounded_interval_gives_no_extrapolation_and_flags():
-    from lpsens.gather import arrhenius_table
+    from lpsens.analysis.ensemble import arrhenius_table
 
     (row,), notes = arrhenius_table(_rows([600, 650, 700], rel_err=1.5))  # errors larger than the values
     assert np.isnan(row["sigma_300K_S_cm"]) and "interval spans a factor" in row["extrapolation"]
@@ -201,7 +208,7 @@ def test_unbounded_interval_gives_no_extrapolation_and_flags():
 
 
 def test_runs_without_hops_are_left_out_of_the_fit():
-    from lpsens.gather import arrhenius_table
+    from lpsens.analysis.ensemble import arrhenius_table
 
     rows = _rows([400, 500, 600, 700], hops={400: "none"})
     rows[0]["sigma_S_cm"] *= 1e-3  # vibration only: a meaningless small value

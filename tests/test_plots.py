@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 from lpsens.analysis import analyze_trajectory
+from lpsens.analysis.ensemble import build_tables
 from lpsens.analysis.synthetic import write_random_walk
-from lpsens.gather import JobRecord, build_tables
+from lpsens.gather import JobRecord
 from lpsens.plots import make_figures
 
 

@@ -309,6 +309,8 @@ def main_analyze(args) -> int:
     import json
 
     from lpsens.analysis import AnalysisSettings, analyze_project, analyze_trajectory
+    from lpsens.analysis.pipeline import campaign_settings_of
+    from lpsens.analysis.settings import resolve_settings
     from lpsens.errors import AnalysisError
 
     overrides = {k: v for k, v in (("fit_start_ps", args.fit_start_ps), ("fit_end_fraction", args.fit_end_fraction),
@@ -323,24 +325,14 @@ def main_analyze(args) -> int:
     if args.temperature_K is not None and not args.temperature_K > 0:
         raise AnalysisError(f"must be > 0 K, got {args.temperature_K:g}", option="--temperature-K")
     if args.trajectory is not None:  # a trajectory in a campaign's job: that campaign's [analysis] settings
-        stored = _campaign_analysis_settings(args.trajectory)
+        stored = campaign_settings_of(args.trajectory)
         default = AnalysisSettings().to_dict()
         changed = {k: v for k, v in stored.items() if k not in overrides and default.get(k) != v}
         if changed:
             print(f"note: {args.trajectory} is in a job of a campaign whose [analysis] table sets "
                   + ", ".join(f"{k} = {v:g}" if isinstance(v, float) else f"{k} = {v}" for k, v in changed.items())
                   + "; analysing with those (options override them)", file=sys.stderr)
-        overrides = {**stored, **overrides}
-    if args.trajectory is None:  # a project's own [analysis] settings (from its spec) come first
-        import signac
-
-        try:
-            stored = signac.get_project(str(args.root), search=False).doc.get("analysis_settings", {})
-        except LookupError:
-            stored = {}  # analyze_project reports the missing project
-        overrides = {**stored, **overrides}
-    settings = AnalysisSettings.from_dict(overrides)
-    if args.trajectory is not None:
+        settings = resolve_settings(stored, overrides)
         result = analyze_trajectory(args.trajectory, settings, temperature_K=args.temperature_K)
         if args.json:
             print(json.dumps(result, allow_nan=False))
@@ -359,7 +351,7 @@ def main_analyze(args) -> int:
                   f"  Li accessible fraction: {result['li_accessible_fraction']:.3f}\n"
                   f"  chemistry: {'integrity: ' + result['integrity_reason'] if result['integrity_broken'] else 'intact'}")
         return 0
-    report = analyze_project(args.root, settings, force=args.force)
+    report = analyze_project(args.root, force=args.force, overrides=overrides)
     for job_id, message in report.failed:
         print(f"job {job_id}: analysis failed: {message}", file=sys.stderr)
     for job_id, message in report.unreadable:
@@ -371,17 +363,6 @@ def main_analyze(args) -> int:
                           "failed": [list(f) for f in report.failed],
                           "unreadable": [list(u) for u in report.unreadable]}))
     return 1 if report.failed or report.unreadable else 0
-
-
-def _campaign_analysis_settings(trajectory: Path) -> dict:
-    """The [analysis] settings of the campaign whose job directory holds ``trajectory``; {} if none."""
-    import signac
-
-    try:
-        job = signac.get_job(str(Path(trajectory).resolve().parent))
-        return dict(job.project.doc.get("analysis_settings", {}))
-    except (LookupError, OSError, ValueError):  # not inside a job of a project (a copied file): defaults
-        return {}
 
 
 def _dynamics_lines(result) -> str:

@@ -130,8 +130,9 @@ def check_targets(root: Path, out_dir: Path) -> list[dict]:
     ``demo_targets.txt`` (as printed) into ``out_dir``. Jobs with broken chemistry are left out
     of the tables, as ``lpsens gather`` does by default. Returns the rows.
     """
+    from lpsens.analysis.ensemble import build_tables
     from lpsens.analysis.targets import demo_targets, format_targets
-    from lpsens.gather import build_tables, load_records, write_csv
+    from lpsens.gather import load_records, write_csv
     from lpsens.project import open_project
 
     records, _ = load_records(root)

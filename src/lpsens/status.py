@@ -222,6 +222,21 @@ def status_report(project, group_by=("material", "constraint"), *, detailed=Fals
     return report
 
 
+def format_columns(header: list[str], rows: list[list[str]], *, left: int = 0) -> list[str]:
+    """Fixed-width text lines of a table: the header line, then one line per row.
+
+    Every column is as wide as its widest cell; the first ``left`` columns are left-aligned
+    (labels), the others right-aligned (numbers); columns are separated by two spaces. The one
+    text-table layout of lpsens (``lpsens status``, the ``lpsens gather`` tables).
+    """
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+
+    def line(r):
+        return "  ".join(c.ljust(w) if i < left else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
+
+    return [line(r) for r in [header, *rows]]
+
+
 def format_report(report: dict) -> str:
     """A readable text table of a :func:`status_report`."""
     states = [s.value for s in JobStatus]
@@ -233,10 +248,9 @@ def format_report(report: dict) -> str:
         rows.append([*(str(g["key"][k]) for k in keys), *(str(counts[s]) for s in states), str(sum(counts.values()))])
     tot = report["by_status"]
     rows.append(["all", *([""] * (len(keys) - 1)), *(str(tot[s]) for s in states), str(report["total"])])
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    line = lambda r: "  ".join(c.rjust(w) if i >= len(keys) else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))  # noqa: E731
-    out = [f"{report['total']} jobs in {report['root']}", line(header), line(["-" * w for w in widths])]
-    out += [line(r) for r in rows]
+    rule = ["-" * max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    head, *body = format_columns(header, [rule, *rows], left=len(keys))
+    out = [f"{report['total']} jobs in {report['root']}", head, *body]
     if report.get("integrity_broken"):
         out.append(f"{report['integrity_broken']} analysed job(s) have broken chemistry (excluded from 'lpsens gather')")
     if report["failures"]:

@@ -4,10 +4,10 @@ import math
 
 import pytest
 
+from lpsens.analysis.ensemble import frozen_ratio_table
 from lpsens.analysis.targets import MAX_D_REL_ERR, TARGET_VERDICTS, TARGETS, demo_targets
 from lpsens.campaign import parse_campaign
 from lpsens.demo import demo_spec
-from lpsens.gather import frozen_ratio_table
 
 #: sigma at 700 K (S/cm) of a world in which every ordering of the paper holds
 SIGMA_700 = {("alpha_Li3PS4", "none"): 3e-2, ("Li7P3S11", "none"): 2e-2, ("beta_Li3PS4", "none"): 4e-3,

@@ -19,13 +19,18 @@ from lpsens.analysis.integrity import ChemistryIntegrity
 from lpsens.analysis.msd import LI, MSD, Diffusion
 from lpsens.analysis.rdf import R_MAX_RULE_MINIMUM_IMAGE, RDF
 from lpsens.analysis.reader import TrajectoryReader
-from lpsens.analysis.settings import AnalysisSettings
+from lpsens.analysis.settings import AnalysisSettings, resolve_settings
 from lpsens.analysis.volume import AccessibleVolume
-from lpsens.errors import AnalysisError, DocumentError, InsufficientDataError, LpsensError, ProjectError
+from lpsens.errors import (
+    AnalysisError,
+    DocumentError,
+    InsufficientDataError,
+    LpsensError,
+)
 from lpsens.statepoint import StatePoint
 from lpsens.status import read_job_document, utcnow
 
-__all__ = ["uncertainty_flags", "analyze_trajectory", "analyze_job", "analyze_project", "AnalyzeReport", "write_json_atomic",
+__all__ = ["uncertainty_flags", "analyze_trajectory", "analyze_job", "analyze_project", "campaign_settings_of", "AnalyzeReport", "write_json_atomic",
            "RESULT_FORMAT", "RESULT_VERSION", "SUMMARY_KEYS"]
 
 log = logging.getLogger("lpsens.analysis")
@@ -218,6 +223,18 @@ def analyze_job(job, settings: AnalysisSettings | None = None) -> dict:
     return result
 
 
+def campaign_settings_of(trajectory) -> dict:
+    """The ``[analysis]`` settings of the campaign whose job directory holds ``trajectory``; {} if none
+    (a file outside a job of a project, e.g. a copy)."""
+    import signac
+
+    try:
+        job = signac.get_job(str(Path(trajectory).resolve().parent))
+        return dict(job.project.doc.get("analysis_settings", {}))
+    except (LookupError, OSError, ValueError):
+        return {}
+
+
 @dataclass
 class AnalyzeReport:
     """What ``analyze_project`` did: job ids analysed, skipped (with reasons), failed (with messages)
@@ -229,18 +246,41 @@ class AnalyzeReport:
     unreadable: list[tuple[str, str]] = field(default_factory=list)
 
 
-def analyze_project(root, settings: AnalysisSettings | None = None, *, force: bool = False) -> AnalyzeReport:
+def analyze_project(root, settings: AnalysisSettings | None = None, *, force: bool = False,
+                    overrides: dict | None = None) -> AnalyzeReport:
     """Analyse every finished job (``status == "done"``) not analysed yet; ``force`` redoes all.
 
     A job fails on its own (the message is stored in ``job.doc["analysis_error"]``); the others go on.
     A job whose document cannot be read is listed in ``unreadable`` and left alone.
-    """
-    import signac
 
-    try:
-        project = signac.get_project(str(root), search=False)
-    except LookupError:
-        raise ProjectError("no signac project here; run 'lpsens init' or pass --root", file=root) from None
+    Parameters
+    ----------
+    root
+        Project directory.
+    settings
+        The settings to use as they are; default (None): the campaign's ``[analysis]`` table
+        (stored in the project by ``lpsens init``), then ``overrides`` on top
+        (:func:`~lpsens.analysis.settings.resolve_settings`).
+    force
+        Re-analyse jobs that already have results.
+    overrides
+        Settings that take precedence over the campaign's (e.g. command-line options); only
+        with ``settings=None``.
+
+    Raises
+    ------
+    ProjectError
+        No lpsens project at ``root``, or one of another schema version.
+    AnalysisError
+        Invalid settings, or ``settings`` and ``overrides`` both given.
+    """
+    from lpsens.project import open_project
+
+    project = open_project(root)
+    if settings is None:
+        settings = resolve_settings(project.doc.get("analysis_settings"), overrides)
+    elif overrides:
+        raise AnalysisError("give either settings or overrides of the campaign's settings, not both")
     report = AnalyzeReport()
     for job in sorted(project, key=lambda j: j.id):
         try:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from lpsens.errors import AnalysisError, check_keys
 
-__all__ = ["AnalysisSettings"]
+__all__ = ["AnalysisSettings", "resolve_settings"]
 
 
 @dataclass(frozen=True)
@@ -178,3 +178,15 @@ class AnalysisSettings:
     def from_dict(cls, data: dict) -> AnalysisSettings:
         check_keys(data, (f.name for f in dataclasses.fields(cls)), where="analysis", error=AnalysisError)
         return cls(**data)
+
+
+def resolve_settings(stored: dict | None, overrides: dict | None = None) -> AnalysisSettings:
+    """The settings in force: the defaults, then the campaign's ``[analysis]`` table (``stored``),
+    then ``overrides`` (e.g. command-line options): the one precedence rule of lpsens.
+
+    Raises
+    ------
+    AnalysisError
+        For unknown keys or invalid values (the key names the setting).
+    """
+    return AnalysisSettings.from_dict({**(stored or {}), **(overrides or {})})
