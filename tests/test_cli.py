@@ -1,12 +1,15 @@
 import argparse
 import dataclasses
 import json
+import subprocess
+import sys
 
 import pytest
 from lpsens_testing import MINI_SPEC, REPO, run_cli
 
 import lpsens
 from lpsens.analysis import AnalysisSettings
+from lpsens.analysis.synthetic import write_random_walk
 from lpsens.cli import build_parser, main
 from lpsens.md.protocol import MDProtocol
 
@@ -232,3 +235,122 @@ def test_readme_analyze_example_works_on_a_demo_trajectory(tmp_path, capsys, mon
         "Error: copied.h5: run too short for a diffusive regime: 8 blocks of 1 ps give a fit window [2, 0.5] ps "
         "with 0 lags; needed: end >= 2 x start and >= 10 lags, i.e. >= 64 ps of production, or an earlier fit "
         "start / fewer blocks ([analysis] fit_start_ps, n_blocks; lpsens analyze --fit-start-ps, --n-blocks)")
+
+
+# --------------------------------------------------------------------------- run (one job in this process)
+def _run(*args):
+    return subprocess.run([sys.executable, "-m", "lpsens", *map(str, args)], capture_output=True, text=True, timeout=600)
+
+
+def test_lpsens_run_completes_a_job_and_records_done(make_job):
+    job = make_job()
+    proc = _run("run", job.id[:10], "--root", job.project.path)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["job_id"] == job.id and out["status"] == "done" and out["n_frames"] > 1
+    assert job.doc["status"] == "done" and job.doc["reason"] is None and job.doc["attempts"] == 1
+    assert job.doc["provenance"]["backend"] in ("quippy", "native")
+
+
+def test_lpsens_run_records_the_failure_reason(make_job):
+    job = make_job()
+    with open(job.fn("initial.extxyz"), "w") as fh:
+        fh.write("not a structure\n")
+    proc = _run("run", job.id, "--root", job.project.path)
+    assert proc.returncode != 0
+    assert proc.stderr.startswith("Error: ") and "initial.extxyz" in proc.stderr
+    assert job.doc["status"] == "failed" and "initial.extxyz" in job.doc["reason"]
+
+
+def test_lpsens_run_unknown_job(make_job):
+    job = make_job()
+    proc = _run("run", "ffffffffff", "--root", job.project.path)
+    assert proc.returncode != 0 and "no job" in proc.stderr
+
+
+def test_lpsens_run_refuses_a_job_claimed_by_a_launch(make_job):
+    from lpsens.launch.claims import Owner, try_claim
+
+    job = make_job()
+    claim = try_claim(job.path, Owner.here("launch-under-test", 0))
+    try:
+        proc = _run("run", job.id, "--root", job.project.path)
+    finally:
+        claim.release()
+    assert proc.returncode != 0
+    assert "launch-under-test" in proc.stderr and ".lpsens_claim.json" in proc.stderr
+    assert job.doc["status"] == "pending"  # nothing was written
+
+
+def test_lpsens_run_uses_the_campaign_backend_and_backend_overrides_it(make_job, toy_uf3):
+    job = make_job(uf3=toy_uf3)
+    proc = _run("run", job.id, "--root", job.project.path)
+    assert proc.returncode == 0, proc.stderr
+    assert job.doc["provenance"]["backend"] == "uf3"
+    plain = make_job(replica=1)  # no compiled file: --backend uf3 cannot run it
+    proc = _run("run", plain.id, "--root", plain.project.path, "--backend", "uf3")
+    assert proc.returncode != 0
+    err = proc.stderr.strip().splitlines()
+    assert err[-1].startswith("Error: ") and "compiled GAP" in err[-1], proc.stderr
+    assert plain.doc["status"] == "failed"
+
+
+# --------------------------------------------------------------------------- analyze
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "lpsens", *map(str, args)], capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_analyze_trajectory_json(tmp_path):
+    path = write_random_walk(tmp_path / "trajectory.h5", n_frames=4000, n_walkers=32, temperature_K=650.0)
+    proc = _cli("analyze", "--trajectory", path, "--temperature-K", 700, "--json")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    for key in ("D_cm2_s", "D_err_cm2_s", "sigma_S_cm", "sigma_err_S_cm", "temperature_K", "n_Li", "volume_A3",
+                "anion_counts"):
+        assert key in out
+    assert out["temperature_K"] == 700.0
+    assert out["n_Li"] == 32
+    assert out["volume_A3"] == pytest.approx(15 * 16 * 17)
+    assert set(out["anion_counts"]) >= {"PS4", "P2S7", "P2S6", "other"}
+    assert out["D_cm2_s"] == pytest.approx(0.5e-4, rel=0.1)
+    assert out["haven_ratio_assumed"] == 1.0 and out["charge_number"] == 1
+    assert out["hop_statistics"] == "ok" and out["n_hops"] > 100 and out["uncertain"] == ""
+    assert out["D_err_cm2_s"] ** 2 == pytest.approx(out["D_err_blocks_cm2_s"] ** 2 + out["D_err_counting_cm2_s"] ** 2)
+    # issue 13: the measured collective conductivity and Haven ratio (independent walkers: H ~ 1)
+    for key in ("sigma_collective_S_cm", "sigma_collective_err_S_cm", "haven_ratio", "haven_ratio_err",
+                "PS4_tau1_ps", "PS4_tau1_err_ps", "PS4_reorientations_per_ps", "Li_jumps_per_ps_per_ion",
+                "Li_residence_time_ps", "paddlewheel_enrichment", "paddlewheel_enrichment_err"):
+        assert key in out
+    assert out["haven_ratio"] == pytest.approx(1.0, abs=4 * out["haven_ratio_err"])
+
+
+def test_analyze_default_temperature_from_file(tmp_path):
+    path = write_random_walk(tmp_path / "trajectory.h5", n_frames=4000, n_walkers=8, temperature_K=650.0)
+    out = json.loads(_cli("analyze", "--trajectory", path, "--json").stdout)
+    assert out["temperature_K"] == 650.0
+    # random walkers overlap: the text output says the chemistry is broken, and why
+    text = _cli("analyze", "--trajectory", path).stdout
+    assert "chemistry: integrity: broken at 0 ps (frame 0, 100% of frames broken): " in text
+
+
+def test_analyze_too_short_is_an_error(tmp_path):
+    path = write_random_walk(tmp_path / "trajectory.h5", n_frames=100, n_walkers=4)
+    proc = _cli("analyze", "--trajectory", path, "--json")
+    assert proc.returncode != 0
+    assert proc.stdout == ""
+    assert proc.stderr.startswith("Error:") and "too short" in proc.stderr
+
+
+def test_analyze_not_a_trajectory(tmp_path):
+    bad = tmp_path / "x.h5"
+    bad.write_text("junk")
+    proc = _cli("analyze", "--trajectory", bad, "--json")
+    assert proc.returncode != 0 and "Error:" in proc.stderr
+
+
+def test_analyze_text_flags_a_run_without_hops(tmp_path):
+    path = write_random_walk(tmp_path / "trajectory.h5", n_frames=2000, n_walkers=8, D_A2_ps=1e-4)
+    proc = _cli("analyze", "--trajectory", path)
+    assert proc.returncode == 0, proc.stderr
+    assert "0 Li hops by 0 Li: none" in proc.stdout and "[error>value;no-hops]" in proc.stdout

@@ -230,51 +230,6 @@ def test_progress_lines(project, capsys):
     time.sleep(0)
 
 
-def test_progress_in_a_log_only_on_change_and_counting_down(tmp_path):
-    """Non-interactive: no repeated identical lines; the time left counts down between events."""
-    import io
-    import threading
-
-    from lpsens.launch.journal import Journal
-    from lpsens.launch.progress import ProgressReporter
-    from lpsens.launch.scheduler import CostModel, TaskCost
-
-    path = tmp_path / "journal.jsonl"
-    tasks = [TaskCost(f"j{i}", 100, 1000, 100) for i in range(3)]  # 100 s each at 1000 atom-steps/s
-    clock = {"t": 0.0}
-    rep = ProgressReporter(path, "L", tasks, 1, CostModel(prior_rate=1000.0), clock=lambda: clock["t"])
-    journal = Journal(path, "L", 0)
-    journal.write("start", job="j0")
-    rep.poll()
-    first = rep.eta_s()
-    clock["t"] = 40.0
-    assert rep.eta_s() == pytest.approx(first - 40.0)  # counts down without a new event
-    clock["t"] = 1e6
-    assert rep.eta_s() == 0.0
-    # run(): one line per change, none repeated while nothing happens (interval 1 h)
-    clock["t"] = 0.0
-    stream, finished = io.StringIO(), threading.Event()
-    thread = threading.Thread(target=rep.run, args=(finished, 3600.0, stream), kwargs={"poll_s": 0.02})
-    thread.start()
-    time.sleep(0.3)
-    journal.write("finish", job="j0", outcome="done")
-    time.sleep(0.3)
-    finished.set()
-    thread.join()
-    lines = stream.getvalue().splitlines()
-    assert len(lines) == 3, lines  # at start, on the change, at the end
-    assert "0/3 done, 1 running" in lines[0] and "1/3 done, 0 running" in lines[1]
-    # an unchanged state is repeated after the interval
-    rep.clock = time.monotonic
-    stream, finished = io.StringIO(), threading.Event()
-    thread = threading.Thread(target=rep.run, args=(finished, 0.05, stream), kwargs={"poll_s": 0.01})
-    thread.start()
-    time.sleep(0.3)
-    finished.set()
-    thread.join()
-    assert len(stream.getvalue().splitlines()) >= 3
-
-
 def test_relaunch_by_the_job_script_is_journaled(project, monkeypatch, capsys):
     from lpsens.launch.journal import read_journal
 

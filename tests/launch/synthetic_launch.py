@@ -1,6 +1,6 @@
 """``lpsens launch`` with the synthetic sleep task instead of MD (run under mpiexec by the tests).
 
-Usage: mpiexec -n 2 python tests/mpi/synthetic_launch.py [lpsens launch options...]
+Usage: mpiexec -n 2 python tests/launch/synthetic_launch.py [lpsens launch options...]
 """
 
 import json

@@ -1,4 +1,4 @@
-"""The launcher under real ``mpiexec -n 2`` with the synthetic sleep task (tests/mpi/synthetic_launch.py)."""
+"""The launcher under real ``mpiexec -n 2`` with the synthetic sleep task (tests/launch/synthetic_launch.py)."""
 
 import json
 import os
