@@ -65,7 +65,7 @@ def test_launch_walltime_under_mpiexec_is_one_line_and_starts_nothing(project):
     proc = subprocess.run([str(mpiexec), "-n", "2", sys.executable, "-m", "lpsens", "launch", "--root", str(project),
                            "--walltime", "-5"], capture_output=True, text=True, timeout=120,
                           env={**os.environ, "OMP_NUM_THREADS": "1"})
-    assert proc.returncode == 2, proc.stderr  # not an MPI_Abort of all ranks
+    assert proc.returncode == 4, proc.stderr  # LpsensError.exit_code, not an MPI_Abort of all ranks
     assert proc.stderr.strip() == f"Error: --walltime: '-5' is not a positive SLURM time; {WALLTIME_FORMS}"
     import signac
 

@@ -30,3 +30,33 @@ def test_check_keys_names_every_unknown_key():
 def test_option_is_shown_as_typed_and_key_as_a_key():
     assert str(LaunchError("bad", option="--walltime")) == "--walltime: bad"
     assert str(SpecError("bad", file="s.toml", key="protocol.timestep_fs")) == "s.toml: key 'protocol.timestep_fs': bad"
+
+
+def test_lpsens_errors_exit_with_their_own_status_not_argparse_usage():
+    from lpsens.cli import main
+    from lpsens.errors import LpsensError
+
+    assert LpsensError.exit_code == 4
+    with pytest.raises(SystemExit) as usage:
+        main(["status", "--no-such-option"])
+    assert usage.value.code == 2  # argparse's usage error stays distinct
+    assert main(["status", "--group-by", "colour"]) == 4
+
+
+def test_demo_and_mpi_errors_are_in_the_hierarchy():
+    from lpsens.errors import DemoError, LpsensError, MPIError
+
+    assert issubclass(DemoError, LpsensError) and issubclass(DemoError, RuntimeError)
+    assert issubclass(MPIError, LaunchError) and issubclass(MPIError, RuntimeError)
+
+
+def test_find_mpiexec_says_how_to_get_one(monkeypatch, tmp_path):
+    import sys
+
+    from lpsens.errors import MPIError
+    from lpsens.launch.launcher import find_mpiexec
+
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "python"))
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(MPIError, match="no mpiexec found.*mpich wheel"):
+        find_mpiexec()

@@ -240,3 +240,24 @@ def test_safety_net_forwards_usr1_and_does_not_relaunch(tmp_path):
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert (tmp_path / "calls.txt").read_text().splitlines() == ["run 0 after 0"]
+
+
+@pytest.mark.parametrize("status", [2, 4])
+def test_safety_net_does_not_relaunch_a_usage_or_lpsens_error(tmp_path, status):
+    """Exit 2 (argparse) and 4 (LpsensError: bad options or project) would fail again: no relaunch."""
+    script, env = _fake_launch_env(tmp_path, f"exit {status}")
+    proc = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True, timeout=30)
+    assert proc.returncode == status
+    assert (tmp_path / "calls.txt").read_text().splitlines() == ["run 0 after 0"]
+
+
+def test_a_slurm_tool_that_cannot_run_is_a_submit_error(tmp_path):
+    from lpsens.errors import SubmitError
+    from lpsens.submit import _slurm_state
+
+    broken = tmp_path / "squeue"
+    broken.write_text("#!/no/such/interpreter\n")
+    broken.chmod(0o755)
+    with pytest.raises(SubmitError, match="cannot run .*squeue"):
+        _slurm_state("4242", str(broken), "no-such-sacct")
+    assert _slurm_state("4242", "no-such-squeue", "no-such-sacct") is None  # no SLURM tool: nobody can tell

@@ -149,6 +149,13 @@ def load_campaign(path: str | Path) -> Campaign:
 
 
 def parse_campaign(data: dict, *, file: Path | None = None) -> Campaign:
+    """A :class:`Campaign` from a parsed campaign spec (``file``: where it was read from, for messages).
+
+    Raises
+    ------
+    SpecError
+        For an unknown key, a missing table or a bad value; the message names the file and the key.
+    """
     _check_keys(data, _TOP_KEYS, "", file)
     for required in ("campaign", "potential", "material"):
         if required not in data:
@@ -289,16 +296,8 @@ def _potential(table, file) -> PotentialSpec:
         raise SpecError(exc.reason, file=file, key=exc.key) from None
     uf3 = None
     if "uf3" in table:
-        raw = table["uf3"]
-        if not isinstance(raw, str) or not raw:
-            raise SpecError(f"expected the path of a compiled .uf3 file, got {raw!r}", file=file, key="potential.uf3")
-        uf3 = Path(raw).expanduser()
-        if not uf3.is_absolute() and file is not None:
-            uf3 = Path(file).resolve().parent / uf3
-        if not uf3.is_file():
-            raise SpecError(f"compiled GAP {uf3} does not exist (make it with `lpsens potential compile`); "
-                            "paths are relative to the spec file", file=file, key="potential.uf3")
-        uf3 = uf3.resolve()
+        uf3 = _spec_file(table["uf3"], file, "potential.uf3", "the path of a compiled .uf3 file",
+                         "compiled GAP {} does not exist (make it with `lpsens potential compile`)")
     if "bundled" in table:
         try:
             which = coerce_enum(BundledPotential, table["bundled"], "potential.bundled")
@@ -312,17 +311,8 @@ def _potential(table, file) -> PotentialSpec:
             uf3 = _bundled_uf3()
             uf3_bundled = uf3 is not None
     else:
-        raw = table["path"]
-        if not isinstance(raw, str) or not raw:
-            raise SpecError(f"expected a file path, got {raw!r}", file=file, key="potential.path")
-        p = Path(raw).expanduser()
-        if not p.is_absolute() and file is not None:
-            p = Path(file).resolve().parent / p
-        if not p.is_file():
-            raise SpecError(
-                f"GAP file {p} does not exist; paths are relative to the spec file", file=file, key="potential.path"
-            )
-        gap, bundled, uf3_bundled = p.resolve(), None, False
+        gap = _spec_file(table["path"], file, "potential.path", "a file path", "GAP file {} does not exist")
+        bundled, uf3_bundled = None, False
     if backend == "uf3" and uf3 is None:
         raise SpecError("backend \"uf3\" needs the compiled GAP: add uf3 = \"file.uf3\" "
                         "(make it with `lpsens potential compile GAP.xml -o file.uf3`)", file=file, key="potential.uf3")
@@ -334,6 +324,25 @@ def _potential(table, file) -> PotentialSpec:
             file=file, key="potential.ranks_per_task",
         )
     return PotentialSpec(gap, label, bundled, backend, uf3, ranks, uf3_bundled)
+
+
+def _spec_file(raw, file, key: str, expected: str, missing: str) -> Path:
+    """A file named in a spec, resolved: relative paths are relative to the spec file.
+
+    Raises
+    ------
+    SpecError
+        If ``raw`` is not a non-empty string (``expected`` says what it should be) or the file
+        does not exist (``missing``, with ``{}`` for the path).
+    """
+    if not isinstance(raw, str) or not raw:
+        raise SpecError(f"expected {expected}, got {raw!r}", file=file, key=key)
+    path = Path(raw).expanduser()
+    if not path.is_absolute() and file is not None:
+        path = Path(file).resolve().parent / path
+    if not path.is_file():
+        raise SpecError(f"{missing.format(path)}; paths are relative to the spec file", file=file, key=key)
+    return path.resolve()
 
 
 def _lammps_evaluates(backend: str, uf3) -> bool:
@@ -352,7 +361,13 @@ def _bundled_uf3() -> Path | None:
 
 
 def validate_potential(spec: PotentialSpec, file=None):
-    """Inspect the GAP XML (well-formed, label, species Li/P/S) before quippy ever sees it."""
+    """Inspect the GAP XML (well-formed, label, species Li/P/S) before quippy ever sees it.
+
+    Raises
+    ------
+    SpecError
+        If the potential file cannot be used (the reason of its :class:`~lpsens.errors.PotentialError`).
+    """
     from lpsens.potential import check_species, inspect_potential
 
     try:

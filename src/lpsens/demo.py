@@ -9,7 +9,6 @@ same command a user would type, so the demo exercises exactly the product.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -18,7 +17,8 @@ from importlib import resources
 from pathlib import Path
 
 from lpsens.campaign import parse_campaign
-from lpsens.errors import LpsensError, ProjectError
+from lpsens.errors import DemoError, ProjectError
+from lpsens.launch.launcher import find_mpiexec
 from lpsens.project import init_project
 
 __all__ = ["demo_spec", "run_demo", "find_mpiexec", "check_targets"]
@@ -38,24 +38,6 @@ def demo_spec(*, quick: bool = False) -> dict:
         data["protocol"] = {**data.get("protocol", {}), **QUICK_PROTOCOL}
         data["analysis"] = {**data.get("analysis", {}), **QUICK_ANALYSIS}
     return data
-
-
-def find_mpiexec() -> str:
-    """The ``mpiexec`` of the MPI that mpi4py uses (the mpich wheel's, next to this Python)."""
-    here = Path(sys.executable).parent / "mpiexec"
-    if here.exists():
-        return str(here)
-    found = shutil.which("mpiexec")
-    if found is None:
-        raise LpsensError(
-            "no mpiexec found next to this Python or on PATH; install lpsens with pip (it brings the "
-            "mpich wheel) or load your cluster's MPI module"
-        )
-    return found
-
-
-class DemoError(LpsensError, RuntimeError):
-    """A stage of the demo failed; the message names the stage and the command to rerun it."""
 
 
 def _stage(title: str, cmd: list[str], *, env, ok=(0,)) -> int:

@@ -5,7 +5,12 @@ the reason. ``key`` is a key of a spec or settings table (``protocol.timestep_fs
 ``key '...'``; ``option`` is a command-line option (``--walltime``), shown as itself. A place
 inside a data file (a line, a dataset, a block) belongs in the message text, not in ``key``. Subclasses also inherit the matching built-in so callers can catch
 ``ValueError``/``OSError``/``RuntimeError`` as usual. The CLI prints
-``Error: <message>`` and exits non-zero.
+``Error: <message>`` and exits with :attr:`LpsensError.exit_code` (4).
+
+Exit status of ``lpsens``: 0 success; 1 some task, analysis or gate failed (the run itself
+worked); 2 a usage error found by argparse (unknown option, missing argument); 3 ``lpsens run``
+stopped at a segment boundary (``timeout``, resumable); 4 an :class:`LpsensError` (the message
+names the fix); 70 the launcher itself failed (the job script relaunches); 130 interrupted.
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ __all__ = [
     "LaunchError",
     "SubmitError",
     "TrainingError",
+    "MPIError",
+    "DemoError",
 ]
 
 
@@ -45,7 +52,9 @@ class LpsensError(Exception):
         or settings key), the command-line option as typed (``--walltime``), ``job <id>``.
     """
 
-    exit_code = 2
+    #: Exit status of the CLI for this error: distinct from argparse's usage error (2), from a
+    #: failed task (1) and from a stopped ``lpsens run`` (3), so scripts can tell them apart.
+    exit_code = 4
 
     def __init__(self, message: str, *, file=None, key=None, option=None, job_id=None):
         self.file = None if file is None else str(file)
@@ -120,12 +129,20 @@ class LaunchError(LpsensError, RuntimeError):
     """The launcher cannot run (bad resources, walltime, communicator)."""
 
 
+class MPIError(LaunchError):
+    """No usable ``mpiexec`` (the MPI that mpi4py uses) for a multi-rank task or the demo."""
+
+
 class SubmitError(LpsensError, RuntimeError):
     """An sbatch script cannot be rendered or submitted."""
 
 
 class TrainingError(LpsensError, RuntimeError):
     """A training-campaign step failed (reference calculator, gap_fit, selection, gates)."""
+
+
+class DemoError(LpsensError, RuntimeError):
+    """A stage of the demo failed; the message names the stage and the command to rerun it."""
 
 
 def check_keys(table: Mapping, valid: Iterable[str], *, where: str = "", file=None, error: type = SpecError) -> None:

@@ -37,7 +37,13 @@ class InitReport:
 
 
 def open_project(root: str | Path) -> signac.Project:
-    """Open the lpsens project at ``root`` (no upward search), checking its schema version."""
+    """Open the lpsens project at ``root`` (no upward search), checking its schema version.
+
+    Raises
+    ------
+    ProjectError
+        No project at ``root``, a signac project that is not an lpsens one, or another schema version.
+    """
     root = Path(root)
     try:
         project = signac.get_project(str(root), search=False)
@@ -60,7 +66,13 @@ def open_project(root: str | Path) -> signac.Project:
 
 
 def find_job(project: signac.Project, job_id: str):
-    """A job by its id or a unique prefix."""
+    """A job by its id or a unique prefix.
+
+    Raises
+    ------
+    ProjectError
+        If no job, or more than one, has an id starting with ``job_id``.
+    """
     matches = [j for j in project if j.id.startswith(job_id)]
     if len(matches) != 1:
         what = "no job" if not matches else f"{len(matches)} jobs"
@@ -108,6 +120,14 @@ def init_project(campaign: Campaign, root: str | Path) -> InitReport:
 
     Everything is checked before the first write: a bad potential, another schema version,
     or an existing job whose identity fields differ raise and leave the directory untouched.
+
+    Raises
+    ------
+    ProjectError
+        If a job exists with different identity fields (protocol, potential...: results would be
+        mixed), or ``root`` is not an lpsens project of this schema version.
+    SpecError
+        If the campaign's potential (or its compiled file) cannot be used.
     """
     root = Path(root)
     info = validate_potential(campaign.potential, file=campaign.source)

@@ -45,6 +45,13 @@ def _allowed(enum_cls) -> str:
 
 
 def coerce_enum(enum_cls, value, key):
+    """``value`` as a member of ``enum_cls`` (by value), from a plain or numpy value.
+
+    Raises
+    ------
+    SpecError
+        For a value that is not one of the enum's (the allowed values are listed).
+    """
     value = plain_value(value, key)
     try:
         return enum_cls(value)
@@ -92,7 +99,13 @@ def plain_value(value, key):
 
 def coerce_int(value, key, *, minimum=None) -> int:
     """An integer from 600, 600.0, "600", np.int64(600), np.array(600) or np.float32(600.0);
-    anything else (600.5, True, "hot") is an error."""
+    anything else (600.5, True, "hot") is an error.
+
+    Raises
+    ------
+    SpecError
+        For anything but a whole number, or one below ``minimum``.
+    """
     value = plain_value(value, key)
     if isinstance(value, bool):
         raise SpecError(f"expected an integer, got {value!r}", key=key)
@@ -113,7 +126,13 @@ def coerce_int(value, key, *, minimum=None) -> int:
 
 
 def coerce_float(value, key) -> float:
-    """A finite float from a Python or numpy number, a 0-d array or a numeric string."""
+    """A finite float from a Python or numpy number, a 0-d array or a numeric string.
+
+    Raises
+    ------
+    SpecError
+        For anything but a finite real number.
+    """
     value = plain_value(value, key)
     if isinstance(value, bool):
         raise SpecError(f"expected a number, got {value!r}", key=key)
@@ -149,6 +168,14 @@ class StatePoint:
 
     @classmethod
     def canonical(cls, material, x_Li2S_mol_pct, temperature_K, replica, constraint) -> StatePoint:
+        """A validated state point with canonical types (int temperature and replica, x to 0.01 mol%).
+
+        Raises
+        ------
+        SpecError
+            For an unknown material or constraint, a temperature outside 50-3000 K, a glass x
+            outside the glass range, or a crystal x other than its formula's.
+        """
         material = coerce_enum(Material, material, "material")
         constraint = coerce_enum(Constraint, constraint, "constraint")
         temperature = coerce_int(temperature_K, "temperature_K", minimum=1)
@@ -174,6 +201,13 @@ class StatePoint:
 
     @classmethod
     def from_dict(cls, data: dict) -> StatePoint:
+        """A state point from its JSON form (``replica``/``constraint`` default to 0/none).
+
+        Raises
+        ------
+        SpecError
+            For unknown keys or invalid values (see :meth:`canonical`).
+        """
         allowed = set(STATEPOINT_KEYS)
         unknown = sorted(set(data) - allowed)
         if unknown:

@@ -163,6 +163,11 @@ def status_report(project, group_by=("material", "constraint"), *, detailed=Fals
         "failures": [{"id", "statepoint", "status", "reason"}], "integrity_broken": int,
         "jobs": [...] (if detailed)}``. Done jobs whose analysis found broken chemistry are
         listed among the failures with the reason ``integrity: broken at ... ps: ...``.
+
+    Raises
+    ------
+    ProjectError
+        For a ``group_by`` key that is not a state-point key.
     """
     from collections import Counter, defaultdict
 

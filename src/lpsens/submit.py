@@ -129,7 +129,13 @@ class Profile:
 
 def find_jobscripts(explicit: str | Path | None = None, root: str | Path | None = None) -> Path:
     """The ``jobscripts/`` directory: ``explicit``, ``$LPSENS_JOBSCRIPTS``, ``<root>/jobscripts``,
-    or the one of the lpsens source tree."""
+    or the one of the lpsens source tree.
+
+    Raises
+    ------
+    SubmitError
+        If no directory with ``base.sbatch.in`` is found.
+    """
     candidates = [explicit, os.environ.get("LPSENS_JOBSCRIPTS"),
                   None if root is None else Path(root) / "jobscripts",
                   Path.cwd() / "jobscripts", Path(__file__).resolve().parents[2] / "jobscripts",
@@ -142,7 +148,13 @@ def find_jobscripts(explicit: str | Path | None = None, root: str | Path | None 
 
 
 def load_profile(name: str, *, jobscripts: str | Path | None = None, root: str | Path | None = None) -> Profile:
-    """Read ``profiles/<name>.toml`` (or a path to a TOML file)."""
+    """Read ``profiles/<name>.toml`` (or a path to a TOML file).
+
+    Raises
+    ------
+    SubmitError
+        For an unknown profile, an unreadable file or invalid values (the key names them).
+    """
     path = Path(name)
     if path.suffix != ".toml":
         path = find_jobscripts(jobscripts, root) / "profiles" / f"{name}.toml"
@@ -168,6 +180,11 @@ def render_script(profile: Profile, *, root: str | Path, launch_args: list[str] 
 
     ``root`` is used as given (absolute paths make the script independent of the submit
     directory); ``launch_args`` are extra ``lpsens launch`` options (filters, --max-retries...).
+
+    Raises
+    ------
+    SubmitError
+        For a project path a ``#SBATCH --output`` line cannot take, or a template placeholder problem.
     """
     template = string.Template((find_jobscripts(jobscripts, root) / TEMPLATE_NAME).read_text())
     q = shlex.quote
@@ -223,6 +240,11 @@ def submit(root: str | Path, profile: Profile, *, launch_args=(), jobscripts=Non
     """Render, write and ``sbatch`` the script; returns ``(text, script path, SLURM job id)``.
 
     With ``dry_run`` nothing is written or submitted (path and id are ``None``).
+
+    Raises
+    ------
+    SubmitError
+        If sbatch is not on PATH, fails, or answers without a job id.
     """
     root = Path(root).resolve()
     text = render_script(profile, root=root, launch_args=launch_args, jobscripts=jobscripts)
@@ -275,15 +297,31 @@ def read_submissions(root: str | Path) -> list[dict]:
 _ACTIVE = {"PENDING", "RUNNING", "CONFIGURING", "COMPLETING", "REQUEUED", "RESIZING", "SUSPENDED", "STOPPED"}
 
 
+def _ask_slurm(cmd: list[str]) -> subprocess.CompletedProcess:
+    """Run a SLURM query; a tool that cannot be started or hangs is a :class:`SubmitError`."""
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        raise SubmitError(f"'{' '.join(cmd)}' did not answer within 60 s; is the SLURM controller reachable? "
+                          "(try again, or ask your cluster's support)") from None
+    except OSError as exc:
+        raise SubmitError(f"cannot run '{cmd[0]}' ({exc}); check that it is the SLURM tool on PATH") from None
+
+
 def _slurm_state(job_id: str, squeue: str, sacct: str) -> str | None:
-    """The job's state, or None when no SLURM tool can tell."""
+    """The job's state, or None when no SLURM tool can tell.
+
+    Raises
+    ------
+    SubmitError
+        If ``squeue``/``sacct`` exists but cannot be run or does not answer within 60 s.
+    """
     if shutil.which(squeue):
-        out = subprocess.run([squeue, "-h", "-j", job_id, "-o", "%T"], capture_output=True, text=True, timeout=60)
+        out = _ask_slurm([squeue, "-h", "-j", job_id, "-o", "%T"])
         if out.returncode == 0 and out.stdout.strip():
             return out.stdout.strip().split()[0]
     if shutil.which(sacct):
-        out = subprocess.run([sacct, "-X", "-n", "-P", "-j", job_id, "-o", "State"], capture_output=True,
-                             text=True, timeout=60)
+        out = _ask_slurm([sacct, "-X", "-n", "-P", "-j", job_id, "-o", "State"])
         if out.returncode == 0 and out.stdout.strip():
             return out.stdout.strip().split()[0]  # e.g. "CANCELLED by 123" -> "CANCELLED"
     return None
@@ -301,6 +339,11 @@ def unfinished_submissions(root: str | Path, *, squeue: str = "squeue", sacct: s
     -------
     list of dict
         ``slurm_job_id``, ``script``, ``state`` (SLURM), ``reason``.
+
+    Raises
+    ------
+    SubmitError
+        If ``squeue``/``sacct`` exists but cannot be run or does not answer.
     """
     ends: dict[str, list[dict]] = {}
     starts: set[str] = set()

@@ -27,7 +27,13 @@ _REGISTRY: dict[str, str] = {"md": "lpsens.md.task:run_task", "training": "lpsen
 
 
 def register(kind: str, target: str) -> None:
-    """Make ``target`` (``"package.module:function"``) the task of data spaces of ``kind``."""
+    """Make ``target`` (``"package.module:function"``) the task of data spaces of ``kind``.
+
+    Raises
+    ------
+    LaunchError
+        If ``target`` is not ``module:function``.
+    """
     if ":" not in target:
         raise LaunchError(f"task target {target!r} must be 'module:function'")
     _REGISTRY[str(kind)] = target

@@ -44,3 +44,9 @@ def test_invalid_protocols_name_their_key(kwargs, key):
 def test_unknown_keys_are_refused():
     with pytest.raises(SpecError, match="timestep"):
         MDProtocol.from_dict({"timestep": 2.0})
+
+
+def test_lengths_in_ps():
+    p = MDProtocol(timestep_fs=2.0, sampling_interval_fs=50.0, thermostat_damping_fs=100.0, barostat_damping_fs=1000.0)
+    assert (p.timestep_ps, p.sampling_interval_ps) == (0.002, 0.05)
+    assert (p.thermostat_damping_ps, p.barostat_damping_ps) == (0.1, 1.0)

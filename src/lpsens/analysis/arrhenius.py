@@ -9,6 +9,7 @@ from scipy.constants import Boltzmann, electron_volt
 from scipy.optimize import curve_fit
 from scipy.stats import norm
 
+from lpsens.analysis._params import parameter_repr
 from lpsens.errors import AnalysisError, InsufficientDataError
 
 __all__ = ["ArrheniusFit", "K_B_EV"]
@@ -33,6 +34,11 @@ class ArrheniusFit:
     ----------
     confidence
         Two-sided confidence level of :meth:`sigma_at` (normal quantile).
+
+    Raises
+    ------
+    AnalysisError
+        For invalid parameters (the key names the parameter).
     """
 
     def __init__(self, confidence: float = 0.95):
@@ -40,6 +46,9 @@ class ArrheniusFit:
             raise AnalysisError(f"confidence must be in (0, 1), got {confidence!r}", key="confidence")
         self.confidence = float(confidence)
         self._p = None
+
+    def __repr__(self) -> str:
+        return parameter_repr(self, computed=self._p is not None)
 
     def compute(self, temperature_K, sigma_S_cm, sigma_err_S_cm) -> ArrheniusFit:
         """Fit; returns self.

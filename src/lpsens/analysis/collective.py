@@ -23,7 +23,14 @@ import numpy as np
 from ase.data import atomic_masses
 
 from lpsens.analysis.conductivity import NernstEinstein
-from lpsens.analysis.msd import FRAMEWORK, LI, BlockMSDResults, Diffusion, fft_msd_sum
+from lpsens.analysis.msd import (
+    A2_PS_TO_CM2_S,
+    FRAMEWORK,
+    LI,
+    BlockMSDResults,
+    Diffusion,
+    fft_msd_sum,
+)
 from lpsens.errors import AnalysisError, InsufficientDataError
 
 __all__ = ["CollectiveMSD", "CollectiveConductivity", "haven_ratio", "pooled_blocks", "summed_displacement_A"]
@@ -92,6 +99,11 @@ class CollectiveMSD(BlockMSDResults):
         Budget for one frame chunk of positions read from HDF5.
     species, framework
         Mobile ion and the atoms whose centre-of-mass drift is removed.
+
+    Raises
+    ------
+    AnalysisError
+        For invalid parameters (the key names the parameter).
     """
 
     def __init__(self, n_blocks: int = 8, memory_limit_MB: float = 256.0, species: int = LI,
@@ -129,7 +141,13 @@ class CollectiveMSD(BlockMSDResults):
         return self
 
     def compute_from_summed(self, X_A, dt_ps: float, n_ions: int) -> CollectiveMSD:
-        """Compute from a summed displacement ``X_A`` (shape (n_frames, 3), Angstrom); returns self."""
+        """Compute from a summed displacement ``X_A`` (shape (n_frames, 3), Angstrom); returns self.
+
+        Raises
+        ------
+        InsufficientDataError
+            If the frames cannot be split into ``n_blocks`` blocks.
+        """
         X = np.asarray(X_A, float)
         L = X.shape[0] // self.n_blocks
         if L < 2:
@@ -258,7 +276,7 @@ class CollectiveConductivity:
     def D_sigma_blocks_cm2_s(self) -> np.ndarray:
         """``D_sigma`` of each block, cm^2/s, shape (n_blocks,)."""
         self._check()
-        return self._D * 1e-4
+        return self._D * A2_PS_TO_CM2_S
 
     @property
     def D_sigma_cm2_s(self) -> float:

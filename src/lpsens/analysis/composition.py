@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from lpsens.analysis._params import parameter_repr
 from lpsens.chemistry import UNIT_KINDS, unit_census
 from lpsens.errors import AnalysisError, InsufficientDataError
 
@@ -48,6 +49,11 @@ class AnionComposition:
         non-bonded P...P of P2S7 is ~3.3-3.5 A).
     max_frames
         Frames analysed at most.
+
+    Raises
+    ------
+    AnalysisError
+        For bond cutoffs outside (0, 3.2) Angstrom.
     """
 
     def __init__(self, cutoff_PS_A: float = 2.6, cutoff_PP_A: float = 2.6, max_frames: int = 200):
@@ -59,8 +65,17 @@ class AnionComposition:
         self.max_frames = int(max_frames)
         self._counts = None
 
+    def __repr__(self) -> str:
+        return parameter_repr(self, computed=self._counts is not None)
+
     def compute(self, reader) -> AnionComposition:
-        """Classify the anions of the sampled frames of a :class:`TrajectoryReader`; returns self."""
+        """Classify the anions of the sampled frames of a :class:`TrajectoryReader`; returns self.
+
+        Raises
+        ------
+        InsufficientDataError
+            If the trajectory has no frames or no P atoms.
+        """
         numbers = reader.numbers
         sel = np.flatnonzero(np.isin(numbers, (_P, _S)))
         if not np.any(numbers[sel] == _P):

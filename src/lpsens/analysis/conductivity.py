@@ -6,6 +6,7 @@ import math
 
 from scipy.constants import Boltzmann, elementary_charge
 
+from lpsens.analysis._params import parameter_repr
 from lpsens.errors import AnalysisError
 
 __all__ = ["nernst_einstein_S_cm", "NernstEinstein"]
@@ -29,6 +30,11 @@ def nernst_einstein_S_cm(D_cm2_s: float, n_ions: int, volume_A3: float, temperat
         z (Li+: 1).
     haven_ratio
         H_R = D_tracer / D_sigma (1: uncorrelated ions, as in Staacke et al. 2022).
+
+    Raises
+    ------
+    AnalysisError
+        For a temperature, volume or Haven ratio that is not > 0.
     """
     if not temperature_K > 0:
         raise AnalysisError(f"temperature_K must be > 0, got {temperature_K!r}", key="temperature_K")
@@ -62,7 +68,17 @@ class NernstEinstein:
                                             charge_number=self.charge_number, haven_ratio=self.haven_ratio)
         self._sigma = None
 
+    def __repr__(self) -> str:
+        return parameter_repr(self, computed=self._sigma is not None)
+
     def compute(self, D_cm2_s: float, D_err_cm2_s: float) -> NernstEinstein:
+        """sigma and its error from D and its error (cm^2/s); returns ``self``.
+
+        Raises
+        ------
+        AnalysisError
+            For a D or its error that is not finite.
+        """
         if not (math.isfinite(D_cm2_s) and math.isfinite(D_err_cm2_s)):
             raise AnalysisError(f"D = {D_cm2_s!r} +- {D_err_cm2_s!r} is not finite", key="D_cm2_s")
         self._sigma = (self._factor * D_cm2_s, self._factor * D_err_cm2_s)
@@ -72,14 +88,29 @@ class NernstEinstein:
     def number_density_per_cm3(self) -> float:
         return self.n_ions / (self.volume_A3 * 1e-24)
 
-    @property
-    def sigma_S_cm(self) -> float:
+    def _computed(self) -> tuple[float, float]:
         if self._sigma is None:
             raise AnalysisError("NernstEinstein.compute() has not been called")
-        return self._sigma[0]
+        return self._sigma
+
+    @property
+    def sigma_S_cm(self) -> float:
+        """Conductivity, S/cm.
+
+        Raises
+        ------
+        AnalysisError
+            Before :meth:`compute`.
+        """
+        return self._computed()[0]
 
     @property
     def sigma_err_S_cm(self) -> float:
-        if self._sigma is None:
-            raise AnalysisError("NernstEinstein.compute() has not been called")
-        return self._sigma[1]
+        """Standard error of :attr:`sigma_S_cm`, S/cm.
+
+        Raises
+        ------
+        AnalysisError
+            Before :meth:`compute`.
+        """
+        return self._computed()[1]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from lpsens.analysis.msd import FRAMEWORK, LI
 from lpsens.errors import AnalysisError
 
 __all__ = ["kinisi_diffusion", "kinisi_conductivity"]
@@ -28,30 +29,18 @@ def kinisi_diffusion(reader, start_dt_ps: float, *, max_dt_fraction: float = 0.5
         Largest lag as a fraction of the run.
     n_dt
         Number of (linearly spaced) lags kinisi evaluates.
+
+    Raises
+    ------
+    AnalysisError
+        If kinisi is not installed.
     """
     try:
-        import scipp as sc
         from kinisi.diffusion_analyzer import DiffusionAnalyzer
         from kinisi.displacement import calculate_msd
-        from kinisi.parser import Parser
     except ImportError as exc:  # pragma: no cover - depends on the extra
         raise AnalysisError(f"kinisi is not installed ({exc}); pip install 'lpsens[crosscheck]'") from None
-    cell = reader.cell
-    frac = (reader.read_positions() @ np.linalg.inv(cell)) % 1.0
-    n = frac.shape[0]
-    dt_ps = reader.frame_interval_ps
-    numbers = reader.numbers
-    li = np.flatnonzero(numbers == 3)
-    drift = np.flatnonzero(np.isin(numbers, (15, 16)))
-    step = max(1, int(max_dt_fraction * (n - 1)) // n_dt)
-    lags = np.arange(step, int(max_dt_fraction * (n - 1)) + 1, step)
-    coords = sc.array(dims=["time", "particle", "dimension"], values=frac, unit=sc.units.dimensionless)
-    latt = sc.array(dims=["time", "dimension1", "dimension2"], values=np.broadcast_to(cell, (n, 3, 3)).copy(),
-                    unit=sc.units.angstrom)
-    parser = Parser(coords, latt, sc.scalar(dt_ps, unit="ps"), sc.scalar(1, unit=sc.units.dimensionless),
-                    dt=sc.array(dims=["time interval"], values=lags * dt_ps, unit="ps"),
-                    specie_indices=sc.array(dims=["particle"], values=li),
-                    drift_indices=sc.array(dims=["particle"], values=drift))
+    sc, parser = _kinisi_parser(reader, max_dt_fraction, n_dt)
     da = DiffusionAnalyzer(parser)
     da._dg = calculate_msd(parser, progress=False)  # what DiffusionAnalyzer.from_ase does after parsing
     da.diffusion(sc.scalar(start_dt_ps, unit="ps"), progress=False, n_samples=n_samples,
@@ -83,21 +72,35 @@ def kinisi_conductivity(reader, start_dt_ps: float, temperature_K: float, *, max
         kinisi is not installed.
     """
     try:
-        import scipp as sc
         from kinisi.conductivity_analyzer import ConductivityAnalyzer
         from kinisi.displacement import calculate_mstd
-        from kinisi.parser import Parser
     except ImportError as exc:  # pragma: no cover - depends on the extra
         raise AnalysisError(f"kinisi is not installed ({exc}); pip install 'lpsens[crosscheck]'") from None
+    sc, parser = _kinisi_parser(reader, max_dt_fraction, n_dt)
+    ca = ConductivityAnalyzer(parser)
+    ca._dg = calculate_mstd(parser, 1, sc.scalar(1, unit="e"), progress=False)  # what from_ase does after parsing
+    ca.conductivity(sc.scalar(start_dt_ps, unit="ps"), sc.scalar(float(temperature_K), unit="K"), progress=False,
+                    n_samples=n_samples, random_state=np.random.RandomState(seed))
+    s = sc.to_unit(ca.sigma, "S/cm").values
+    return float(np.mean(s)), float(np.std(s))
+
+
+def _kinisi_parser(reader, max_dt_fraction: float, n_dt: int):
+    """scipp and a kinisi ``Parser`` of the whole run: the Li as the species, the P/S framework's
+    drift removed (:data:`~lpsens.analysis.msd.LI`, :data:`~lpsens.analysis.msd.FRAMEWORK`),
+    ``n_dt`` linearly spaced lags up to ``max_dt_fraction`` of the run."""
+    import scipp as sc
+    from kinisi.parser import Parser
+
     cell = reader.cell
     frac = (reader.read_positions() @ np.linalg.inv(cell)) % 1.0
     n = frac.shape[0]
+    dt_ps = reader.frame_interval_ps
     numbers = reader.numbers
-    li = np.flatnonzero(numbers == 3)
-    drift = np.flatnonzero(np.isin(numbers, (15, 16)))
+    li = np.flatnonzero(numbers == LI)
+    drift = np.flatnonzero(np.isin(numbers, FRAMEWORK))
     step = max(1, int(max_dt_fraction * (n - 1)) // n_dt)
     lags = np.arange(step, int(max_dt_fraction * (n - 1)) + 1, step)
-    dt_ps = reader.frame_interval_ps
     coords = sc.array(dims=["time", "particle", "dimension"], values=frac, unit=sc.units.dimensionless)
     latt = sc.array(dims=["time", "dimension1", "dimension2"], values=np.broadcast_to(cell, (n, 3, 3)).copy(),
                     unit=sc.units.angstrom)
@@ -105,9 +108,4 @@ def kinisi_conductivity(reader, start_dt_ps: float, temperature_K: float, *, max
                     dt=sc.array(dims=["time interval"], values=lags * dt_ps, unit="ps"),
                     specie_indices=sc.array(dims=["particle"], values=li),
                     drift_indices=sc.array(dims=["particle"], values=drift))
-    ca = ConductivityAnalyzer(parser)
-    ca._dg = calculate_mstd(parser, 1, sc.scalar(1, unit="e"), progress=False)  # what from_ase does after parsing
-    ca.conductivity(sc.scalar(start_dt_ps, unit="ps"), sc.scalar(float(temperature_K), unit="K"), progress=False,
-                    n_samples=n_samples, random_state=np.random.RandomState(seed))
-    s = sc.to_unit(ca.sigma, "S/cm").values
-    return float(np.mean(s)), float(np.std(s))
+    return sc, parser

@@ -14,11 +14,14 @@ import numpy as np
 import scipy.fft
 from ase.data import atomic_masses
 
+from lpsens.analysis._params import parameter_repr
 from lpsens.errors import AnalysisError, InsufficientDataError
 
-__all__ = ["fft_msd_sum", "count_hops", "MSD", "Diffusion", "LI", "FRAMEWORK", "HOP_LENGTH_A", "MIN_HOPS",
+__all__ = ["fft_msd_sum", "count_hops", "MSD", "Diffusion", "LI", "FRAMEWORK", "A2_PS_TO_CM2_S", "HOP_LENGTH_A", "MIN_HOPS",
            "POISSON_UPPER_95"]
 
+#: 1 Angstrom^2/ps = 1e-16 cm^2 / 1e-12 s.
+A2_PS_TO_CM2_S = 1e-4
 LI = 3
 FRAMEWORK = (15, 16)  # P, S: the framework whose centre-of-mass drift is removed
 #: A Li "hops" when it moves this far from where it last settled (Li-Li site distances in the
@@ -164,6 +167,11 @@ class MSD(BlockMSDResults):
         (default P and S). ``()`` disables the drift correction.
     hop_length_A
         Threshold of :func:`count_hops`; the hop counts feed the uncertainty of :class:`Diffusion`.
+
+    Raises
+    ------
+    AnalysisError
+        For invalid parameters (the key names the parameter).
     """
 
     def __init__(self, n_blocks: int = 8, memory_limit_MB: float = 256.0, species: int = LI,
@@ -180,6 +188,9 @@ class MSD(BlockMSDResults):
         self.species = int(species)
         self.framework = tuple(int(z) for z in framework)
         self._block_msd = None
+
+    def __repr__(self) -> str:
+        return parameter_repr(self, computed=self._block_msd is not None)
 
     def compute(self, reader) -> MSD:
         """Compute the block MSDs from a :class:`~lpsens.analysis.reader.TrajectoryReader`; returns self.
@@ -305,6 +316,11 @@ class Diffusion:
         Minimum number of lags in the window.
     min_hops
         Fewer hops than this flag the result ``"poor"``.
+
+    Raises
+    ------
+    AnalysisError
+        For invalid parameters (the key names the parameter).
     """
 
     def __init__(self, fit_start_ps: float = 2.0, fit_end_fraction: float = 0.5, min_fit_points: int = 10,
@@ -319,6 +335,9 @@ class Diffusion:
         self.min_fit_points = int(min_fit_points)
         self.min_hops = int(min_hops)
         self._D_blocks = None
+
+    def __repr__(self) -> str:
+        return parameter_repr(self, computed=self._D_blocks is not None)
 
     def compute(self, msd: MSD) -> Diffusion:
         """Fit the block MSDs of a computed :class:`MSD`; returns self.
@@ -426,11 +445,11 @@ class Diffusion:
 
     @property
     def D_cm2_s(self) -> float:
-        return self.D_A2_ps * 1e-4  # 1 A^2/ps = 1e-16 cm^2 / 1e-12 s
+        return self.D_A2_ps * A2_PS_TO_CM2_S
 
     @property
     def D_err_cm2_s(self) -> float:
-        return self.D_err_A2_ps * 1e-4
+        return self.D_err_A2_ps * A2_PS_TO_CM2_S
 
     @property
     def window_ps(self) -> tuple[float, float]:

@@ -16,7 +16,7 @@ from lpsens.analysis.composition import ANION_KEYS, AnionComposition
 from lpsens.analysis.conductivity import NernstEinstein
 from lpsens.analysis.dynamics import dynamics_result
 from lpsens.analysis.integrity import ChemistryIntegrity
-from lpsens.analysis.msd import LI, MSD, Diffusion
+from lpsens.analysis.msd import A2_PS_TO_CM2_S, LI, MSD, Diffusion
 from lpsens.analysis.rdf import R_MAX_RULE_MINIMUM_IMAGE, RDF
 from lpsens.analysis.reader import TrajectoryReader
 from lpsens.analysis.settings import AnalysisSettings, resolve_settings
@@ -157,9 +157,9 @@ def analyze_trajectory(path, settings: AnalysisSettings | None = None, temperatu
             "haven_ratio_assumed": settings.haven_ratio,
             "D_cm2_s": diff.D_cm2_s,
             "D_err_cm2_s": diff.D_err_cm2_s,
-            "D_blocks_cm2_s": (diff.D_blocks_A2_ps * 1e-4).tolist(),
-            "D_err_blocks_cm2_s": diff.D_err_blocks_A2_ps * 1e-4,
-            "D_err_counting_cm2_s": diff.D_err_counting_A2_ps * 1e-4,
+            "D_blocks_cm2_s": (diff.D_blocks_A2_ps * A2_PS_TO_CM2_S).tolist(),
+            "D_err_blocks_cm2_s": diff.D_err_blocks_A2_ps * A2_PS_TO_CM2_S,
+            "D_err_counting_cm2_s": diff.D_err_counting_A2_ps * A2_PS_TO_CM2_S,
             "n_hops": diff.n_hops,
             "n_hopping_Li": diff.n_hopping,
             "hop_statistics": diff.hop_statistics,

@@ -6,6 +6,7 @@ import numpy as np
 from ase import Atoms
 from ase.neighborlist import neighbor_list
 
+from lpsens.analysis._params import parameter_repr
 from lpsens.errors import AnalysisError, InsufficientDataError
 
 __all__ = ["RDF", "perpendicular_widths_A", "R_MAX_RULE_MINIMUM_IMAGE"]
@@ -39,6 +40,11 @@ class RDF:
         Atomic numbers (A, B); default S-S.
     max_frames
         At most this many frames (evenly strided) are averaged.
+
+    Raises
+    ------
+    AnalysisError
+        For invalid parameters (the key names the parameter).
     """
 
     def __init__(self, bins: int = 200, r_max_A: float | None = None, pair: tuple[int, int] = (16, 16),
@@ -53,8 +59,19 @@ class RDF:
         self.max_frames = int(max_frames)
         self._g = None
 
+    def __repr__(self) -> str:
+        return parameter_repr(self, computed=self._g is not None)
+
     def compute(self, reader) -> RDF:
-        """Histogram the pair distances of a :class:`TrajectoryReader`; returns self."""
+        """Histogram the pair distances of a :class:`TrajectoryReader`; returns self.
+
+        Raises
+        ------
+        AnalysisError
+            If the cell is too small for ``r_max_A`` (minimum image).
+        InsufficientDataError
+            If there are no frames or too few atoms of the pair.
+        """
         numbers = reader.numbers
         a = np.flatnonzero(numbers == self.pair[0])
         b = np.flatnonzero(numbers == self.pair[1])

@@ -62,6 +62,9 @@ class TrajectoryReader:
             self._h5.close()
             raise
 
+    def __repr__(self) -> str:
+        return f"TrajectoryReader({str(self.path)!r}, n_frames={self._n_frames}, n_atoms={self.n_atoms})"
+
     # ------------------------------------------------------------------ validation
     def _fail(self, message, key=None):
         raise TrajectoryError(message, file=self.path, key=key)
@@ -211,6 +214,13 @@ class TrajectoryReader:
 
     @property
     def frame_interval_ps(self) -> float:
+        """Time between frames, ps.
+
+        Raises
+        ------
+        TrajectoryError
+            If the file has fewer than two frames.
+        """
         if self._n_frames < 2:
             raise TrajectoryError("fewer than 2 frames: no frame interval", file=self.path, key="n_frames")
         return float((self._time[-1] - self._time[0]) / (self._n_frames - 1))

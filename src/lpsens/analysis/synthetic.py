@@ -93,6 +93,15 @@ def write_trajectory(path, positions, cell, numbers, *, temperature_K=600.0, sam
     return Path(path)
 
 
+def _brownian(rng, n_frames: int, n: int, D_A2_ps: float, dt_ps: float, cell) -> np.ndarray:
+    """Brownian paths with diffusion coefficient ``D_A2_ps`` (Gaussian steps of variance
+    ``2 D dt`` per axis) from uniform random starts in ``cell``; shape (n_frames, n, 3), Å."""
+    start = rng.random((n, 3)) @ cell
+    steps = rng.standard_normal((n_frames, n, 3)) * np.sqrt(2.0 * D_A2_ps * dt_ps)
+    steps[0] = 0.0
+    return start + np.cumsum(steps, axis=0)
+
+
 def random_walk_positions(n_walkers, n_frames, *, D_A2_ps, dt_ps, cell, n_framework=0, framework_noise_A=0.1,
                           drift_A_ps=(0.0, 0.0, 0.0), seed=0):
     """Brownian walkers (Li) plus a vibrating framework, optionally all drifting together.
@@ -119,10 +128,7 @@ def random_walk_positions(n_walkers, n_frames, *, D_A2_ps, dt_ps, cell, n_framew
     """
     rng = np.random.default_rng(seed)
     cell = np.asarray(cell, float)
-    start = rng.random((n_walkers, 3)) @ cell
-    steps = rng.standard_normal((n_frames, n_walkers, 3)) * np.sqrt(2.0 * D_A2_ps * dt_ps)
-    steps[0] = 0.0
-    walk = start + np.cumsum(steps, axis=0)
+    walk = _brownian(rng, n_frames, n_walkers, D_A2_ps, dt_ps, cell)
     sites = rng.random((n_framework, 3)) @ cell
     frame = sites + framework_noise_A * rng.standard_normal((n_frames, n_framework, 3))
     pos = np.concatenate([walk, frame], axis=1)
@@ -210,10 +216,7 @@ def correlated_pairs_positions(n_pairs, n_frames, *, D_A2_ps, dt_ps, cell, offse
     """
     rng = np.random.default_rng(seed)
     cell = np.asarray(cell, float)
-    start = rng.random((n_pairs, 3)) @ cell
-    steps = rng.standard_normal((n_frames, n_pairs, 3)) * np.sqrt(2.0 * D_A2_ps * dt_ps)
-    steps[0] = 0.0
-    walk = start + np.cumsum(steps, axis=0)
+    walk = _brownian(rng, n_frames, n_pairs, D_A2_ps, dt_ps, cell)
     li = np.concatenate([walk, walk + np.array([offset_A, 0.0, 0.0])], axis=1)
     li += noise_A * rng.standard_normal(li.shape)
     sites = rng.random((n_framework, 3)) @ cell

@@ -7,6 +7,8 @@ import math
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
+from lpsens.analysis._params import parameter_repr
+from lpsens.analysis.msd import LI
 from lpsens.errors import AnalysisError, InsufficientDataError
 
 __all__ = ["AccessibleVolume"]
@@ -33,10 +35,15 @@ class AccessibleVolume:
         Frames used at most.
     species
         Atomic number of the mobile ion (Li).
+
+    Raises
+    ------
+    AnalysisError
+        For invalid parameters (the key names the parameter).
     """
 
     def __init__(self, grid_spacing_A: float = 0.2, smoothing_A: float = 0.3, isovalue: float = 0.1,
-                 max_frames: int = 2000, species: int = 3):
+                 max_frames: int = 2000, species: int = LI):
         if not grid_spacing_A > 0:
             raise AnalysisError(f"must be > 0, got {grid_spacing_A!r}", key="volume_grid_spacing_A")
         if not smoothing_A >= 0:
@@ -50,8 +57,17 @@ class AccessibleVolume:
         self.species = int(species)
         self._density = None
 
+    def __repr__(self) -> str:
+        return parameter_repr(self, computed=self._density is not None)
+
     def compute(self, reader) -> AccessibleVolume:
-        """Accumulate the Li density of a :class:`TrajectoryReader`; returns self."""
+        """Accumulate the Li density of a :class:`TrajectoryReader`; returns self.
+
+        Raises
+        ------
+        InsufficientDataError
+            If there are no frames or no Li.
+        """
         sel = np.flatnonzero(reader.numbers == self.species)
         if sel.size == 0:
             raise InsufficientDataError(f"no atoms with atomic number {self.species}", file=reader.path,

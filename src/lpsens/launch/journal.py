@@ -51,7 +51,13 @@ class Journal:
         self.pid = os.getpid()
 
     def write(self, event: str, **fields) -> dict:
-        """Append one line; returns the record written."""
+        """Append one line; returns the record written.
+
+        Raises
+        ------
+        LaunchError
+            For an unknown event, or a short write to the journal file.
+        """
         if event not in EVENTS:
             raise LaunchError(f"unknown journal event {event!r}; known: {', '.join(sorted(EVENTS))}")
         record = {"event": event, "time": time.time(), "launch": self.launch_id, "rank": self.rank,

@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lpsens.errors import LaunchError, LpsensError
+from lpsens.errors import LaunchError, LpsensError, MPIError
 from lpsens.launch.claims import Claim, ClaimState, Owner, break_stale, inspect_claim, try_claim
 from lpsens.launch.journal import Journal, journal_path, read_journal
 from lpsens.launch.lifecycle import (
@@ -45,7 +45,7 @@ from lpsens.launch.scheduler import CostModel, Scheduler, TaskCost
 from lpsens.launch.walltime import allocation_end
 from lpsens.status import JobStatus, set_status
 
-__all__ = ["Dispatch", "LaunchOptions", "LaunchReport", "launch", "DEFAULT_ELIGIBLE"]
+__all__ = ["Dispatch", "LaunchOptions", "LaunchReport", "launch", "find_mpiexec", "DEFAULT_ELIGIBLE"]
 
 log = logging.getLogger("lpsens.launch")
 
@@ -764,7 +764,7 @@ class _Launch:
             # Its own process manager on this node: COMM_WORLD of the worker = the task's ranks.
             # "-hosts localhost": hydra must not take its host list from an enclosing SLURM
             # allocation (SLURM_NODELIST, SLURM_TASKS_PER_NODE, inherited under srun).
-            cmd = [_mpiexec(), "-launcher", "fork", "-hosts", "localhost", "-n", str(task.ranks), *cmd]
+            cmd = [find_mpiexec(), "-launcher", "fork", "-hosts", "localhost", "-n", str(task.ranks), *cmd]
             extra["LPSENS_WORKER_MPI"] = "1"
         from lpsens.launch.worker import worker_env
 
@@ -1066,12 +1066,20 @@ def _signal(proc, signum: int) -> None:
         pass
 
 
-def _mpiexec() -> str:
-    """The mpiexec next to this Python (the mpich wheel's), else the one on PATH."""
+def find_mpiexec() -> str:
+    """The ``mpiexec`` of the MPI that mpi4py uses: the mpich wheel's next to this Python, else
+    the one on PATH (multi-rank tasks in worker processes, ``lpsens demo``).
+
+    Raises
+    ------
+    MPIError
+        If there is none.
+    """
     import shutil
 
     here = Path(sys.executable).parent / "mpiexec"
     found = str(here) if here.exists() else shutil.which("mpiexec")
     if not found:
-        raise LaunchError("multi-rank tasks need mpiexec (next to the Python interpreter or on PATH)")
+        raise MPIError("no mpiexec found next to this Python or on PATH; install lpsens with pip (it brings the "
+                       "mpich wheel) or load your cluster's MPI module")
     return found

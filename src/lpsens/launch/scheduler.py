@@ -84,6 +84,11 @@ class CostModel:
     prior_weight_s
         How many seconds of measured runs the prior is worth: measured throughput takes over
         once finished runs add up to more than this.
+
+    Raises
+    ------
+    LaunchError
+        For a prior rate that is not a positive finite number, or a negative prior weight.
     """
 
     def __init__(self, prior_rate: float = 500.0, prior_weight_s: float = 1.0):
@@ -126,10 +131,6 @@ class CostModel:
         """Estimated wall seconds until ``task`` writes its next checkpoint."""
         return float(task.n_atoms) * task.steps_to_checkpoint / self.rate(task.cls, task.ranks)
 
-    @property
-    def n_observed_s(self) -> float:
-        return self._all[1]
-
 
 class Scheduler:
     """Longest-expected-first queue with the walltime rule.
@@ -151,6 +152,11 @@ class Scheduler:
     resort_tolerance
         Re-sort the queues when the relative throughput of two task classes has changed by
         more than this fraction since the last sort.
+
+    Raises
+    ------
+    LaunchError
+        If a task key is given twice.
     """
 
     def __init__(self, tasks: Iterable[TaskCost], model: CostModel, *, end_s: float | None = None,
@@ -249,11 +255,6 @@ class Scheduler:
             return task
         return None
 
-    def estimate_left_s(self, n_groups: int) -> float:
-        """Rough time to finish the queue on ``n_groups`` equal groups (for progress lines)."""
-        total = sum(self.model.estimate_s(t) for t in self._tasks.values())
-        return total / max(1, n_groups)
-
 
 # --------------------------------------------------------------------------- simulation
 @dataclass(frozen=True)
@@ -302,6 +303,11 @@ def simulate(tasks: Sequence[SimTask], n_ranks: int, *, model: CostModel | None 
     that fits the free ranks and the walltime, as the real group leaders do; ``dispatch_s`` is
     added to every task (claim + bookkeeping). With ``learn`` the cost model observes each
     finished task, as in the launcher.
+
+    Raises
+    ------
+    LaunchError
+        For ``n_ranks`` < 1, or a task wider than the allocation.
     """
     if n_ranks < 1:
         raise LaunchError(f"n_ranks must be >= 1, got {n_ranks}")
@@ -346,6 +352,11 @@ def static_split(tasks: Sequence[SimTask], n_ranks: int, *, dispatch_s: float = 
     width ``r`` get ``r``-rank lanes; each width gets a share of the ranks proportional to its
     estimated work (the best a static plan can do), and its tasks are dealt round-robin in
     their given (state point) order.
+
+    Raises
+    ------
+    LaunchError
+        If the task widths do not fit in ``n_ranks`` statically.
     """
     model = CostModel()
     by_width: dict[int, list[SimTask]] = {}

@@ -60,6 +60,15 @@ def _write_json(path: Path, data: dict) -> None:
 
 
 def sleep_task(job, *, comm=None, should_stop=None, backend="auto", on_segment=None) -> SyntheticOutcome:
+    """The synthetic MD-like task (see the module docstring); returns a :class:`SyntheticOutcome`.
+
+    Raises
+    ------
+    MDError
+        When the job's ``synthetic.fail`` asks for a failure.
+    StructureError
+        For a job document without an integer ``n_atoms`` >= 1.
+    """
     t0 = time.time()
     doc = job.doc()
     spec = doc.get("synthetic") or {}

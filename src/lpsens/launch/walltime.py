@@ -92,6 +92,11 @@ def allocation_end(walltime: str | float | None = None, *, env: Mapping[str, str
 
     Order: an explicit ``walltime`` (counted from ``now``), then ``SLURM_JOB_END_TIME`` (epoch
     seconds, set by SLURM >= 21.08), then ``squeue -h -j $SLURM_JOB_ID -o %L`` (time left).
+
+    Raises
+    ------
+    LaunchError
+        For a walltime that is not a positive SLURM time.
     """
     env = os.environ if env is None else env
     now = time.time() if now is None else now

@@ -52,6 +52,13 @@ class Backend(str, enum.Enum):
 
     @classmethod
     def parse(cls, value) -> Backend:
+        """The backend named ``value`` (a :class:`Backend` or its name).
+
+        Raises
+        ------
+        MDError
+            For an unknown backend name.
+        """
         try:
             return cls(value)
         except ValueError:
@@ -153,7 +160,21 @@ def resolve_backend(requested, lmp, comm_size: int = 1, *, have_uf3: bool = Fals
     return chosen
 
 
-class NativeForces:
+class _PairStyleForces:
+    """A force provider that is a LAMMPS pair style: LAMMPS tallies the virial when it asks, and
+    there is nothing to check after a run."""
+
+    def want_virial_at(self, step: int) -> None:
+        pass
+
+    def want_virial_always(self, flag: bool) -> None:
+        pass
+
+    def check(self) -> None:
+        pass
+
+
+class NativeForces(_PairStyleForces):
     """``pair_style quip``: LAMMPS evaluates the GAP itself."""
 
     backend = Backend.NATIVE
@@ -165,17 +186,8 @@ class NativeForces:
         lmp.command("pair_style quip")
         lmp.command(f'pair_coeff * * {info.path} "Potential xml_label={info.label}" {zs}')
 
-    def want_virial_at(self, step: int) -> None:  # pair styles tally the virial when LAMMPS asks
-        pass
 
-    def want_virial_always(self, flag: bool) -> None:
-        pass
-
-    def check(self) -> None:
-        pass
-
-
-class Uf3Forces:
+class Uf3Forces(_PairStyleForces):
     """``pair_style uf3 3``: LAMMPS evaluates the compiled GAP (2-body + 3-body splines).
 
     Parameters
@@ -189,6 +201,11 @@ class Uf3Forces:
         Atomic numbers ordered by LAMMPS atom tag, shape (n_atoms,) (for the e0 offset).
     type_numbers
         Atomic number of LAMMPS type 1, 2, ... (``pair_coeff`` names elements in type order).
+
+    Raises
+    ------
+    MDError
+        If the compiled GAP does not cover the structure's elements.
     """
 
     backend = Backend.UF3
@@ -205,15 +222,6 @@ class Uf3Forces:
         self.energy_offset_eV = float(sum(e0[ase.data.chemical_symbols[z]] for z in numbers))
         for cmd in uf3.lammps_commands(symbols):
             lmp.command(cmd)
-
-    def want_virial_at(self, step: int) -> None:
-        pass
-
-    def want_virial_always(self, flag: bool) -> None:
-        pass
-
-    def check(self) -> None:
-        pass
 
 
 class QuippyForces:
@@ -284,7 +292,13 @@ class QuippyForces:
             self._last_step = None  # a new cell is a new configuration
 
     def check(self) -> None:
-        """Re-raise an exception that happened inside the callback (ctypes would swallow it)."""
+        """Re-raise an exception that happened inside the callback (ctypes would swallow it).
+
+        Raises
+        ------
+        MDError
+            If quippy fails to evaluate the GAP on the test configuration.
+        """
         if self.error is not None:
             err, self.error = self.error, None
             raise MDError(f"GAP evaluation through quippy failed: {err!r}") from err
@@ -327,7 +341,13 @@ class QuippyForces:
 
 def make_forces(backend: Backend, lmp, info: PotentialInfo, *, numbers, type_numbers, cell_lammps,
                 uf3: UF3Info | None = None) -> ForceProvider:
-    """Install the GAP into ``lmp`` with the given concrete backend."""
+    """Install the GAP into ``lmp`` with the given concrete backend.
+
+    Raises
+    ------
+    MDError
+        For a backend that is not resolved yet (``auto``): call :func:`resolve_backend` first.
+    """
     if backend is Backend.UF3:
         return Uf3Forces(lmp, uf3, numbers, type_numbers)
     if backend is Backend.NATIVE:

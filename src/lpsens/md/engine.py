@@ -20,7 +20,7 @@ import numpy as np
 
 from lpsens.errors import MDError
 from lpsens.md.backends import Backend, make_forces, resolve_backend
-from lpsens.md.protocol import Thermostat
+from lpsens.md.protocol import FS_PER_PS, Thermostat
 from lpsens.potential import PotentialInfo, UF3Info
 
 __all__ = ["LammpsMD", "lammps_seed", "lammps_frame"]
@@ -117,7 +117,6 @@ class LammpsMD:
         self._needs_setup = True
         self._thermostat_fixes: list[str] = []
         self.thermostat: Thermostat | None = None
-        self.target_K: float | None = None
 
         self.lmp = lammps.lammps(comm=self.comm, cmdargs=["-nocite", "-screen", "none", "-log", "none"])
         try:
@@ -140,7 +139,7 @@ class LammpsMD:
             self.command("atom_modify sort 0 0.0")
             for t, z in enumerate(self.type_numbers, start=1):
                 self.command(f"mass {t} {ase.data.atomic_masses[z]:.10g}")
-            self.command(f"timestep {self.timestep_fs / 1000.0:.12g}")
+            self.command(f"timestep {self.timestep_fs / FS_PER_PS:.12g}")
             self.command("neigh_modify delay 0 every 1 check yes")
             self.forces = make_forces(
                 self.backend, self.lmp, info, numbers=self.numbers, type_numbers=self.type_numbers,
@@ -210,7 +209,13 @@ class LammpsMD:
         self._needs_setup = True
 
     def command(self, cmd: str) -> None:
-        """Run one LAMMPS command; LAMMPS errors become :class:`MDError`."""
+        """Run one LAMMPS command; LAMMPS errors become :class:`MDError`.
+
+        Raises
+        ------
+        MDError
+            If LAMMPS refuses the command (its own message attached).
+        """
         try:
             self.lmp.command(cmd)
         except Exception as exc:  # lammps raises plain Exception subclasses
@@ -240,7 +245,7 @@ class LammpsMD:
         for fid in self._thermostat_fixes:
             self.command(f"unfix {fid}")
         self._thermostat_fixes = []
-        damp_ps = damping_fs / 1000.0
+        damp_ps = damping_fs / FS_PER_PS
         if thermostat is None:
             self.command("fix nve mobile nve")
             self._thermostat_fixes = ["nve"]
@@ -259,7 +264,6 @@ class LammpsMD:
                 self.command("fix_modify csvr temp tmobile")
                 self._thermostat_fixes = ["nve", "csvr"]
         self.thermostat = thermostat
-        self.target_K = temperature_K if thermostat is not None else None
 
     # ------------------------------------------------------------------ running
     @property
@@ -398,8 +402,8 @@ class LammpsMD:
         start = self.step
         T = f"{temperature_K:.10g}"
         P = f"{pressure_bar:.10g}"
-        self.command(f"fix npt mobile npt temp {T} {T} {damping_fs / 1000.0:.10g} "
-                     f"{coupling} {P} {P} {barostat_damping_fs / 1000.0:.10g} dilate all")
+        self.command(f"fix npt mobile npt temp {T} {T} {damping_fs / FS_PER_PS:.10g} "
+                     f"{coupling} {P} {P} {barostat_damping_fs / FS_PER_PS:.10g} dilate all")
         self.command("fix_modify npt temp tmobile")
         cells, pressures = [], []
         done = 0
@@ -443,10 +447,6 @@ class LammpsMD:
         """Unwrapped positions in Å (original frame), ordered by tag, shape (n_atoms, 3)."""
         x = self._gather("x", 1)
         return (x + self.image() @ self.cell_lammps) @ self.rot.T
-
-    def positions_lammps(self) -> np.ndarray:
-        """Positions as LAMMPS holds them (LAMMPS frame, not unwrapped), shape (n_atoms, 3)."""
-        return self._gather("x", 1)
 
     def velocities(self) -> np.ndarray:
         """Velocities in Å/ps (original frame), ordered by tag, shape (n_atoms, 3)."""

@@ -9,7 +9,11 @@ from dataclasses import dataclass
 
 from lpsens.errors import SpecError, check_keys
 
-__all__ = ["Thermostat", "Coupling", "MDProtocol"]
+__all__ = ["Thermostat", "Coupling", "MDProtocol", "FS_PER_PS"]
+
+
+#: fs in one ps: protocols state short times in fs, LAMMPS ``units metal`` and trajectories use ps.
+FS_PER_PS = 1000.0
 
 
 class Thermostat(str, enum.Enum):
@@ -130,17 +134,17 @@ class MDProtocol:
             raise SpecError(f"{self.pressure_bar} bar is outside -1e5..1e6 bar", key="protocol.pressure_bar")
         for name, length_fs in (
             ("sampling_interval_fs", self.sampling_interval_fs),
-            ("segment_ps", self.segment_ps * 1000.0),
-            ("production_ps", self.production_ps * 1000.0),
-            ("equilibration_ps", self.equilibration_ps * 1000.0),
-            ("npt_ps", self.npt_ps * 1000.0),
+            ("segment_ps", self.segment_ps * FS_PER_PS),
+            ("production_ps", self.production_ps * FS_PER_PS),
+            ("equilibration_ps", self.equilibration_ps * FS_PER_PS),
+            ("npt_ps", self.npt_ps * FS_PER_PS),
         ):
             if not _is_multiple(length_fs, self.timestep_fs):
                 raise SpecError(
                     f"{length_fs:g} fs is not a whole number of {self.timestep_fs:g} fs timesteps",
                     key=f"protocol.{name}",
                 )
-        if not _is_multiple(self.segment_ps * 1000.0, self.sampling_interval_fs):
+        if not _is_multiple(self.segment_ps * FS_PER_PS, self.sampling_interval_fs):
             raise SpecError(
                 f"segment_ps = {self.segment_ps:g} must be a multiple of sampling_interval_fs = {self.sampling_interval_fs:g} fs",
                 key="protocol.segment_ps",
@@ -154,11 +158,11 @@ class MDProtocol:
     # Derived step counts -------------------------------------------------
     @property
     def equilibration_steps(self) -> int:
-        return round(self.equilibration_ps * 1000.0 / self.timestep_fs)
+        return round(self.equilibration_ps * FS_PER_PS / self.timestep_fs)
 
     @property
     def production_steps(self) -> int:
-        return round(self.production_ps * 1000.0 / self.timestep_fs)
+        return round(self.production_ps * FS_PER_PS / self.timestep_fs)
 
     @property
     def sample_every_steps(self) -> int:
@@ -166,15 +170,33 @@ class MDProtocol:
 
     @property
     def segment_steps(self) -> int:
-        return round(self.segment_ps * 1000.0 / self.timestep_fs)
+        return round(self.segment_ps * FS_PER_PS / self.timestep_fs)
 
     @property
     def npt_steps(self) -> int:
-        return round(self.npt_ps * 1000.0 / self.timestep_fs)
+        return round(self.npt_ps * FS_PER_PS / self.timestep_fs)
 
     @property
     def total_steps(self) -> int:
         return self.equilibration_steps + self.production_steps
+
+    # The same lengths in ps (LAMMPS metal units, trajectory times) -------
+    @property
+    def timestep_ps(self) -> float:
+        return self.timestep_fs / FS_PER_PS
+
+    @property
+    def sampling_interval_ps(self) -> float:
+        """Time between trajectory frames, ps."""
+        return self.sampling_interval_fs / FS_PER_PS
+
+    @property
+    def thermostat_damping_ps(self) -> float:
+        return self.thermostat_damping_fs / FS_PER_PS
+
+    @property
+    def barostat_damping_ps(self) -> float:
+        return self.barostat_damping_fs / FS_PER_PS
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)

@@ -315,7 +315,7 @@ def run_task(job, *, comm=None, should_stop=None, backend=None, on_segment=None)
 
     eq, prod = protocol.equilibration_steps, protocol.production_steps
     total, seg, every = protocol.total_steps, protocol.segment_steps, protocol.sample_every_steps
-    dt_ps = protocol.timestep_fs / 1000.0
+    dt_ps = protocol.timestep_ps
 
     engine = LammpsMD(
         atoms, info, timestep_fs=protocol.timestep_fs, frozen=frozen, backend=backend, comm=comm,
@@ -413,7 +413,7 @@ def run_task(job, *, comm=None, should_stop=None, backend=None, on_segment=None)
                     if found:
                         f = first_frame + k
                         more = f" (+{len(found) - 1} more)" if len(found) > 1 else ""
-                        message = (f"broken chemistry in frame {f} ({f * protocol.sampling_interval_fs / 1000:g} ps): "
+                        message = (f"broken chemistry in frame {f} ({f * protocol.sampling_interval_ps:g} ps): "
                                    f"{found[0].message}{more}; found at the segment boundary at step {g}, where the "
                                    "run was stopped: the potential does not hold this structure at this temperature "
                                    "(set [protocol] stop_on_broken_chemistry = false to let such runs go on)")

@@ -46,7 +46,13 @@ _FRAME_DATASETS = ("positions", "time", "step")
 
 
 def read_trajectory_attrs(path) -> dict:
-    """Root attributes of a trajectory file as plain Python values ({} if the file is absent)."""
+    """Root attributes of a trajectory file as plain Python values ({} if the file is absent).
+
+    Raises
+    ------
+    TrajectoryError
+        If the file exists but cannot be opened (damaged, or locked: :class:`~lpsens.errors.TrajectoryLockedError`).
+    """
     path = Path(path)
     if not path.exists():
         return {}
@@ -132,7 +138,13 @@ class TrajectoryWriter:
         return f
 
     def truncate(self, n_frames: int) -> None:
-        """Cut every per-frame dataset (and the thermo series) to ``n_frames`` entries."""
+        """Cut every per-frame dataset (and the thermo series) to ``n_frames`` entries.
+
+        Raises
+        ------
+        TrajectoryError
+            If the file holds fewer complete frames than ``n_frames``.
+        """
         with self._open() as f:
             present = f["positions"].shape[0]
             if present < n_frames or f.attrs["n_frames"] < n_frames:

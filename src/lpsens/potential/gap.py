@@ -226,6 +226,11 @@ def check_species(info: PotentialInfo, numbers) -> None:
         The validated potential.
     numbers
         Atomic numbers of the structure, shape (n_atoms,).
+
+    Raises
+    ------
+    PotentialError
+        If the structure has an element the potential does not cover.
     """
     present = {int(z) for z in numbers}
     missing = sorted(present - set(info.species))
@@ -251,6 +256,11 @@ def load_calculator(info: PotentialInfo):
     disk since ``info`` was made, a :class:`PotentialError` is raised instead of loading it.
 
     The calculator is shared: callers must not attach different atoms concurrently from threads.
+
+    Raises
+    ------
+    PotentialError
+        If the file changed since it was inspected.
     """
     key = (str(info.path), info.label, info.sha256)
     with _CACHE_LOCK:

@@ -615,6 +615,11 @@ def check_uf3_matches_gap(uf3_info: UF3Info, gap_sha256: str) -> None:
         From :func:`inspect_uf3`.
     gap_sha256
         ``inspect_potential(gap).sha256`` of the GAP the campaign names.
+
+    Raises
+    ------
+    PotentialError
+        If the compiled file's sidecar names another GAP (sha256).
     """
     if uf3_info.gap_sha256 != gap_sha256:
         raise PotentialError(

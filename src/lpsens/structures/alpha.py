@@ -111,6 +111,11 @@ def build_alpha(seed: int, *, min_atoms: int = 0, min_width_A: float = 0.0, max_
         Ordered Li, P, S; ``info["alpha_flipped_units"]`` lists the indices of the flipped PS4
         (in P order), ``info["alpha_p_rms_shift_A"]`` the RMS shift of P from the mapped beta
         positions caused by the relaxation (Å).
+
+    Raises
+    ------
+    StructureError
+        For impossible sizes, or when no valid model is found in ``max_attempts``.
     """
     unit = Atoms("Li12P4S16", cell=ALPHA_CELL_A, pbc=True)
     matrix = choose_supercell(unit, min_atoms=min_atoms, min_width_A=min_width_A, max_atoms=max_atoms)

@@ -71,6 +71,11 @@ def build_crystal(material: str, seed: int, *, min_atoms: int = 0, min_width_A: 
         Another CIF of the same phase instead of the bundled one.
     rattle_A
         Standard deviation (Å) of seeded Gaussian displacements of all atoms (0: none).
+
+    Raises
+    ------
+    StructureError
+        For an invalid ``rattle_A``, an unreadable CIF, or a supercell that fails :func:`~lpsens.structures.checks.check_structure`.
     """
     phase = CRYSTAL_PHASES[material]
     path = Path(cif_path) if cif_path is not None else structure_data_dir() / phase.cif

@@ -178,6 +178,11 @@ def choose_supercell(cell: Atoms, *, min_atoms: int = 0, min_width_A: float = 0.
     -------
     numpy.ndarray
         Integer supercell matrix, shape (3, 3).
+
+    Raises
+    ------
+    StructureError
+        If no diagonal supercell meets the sizes within ``max_atoms``.
     """
     widths = cell_widths_A(cell)
     n_min = [max(1, math.ceil(min_width_A / w - 1e-9)) for w in widths]
@@ -247,6 +252,11 @@ def distribute_beta_li(cell: Atoms, matrix: np.ndarray, rng: np.random.Generator
     -------
     (ase.Atoms, dict)
         The supercell and a record {"n_4b_sites", "n_4c_occupied", "occupancy_4b", "occupancy_4c"}.
+
+    Raises
+    ------
+    StructureError
+        If the cell does not have the 4 Li on 4b sites of the bundled Pnma cell.
     """
     mask_4b = _beta_4b_mask(cell)
     if mask_4b.sum() != 4:

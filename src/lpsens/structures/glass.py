@@ -149,6 +149,11 @@ def solve_composition(x_Li2S_mol_pct: float, n_atoms_target: int, p2s6_fraction:
     units bracketing the Li/P ratio are mixed. Candidates have between ``n_atoms_target`` and
     1.05 ``n_atoms_target`` + 13 atoms (13: the largest unit with its Li); the smallest
     |x_realised - x| wins, then the closest P2S6 fraction, then the fewest atoms.
+
+    Raises
+    ------
+    StructureError
+        For a P2S6 fraction too large for ``x``, or no composition within the atom limits.
     """
     x = float(x_Li2S_mol_pct)
     f = float(p2s6_fraction)
@@ -373,6 +378,11 @@ def build_glass(x_Li2S_mol_pct: float, seed: int, *, min_atoms: int = 0, min_wid
     -------
     ase.Atoms
         Atoms ordered Li, P, S; ``info`` records the composition, density and provenance.
+
+    Raises
+    ------
+    StructureError
+        For an x outside the glass range, impossible sizes, or no valid packing in ``max_attempts``.
     """
     lo, hi = GLASS_X_RANGE
     x = float(x_Li2S_mol_pct)
