@@ -35,7 +35,7 @@ from lpsens.analysis.ensemble import (
 )
 from lpsens.analysis.integrity import integrity_summary
 from lpsens.analysis.paper import CITATION
-from lpsens.analysis.pipeline import RESULT_FORMAT
+from lpsens.analysis.pipeline import RESULT_FORMAT, RESULT_REQUIRED_KEYS
 from lpsens.errors import DocumentError
 from lpsens.status import format_columns, read_job_document, utcnow
 from lpsens.vocabulary import STATEPOINT_KEYS, results_group
@@ -46,8 +46,6 @@ __all__ = ["JobRecord", "GatherResult", "load_records", "transport_table", "arrh
 
 RESULTS_FORMAT = "lpsens-results"
 RESULTS_VERSION = 1
-_REQUIRED = ("D_cm2_s", "D_err_cm2_s", "sigma_S_cm", "sigma_err_S_cm", "temperature_K", "n_Li", "volume_A3",
-             "anion_counts")
 
 
 @dataclass
@@ -98,7 +96,7 @@ def _check_result(result) -> str | None:
         return "analysis.json is not a JSON object"
     if result.get("format") != RESULT_FORMAT:
         return f"analysis.json format is {result.get('format')!r}, expected {RESULT_FORMAT!r}"
-    missing = [k for k in _REQUIRED if k not in result]
+    missing = [k for k in RESULT_REQUIRED_KEYS if k not in result]
     if missing:
         return f"analysis.json lacks {', '.join(missing)}"
     for k in ("D_cm2_s", "D_err_cm2_s", "sigma_S_cm", "sigma_err_S_cm"):
@@ -253,7 +251,7 @@ def write_results_h5(path, records, tables, skipped, root=None, include_broken: 
                 g.attrs["job_id"] = rec.job_id
                 for k, v in rec.statepoint.items():
                     _set_attr(g.attrs, f"sp_{k}", v)
-                for k in (*_REQUIRED, "li_accessible_fraction", "msd_loglog_slope", "temperature_measured_K",
+                for k in (*RESULT_REQUIRED_KEYS, "li_accessible_fraction", "msd_loglog_slope", "temperature_measured_K",
                           "n_frames", "duration_ps", "charge_number", "haven_ratio_assumed", "free_S_count", "fit",
                           "hop_statistics", "n_hops", "n_hopping_Li", "uncertain",
                           "settings", "analysed", "complete"):

@@ -28,9 +28,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lpsens.errors import LaunchError, LpsensError, MPIError
+from lpsens.errors import LaunchError, MPIError
 from lpsens.launch.claims import Claim, ClaimState, Owner, break_stale, inspect_claim, try_claim
-from lpsens.launch.journal import Journal, journal_path, read_journal
+from lpsens.launch.costs import finished_runs, job_ranks, task_cost
+from lpsens.launch.journal import Journal, journal_path
 from lpsens.launch.lifecycle import (
     Heartbeat,
     StopFlag,
@@ -44,6 +45,9 @@ from lpsens.launch.lifecycle import (
 from lpsens.launch.scheduler import CostModel, Scheduler, TaskCost
 from lpsens.launch.walltime import allocation_end
 from lpsens.status import JobStatus, set_status
+
+# _task_cost: the earlier name, which lpsens.train imports from here
+_task_cost = task_cost
 
 __all__ = ["Dispatch", "LaunchOptions", "LaunchReport", "launch", "find_mpiexec", "DEFAULT_ELIGIBLE"]
 
@@ -225,54 +229,6 @@ class _DoneRequest:
 
 
 # --------------------------------------------------------------------------- helpers
-def _n_atoms(job) -> int:
-    """Atoms of the job's system: recorded, or the count line of initial.extxyz, or the minimum."""
-    doc = job.doc
-    if isinstance(doc.get("n_atoms"), int):
-        return doc["n_atoms"]
-    path = Path(job.fn("initial.extxyz"))
-    if path.exists():
-        try:
-            with open(path) as fh:
-                return int(fh.readline().split()[0])
-        except (ValueError, IndexError, OSError):
-            pass  # a broken structure fails in the task, with a proper message
-    system = doc.get("system") or {}
-    return max(1, int(system.get("min_atoms") or 0) or 100)
-
-
-def _job_ranks(doc: dict, override: int | None) -> int:
-    """Ranks of a job's task: the override, else ``doc["potential"]["ranks_per_task"]`` (default 1)."""
-    if override is not None:
-        return override
-    value = (doc.get("potential") or {}).get("ranks_per_task", 1)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise LaunchError(f"potential.ranks_per_task must be an integer >= 1, got {value!r}",
-                          key="potential.ranks_per_task")
-    return value
-
-
-def _task_cost(job, doc: dict, ranks: int) -> TaskCost:
-    from lpsens.md.protocol import MDProtocol
-
-    if "train_kind" in job.cached_statepoint:
-        # Training tasks (issue 10) state their force calls in
-        # doc["cost_steps"] (one checkpoint at the end); not the MD protocol's default length.
-        steps = max(1, int(doc.get("cost_steps") or 1))
-        return TaskCost(key=job.id, n_atoms=_n_atoms(job), steps_left=steps, steps_to_checkpoint=steps,
-                        ranks=ranks, cls="train_" + str(job.cached_statepoint["train_kind"]))
-    try:
-        protocol = MDProtocol.from_dict(dict(doc.get("protocol") or {}))
-        total, eq, seg = protocol.total_steps, protocol.equilibration_steps, protocol.segment_steps
-    except LpsensError:
-        total, eq, seg = 1, 0, 1  # the task will fail with the protocol's own message
-    done = min(int(doc.get("progress_steps") or 0), total)
-    to_ckpt = (eq - done + seg) if done < eq else seg
-    return TaskCost(key=job.id, n_atoms=_n_atoms(job), steps_left=total - done,
-                    steps_to_checkpoint=min(total - done, to_ckpt), ranks=ranks,
-                    cls=str(job.cached_statepoint.get("material", "")))
-
-
 def _log_tail(job, n: int = _LOG_TAIL_LINES) -> str | None:
     path = Path(job.fn("md.log"))
     if not path.exists():
@@ -282,15 +238,6 @@ def _log_tail(job, n: int = _LOG_TAIL_LINES) -> str | None:
         fh.seek(max(0, fh.tell() - 16384))
         lines = fh.read().decode(errors="replace").splitlines()
     return "\n".join(lines[-n:])
-
-
-def _history(root: Path) -> list[tuple[str, float, float, int]]:
-    """(class, atom_steps, wall_s, ranks) of finished runs in the journal (cost-model prior)."""
-    out = []
-    for rec in read_journal(journal_path(root)):
-        if rec.get("event") == "finish" and rec.get("atom_steps") and rec.get("wall_s"):
-            out.append((rec.get("cls", ""), float(rec["atom_steps"]), float(rec["wall_s"]), int(rec.get("ranks", 1))))
-    return out[-5000:]
 
 
 # --------------------------------------------------------------------------- the launch
@@ -457,7 +404,7 @@ class _Launch:
                 failed_left += status is JobStatus.FAILED
                 continue
             try:
-                ranks = _job_ranks(doc, self.opt.ranks_per_task)
+                ranks = job_ranks(doc, self.opt.ranks_per_task)
             except LaunchError as exc:
                 sys.stderr.write(f"Error: {exc} in the job document of {job.id} ({job.path}); job skipped. "
                                  "Fix: set potential.ranks_per_task to a positive integer.\n")
@@ -470,11 +417,11 @@ class _Launch:
                                  f"least {ranks} ranks.\n")
                 self.journal.write("skipped", job=job.id, reason=f"needs {ranks} ranks")
                 continue
-            tasks.append(_task_cost(job, doc, ranks))
+            tasks.append(task_cost(job, doc, ranks))
         if failed_left:
             sys.stderr.write(f"note: {failed_left} failed job(s) are not run again; after fixing the cause "
                              "('lpsens status' lists each reason) launch with --retry-failed\n")
-        return tasks, _history(self.root), unreadable
+        return tasks, finished_runs(journal_path(self.root)), unreadable
 
     def run(self) -> LaunchReport:
         w = self.world
@@ -909,7 +856,7 @@ class _Launch:
             set_status(job, JobStatus.LOST, reason=f"{reason}; retried from its checkpoint", crash_count=crashes,
                        runs=runs)
             self._retries.add(wk.job_id)
-            retry = _task_cost(job, job.doc(), wk.task.ranks)
+            retry = task_cost(job, job.doc(), wk.task.ranks)
             outcome = "crashed"
         with self._lock:
             claim = self._claims.pop(wk.job_id, None)
