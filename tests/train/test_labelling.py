@@ -65,3 +65,18 @@ def test_md_labels_resume_to_the_same_frames(tmp_path):
     for x, y in zip(ref, resumed, strict=True):
         np.testing.assert_allclose(x.positions, y.positions, atol=1e-6)
         assert x.get_potential_energy() == pytest.approx(y.get_potential_energy(), abs=1e-5)
+
+
+def test_md_from_a_start_minimised_with_the_reference(tmp_path):
+    """minimise_steps relaxes the start with the reference first: the first snapshot of a cold run
+    then sits near the minimum (small forces); without it, near the rattled start (large forces)."""
+    atoms = _atoms()
+    atoms.positions += np.random.default_rng(0).normal(0.0, 0.1, atoms.positions.shape)
+    fmax = {}
+    for steps in (0, 300):
+        md = {"temperature_K": 1.0, "steps": 5, "every": 5, "timestep_fs": 1.0, "minimise_steps": steps}
+        (tmp_path / str(steps)).mkdir()
+        frames, done = label_md(atoms, MorsePairs(), md, seed=5, job_dir=tmp_path / str(steps), name="m")
+        assert done and len(frames) == 1
+        fmax[steps] = np.linalg.norm(frames[0].get_forces(), axis=1).max()
+    assert fmax[300] < 0.1 < fmax[0]

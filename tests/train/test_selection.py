@@ -80,3 +80,24 @@ def test_energy_jump_is_a_failure_but_not_the_heating_from_the_minimised_start()
     chosen = select(frames, n_failures=4, n_diverse=0, approach=0)
     assert [(c.index, c.reason.split(":")[0]) for c in chosen] == [(3, "failure")]
     assert "energy jump +0.090" in chosen[0].reason
+
+
+def test_failures_spread_over_runs_broken_chemistry_first():
+    """A run whose census drifts in every frame does not use up the budget: each run's first
+    failure comes first, broken chemistry before a census change alone."""
+    a = _gamma()
+    drift = _census(a) | {"PS4": _census(a)["PS4"] + 1}  # run "a" never matches its census
+    frames = []
+    for k in range(5):
+        f = a.copy()
+        f.info.update(run="a", md_step=10 * k)
+        frames.append(f)
+    for k in range(3):
+        f = a.copy() if k < 2 else _fuse_two_s(a)
+        f.info.update(run="b", md_step=10 * k)
+        frames.append(f)
+    census = {"a": drift, "b": _census(a)}
+    chosen = select(frames, n_failures=8, n_diverse=0, census_by_run=census, approach=0)
+    assert [c.index for c in chosen] == [7, 0, 1]  # b's broken frame, then a's first two (a quarter of 8 per run)
+    only = select(frames, n_failures=1, n_diverse=0, census_by_run=census, approach=0)
+    assert [c.index for c in only] == [7]

@@ -36,8 +36,10 @@ class Configuration:
     atoms
         The structure (periodic; Å).
     md
-        ``None`` for a single point; else ``{"temperature_K", "steps", "every", "timestep_fs"}``:
-        Langevin MD with the reference, every ``every``-th step labelled.
+        ``None`` for a single point; else ``{"temperature_K", "steps", "every", "timestep_fs",
+        "minimise_steps"}``: Langevin MD with the reference from the structure minimised with it
+        (at most ``minimise_steps`` FIRE steps; 0: from the built structure), every ``every``-th
+        step labelled.
     """
 
     name: str
@@ -112,7 +114,7 @@ def generation0(spec: ConfigurationSpec, seed: int) -> list[Configuration]:
                 configs.append(Configuration(
                     f"{base_name}/md_{T:g}K", "md", atoms.copy(),
                     md={"temperature_K": float(T), "steps": spec.md_steps, "every": spec.md_every,
-                        "timestep_fs": spec.md_timestep_fs}))
+                        "timestep_fs": spec.md_timestep_fs, "minimise_steps": spec.md_minimise_steps}))
     for el in ("Li", "P", "S"):  # gap_fit's e0: the reference energy of the isolated atom
         configs.append(Configuration(f"isolated/{el}", "isolated",
                                      Atoms([el], positions=[[0, 0, 0]], cell=[spec.scan_box_A] * 3, pbc=True)))

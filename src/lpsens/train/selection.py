@@ -86,16 +86,19 @@ class Selected:
 
 def select(frames: list[Atoms], *, n_failures: int, n_diverse: int,
            census_by_run: dict | None = None, approach: int = 2) -> list[Selected]:
-    """Failures first (the earliest broken frame of each run counts; up to ``n_failures``), then diverse frames.
+    """Failures first, spread over the runs (up to ``n_failures`` frames), then diverse frames.
 
     ``frames[i].info`` may carry ``run`` (the MD run it came from) and ``energy_per_atom_eV``;
     a jump of the latter between consecutive frames of a run above ``ENERGY_SPIKE_EV_ATOM`` is
     a failure too. ``census_by_run[run]`` is the unit census the run must keep (e.g. of its
-    minimised start). Each failure brings up to ``approach`` intact frames of its run just before
+    minimised start). Failures are taken in rounds: the earliest failure of every run, then the
+    second of every run, and so on (at most a quarter of ``n_failures`` failures from one run);
+    within a round, broken chemistry before a census change or an energy jump alone, so one run
+    whose census drifts frame after frame cannot use up the budget that the other runs' first
+    failures need. Each failure brings up to ``approach`` intact frames of its run just before
     it ("approaching failure"). Returns :class:`Selected` in the order chosen.
     """
-    chosen: list[Selected] = []
-    seen_runs: dict = {}
+    failures: dict = {}  # run -> [(index, reasons, broken)] in frame order
     prev: dict = {}
     intact: dict[int, bool] = {}  # broken-chemistry verdict per frame, for the approach frames
     for i, a in enumerate(frames):
@@ -107,13 +110,23 @@ def select(frames: list[Atoms], *, n_failures: int, n_diverse: int,
             reasons.append(f"energy jump {e - prev[run]:+.3f} eV/atom")
         if e is not None and a.info.get("md_step", 1) != 0:  # from the minimised start, heating raises E: not a spike
             prev[run] = e
-        if reasons and seen_runs.get(run, 0) < max(1, n_failures // 4) and len(chosen) < n_failures:
-            seen_runs[run] = seen_runs.get(run, 0) + 1
-            taken_now = {c.index for c in chosen}
-            # the frames leading into the failure teach the restoring forces before the damage is done
-            for j in range(i - 1, max(-1, i - 1 - approach), -1):
-                if frames[j].info.get("run", "") == run and j not in taken_now and intact[j]:
-                    chosen.append(Selected(j, f"approaching failure (frame {i})"))
+        if reasons:
+            failures.setdefault(run, []).append((i, reasons, not intact[i]))
+    per_run = max(1, n_failures // 4)
+    queue = sorted(((k, not broken, order, i, reasons)
+                    for order, fails in enumerate(failures.values())
+                    for k, (i, reasons, broken) in enumerate(fails[:per_run])))
+    chosen: list[Selected] = []
+    for _, _, _, i, reasons in queue:
+        if len(chosen) >= n_failures:
+            break
+        run = frames[i].info.get("run", "")
+        taken_now = {c.index for c in chosen}
+        # the frames leading into the failure teach the restoring forces before the damage is done
+        for j in range(i - 1, max(-1, i - 1 - approach), -1):
+            if frames[j].info.get("run", "") == run and j not in taken_now and intact[j]:
+                chosen.append(Selected(j, f"approaching failure (frame {i})"))
+        if i not in taken_now:
             chosen.append(Selected(i, "failure: " + "; ".join(reasons)))
     taken = {c.index for c in chosen}
     for i in cur_select(frames, n_diverse, exclude=taken):

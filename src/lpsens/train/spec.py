@@ -69,6 +69,7 @@ class ConfigurationSpec:
     md_steps: int = 40
     md_every: int = 10
     md_timestep_fs: float = 2.0
+    md_minimise_steps: int = 0
     scan_pairs: tuple[str, ...] = PAIRS
     scan_distances_A: tuple[float, ...] = (1.2, 1.5, 1.8, 2.1, 2.5, 3.0)
     scan_box_A: float = 10.0
@@ -253,6 +254,9 @@ def _check(spec: TrainingSpec, file) -> None:
             raise SpecError(f"unknown pair {pair!r}; allowed: {', '.join(PAIRS)}", file=file, key="configurations.scan_pairs")
     if any(d <= 0.3 for d in c.scan_distances_A):
         raise SpecError("scan distances must be > 0.3 Å", file=file, key="configurations.scan_distances_A")
+    if c.md_minimise_steps < 0:
+        raise SpecError("md_minimise_steps must be >= 0 (0: start the reference MD from the built structure)",
+                        file=file, key="configurations.md_minimise_steps")
     if c.md_steps < 0 or c.md_every < 1 or it.md_every < 1 or it.md_steps < 1 or g.stability_every < 1:
         raise SpecError("md_steps must be >= 0 and md_every >= 1", file=file, key="configurations.md_every")
     if ":" not in r.calculator:
