@@ -54,7 +54,7 @@ def test_find_mpiexec_says_how_to_get_one(monkeypatch, tmp_path):
     import sys
 
     from lpsens.errors import MPIError
-    from lpsens.launch.launcher import find_mpiexec
+    from lpsens.launch.communicator import find_mpiexec
 
     monkeypatch.setattr(sys, "executable", str(tmp_path / "python"))
     monkeypatch.setenv("PATH", str(tmp_path))

@@ -155,14 +155,14 @@ def add_launch_arguments(p) -> None:
 
 
 def launch_options(args):
-    """:class:`~lpsens.launch.launcher.LaunchOptions` from the ``lpsens launch`` arguments.
+    """:class:`~lpsens.launch.options.LaunchOptions` from the ``lpsens launch`` arguments.
 
     Raises
     ------
     LaunchError
         For invalid values (the error's ``key`` names the option's field).
     """
-    from lpsens.launch.launcher import LaunchOptions
+    from lpsens.launch.options import LaunchOptions
 
     statuses = [s.strip() for s in str(args.status).split(",") if s.strip()]
     if args.retry_failed and "failed" not in statuses:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from lpsens.campaign import parse_campaign
 from lpsens.errors import DemoError, ProjectError
-from lpsens.launch.launcher import find_mpiexec
+from lpsens.launch.communicator import find_mpiexec
 from lpsens.project import init_project
 
 __all__ = ["demo_spec", "run_demo", "find_mpiexec", "check_targets"]

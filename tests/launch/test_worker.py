@@ -1,26 +1,11 @@
-"""The worker process of a task: its environment, and the reason recorded when it dies."""
+"""The worker process of a task: its environment, its status pipe, dying with its launcher."""
 
 import signal
 import subprocess
 import sys
 
 from lpsens.launch.synthetic import init_synthetic_project
-from lpsens.launch.worker import death_reason, worker_env
-
-DOC = {"progress_steps": 41200, "protocol": {"timestep_fs": 2.0, "equilibration_ps": 20.0, "production_ps": 200.0,
-                                             "sampling_interval_fs": 100.0, "segment_ps": 20.0}}
-
-
-def test_death_reasons():
-    # 10,000 equilibration steps, then segments of 10,000: step 41,200 is in segment 4
-    assert death_reason(-9, DOC, nested=False) == "killed by signal 9 (SIGKILL) after step 41,200 (segment 4)"
-    assert death_reason(139, DOC, nested=True).startswith("killed by signal 11 (SIGSEGV)")
-    assert death_reason(9, DOC, nested=True).startswith(
-        "worker's mpiexec exited with status 9 (a rank killed by signal 9 (SIGKILL) or exiting with status 9)")
-    assert death_reason(0, DOC, nested=False).startswith("worker exited with status 0 without finishing")
-    assert death_reason(3, {"progress_steps": 5, "protocol": DOC["protocol"]}, nested=False) == \
-        "worker exited with status 3 without finishing the task after step 5 (equilibration)"
-    assert death_reason(-6, {}, nested=False) == "killed by signal 6 (SIGABRT) after step 0"
+from lpsens.launch.worker import worker_env
 
 
 def test_worker_env_drops_the_launch_pmi(monkeypatch):

@@ -13,7 +13,6 @@ releases the claim. See docs/launcher.md.
 from __future__ import annotations
 
 import dataclasses
-import enum
 import json
 import logging
 import os
@@ -28,133 +27,43 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lpsens.errors import LaunchError, MPIError
+from lpsens.errors import LaunchError
 from lpsens.launch.claims import Claim, ClaimState, Owner, break_stale, inspect_claim, try_claim
+from lpsens.launch.communicator import SerialComm, find_mpiexec
 from lpsens.launch.costs import finished_runs, job_ranks, task_cost
+from lpsens.launch.crashes import record_crash
 from lpsens.launch.journal import Journal, journal_path
 from lpsens.launch.lifecycle import (
     Heartbeat,
     StopFlag,
     finish_job,
+    log_tail,
     make_ase_serial,
     restore_ase,
     run_record,
     start_job,
     task_result,
 )
+from lpsens.launch.options import DEFAULT_ELIGIBLE, Dispatch, LaunchOptions
 from lpsens.launch.scheduler import CostModel, Scheduler, TaskCost
 from lpsens.launch.walltime import allocation_end
 from lpsens.status import JobStatus, set_status
 
-# _task_cost: the earlier name, which lpsens.train imports from here
+# Earlier homes of names other code imports from here: _task_cost (lpsens.train; now
+# launch/costs.task_cost), the options (launch/options.py), find_mpiexec and the serial
+# communicator (launch/communicator.py).
 _task_cost = task_cost
+_SerialComm = SerialComm
 
 __all__ = ["Dispatch", "LaunchOptions", "LaunchReport", "launch", "find_mpiexec", "DEFAULT_ELIGIBLE"]
 
 log = logging.getLogger("lpsens.launch")
 
-DEFAULT_ELIGIBLE = frozenset({JobStatus.PENDING, JobStatus.TIMEOUT, JobStatus.LOST})
 #: exit status of a launch aborted by an error in the launcher itself (EX_SOFTWARE): the job
 #: script's safety net relaunches on it, unlike 1 (a task failed)
 LAUNCHER_ERROR_EXIT = 70
-_LOG_TAIL_LINES = 20
 #: seconds a worker may take to exit after reporting its result before it is killed
 TEARDOWN_LIMIT_S = 60.0
-
-
-class Dispatch(str, enum.Enum):
-    """How tasks reach groups."""
-
-    DYNAMIC = "dynamic"  # free groups pull the longest remaining task (the launcher's way)
-    STATIC = "static"    # round-robin split fixed beforehand (the bundling baseline for benchmarks)
-
-
-@dataclass(frozen=True)
-class LaunchOptions:
-    """Settings of one launch (validated; times in seconds).
-
-    Attributes
-    ----------
-    ranks_per_task
-        Override: every task runs on this many ranks, and the communicator size must be a
-        multiple. ``None`` (default): a job runs on ``job.doc["potential"]["ranks_per_task"]``
-        ranks (missing: 1), and tasks of mixed sizes are packed together.
-    walltime
-        Allocation length (seconds or ``[D-]HH:MM:SS``); ``None``: from SLURM, else unlimited.
-    statuses
-        Job states eligible to run (``running`` jobs whose owner is gone become ``lost``).
-    retry_failed
-        Also run ``failed`` jobs.
-    max_retries
-        A job found ``lost`` more often than this is marked ``failed``.
-    sp_filter
-        signac state-point filter (``{"material": "glass"}``, ``{"temperature_K": {"$gt": 500}}``).
-    stale_after_s
-        A claim whose heartbeat is older than this belongs to a dead launch.
-    heartbeat_s
-        Interval of claim heartbeats.
-    margin_s
-        Time kept free before the end of the allocation (checkpoint, shutdown).
-    prior_rate
-        Prior throughput in atom-steps per second per rank for the cost model.
-    dispatch
-        :class:`Dispatch` (dynamic, or static for comparison).
-    progress_interval_s
-        In a log (stderr not a terminal): a progress line whenever the counts change, and at
-        least every this many seconds (rank 0; 0 disables them).
-    isolate
-        Run every task in its own worker process (:mod:`lpsens.launch.worker`), so a task's
-        process dying (a signal, an exit without finishing) costs only that task; it is retried
-        from its checkpoint up to ``max_retries`` times. ``False`` runs tasks inside the
-        launcher's ranks (a crash then ends the launch); for debugging and closures in tests.
-    """
-
-    ranks_per_task: int | None = None
-    walltime: str | float | None = None
-    statuses: frozenset[JobStatus] = DEFAULT_ELIGIBLE
-    retry_failed: bool = False
-    max_retries: int = 3
-    sp_filter: dict | None = None
-    stale_after_s: float = 300.0
-    heartbeat_s: float = 30.0
-    margin_s: float = 60.0
-    prior_rate: float = 500.0
-    dispatch: Dispatch = Dispatch.DYNAMIC
-    progress_interval_s: float = 60.0
-    isolate: bool = True
-
-    def __post_init__(self):
-        if self.ranks_per_task is not None and (not isinstance(self.ranks_per_task, int) or self.ranks_per_task < 1):
-            raise LaunchError(f"ranks_per_task must be an integer >= 1, got {self.ranks_per_task!r}",
-                              key="ranks_per_task")
-        try:
-            statuses = frozenset(JobStatus(s) for s in self.statuses)
-        except ValueError:
-            allowed = ", ".join(s.value for s in JobStatus)
-            raise LaunchError(f"unknown status in {sorted(map(str, self.statuses))}; allowed: {allowed}",
-                              key="status") from None
-        if JobStatus.DONE in statuses or JobStatus.RUNNING in statuses:
-            raise LaunchError("'done' and 'running' jobs cannot be selected to run (a done job is final; "
-                              "running jobs whose launch died are found and rerun as 'lost')", key="status")
-        if JobStatus.FAILED in statuses and not self.retry_failed:
-            raise LaunchError("failed jobs run only with --retry-failed", key="status")
-        object.__setattr__(self, "statuses", statuses)
-        object.__setattr__(self, "dispatch", Dispatch(self.dispatch))
-        if self.max_retries < 0:
-            raise LaunchError(f"must be >= 0, got {self.max_retries}", key="max_retries")
-        for name in ("stale_after_s", "heartbeat_s"):
-            if not getattr(self, name) > 0:
-                raise LaunchError(f"must be > 0 s, got {getattr(self, name)}", key=name)
-        if self.heartbeat_s * 2 > self.stale_after_s:
-            raise LaunchError(f"heartbeat_s = {self.heartbeat_s} must be at most half of stale_after_s = "
-                              f"{self.stale_after_s}, or live launches look dead", key="heartbeat_s")
-        for name in ("margin_s", "progress_interval_s"):
-            if getattr(self, name) < 0:
-                raise LaunchError(f"must be >= 0 s, got {getattr(self, name)}", key=name)
-
-    @property
-    def eligible(self) -> frozenset[JobStatus]:
-        return self.statuses | ({JobStatus.FAILED} if self.retry_failed else frozenset())
 
 
 @dataclass
@@ -183,61 +92,6 @@ class LaunchReport:
     def exit_code(self) -> int:
         """0 when no task failed and every job document was readable, 1 otherwise."""
         return 1 if self.counts.get("failed", 0) or self.counts.get("unreadable", 0) else 0
-
-
-# --------------------------------------------------------------------------- serial communicator
-class _SerialComm:
-    """The subset of an mpi4py communicator the launcher uses, for runs without MPI."""
-
-    rank = 0
-    size = 1
-
-    def Get_rank(self):
-        return 0
-
-    def Get_size(self):
-        return 1
-
-    def bcast(self, obj, root=0):
-        return obj
-
-    def gather(self, obj, root=0):
-        return [obj]
-
-    def allgather(self, obj):
-        return [obj]
-
-    def allreduce(self, obj, op=None):
-        return obj
-
-    def Split(self, color=0, key=0):
-        return self
-
-    def Free(self):
-        pass
-
-    def Ibarrier(self):
-        return _DoneRequest()
-
-    def Abort(self, errorcode=1):
-        os._exit(errorcode)
-
-
-class _DoneRequest:
-    def Test(self):
-        return True
-
-
-# --------------------------------------------------------------------------- helpers
-def _log_tail(job, n: int = _LOG_TAIL_LINES) -> str | None:
-    path = Path(job.fn("md.log"))
-    if not path.exists():
-        return None
-    with open(path, "rb") as fh:
-        fh.seek(0, os.SEEK_END)
-        fh.seek(max(0, fh.tell() - 16384))
-        lines = fh.read().decode(errors="replace").splitlines()
-    return "\n".join(lines[-n:])
 
 
 # --------------------------------------------------------------------------- the launch
@@ -286,7 +140,7 @@ def launch(project, *, comm=None, task_fn: Callable | None = None,
     communicator with ``comm.Abort(70)`` so no rank hangs until the walltime.
     """
     options = options or LaunchOptions()
-    comm = _SerialComm() if comm is None else comm
+    comm = SerialComm() if comm is None else comm
     if options.isolate and task_fn is not None:
         from lpsens.tasks import name_of
 
@@ -810,8 +664,6 @@ class _Launch:
 
     def _finish_worker(self, wk: _Worker) -> TaskCost | None:
         """Record a worker's end; returns the task to retry when its worker died and retries are left."""
-        from lpsens.launch.worker import death_reason
-
         if wk.pidfd is not None:
             os.close(wk.pidfd)
         t1 = wk.t_end or time.time()
@@ -832,39 +684,22 @@ class _Launch:
             self._record(job, wk.task, wk.steps0, wk.t0, t1, results, signum=data.get("signal"))
             return None
         # The worker died: a signal, or an exit without a result (quippy exits 0 on bad XML).
-        try:
-            doc = job.doc()
-        except Exception:  # noqa: BLE001 -- a worker killed mid-write; the reason loses its step
-            doc = {}
-        reason = death_reason(wk.proc.returncode, doc, nested=wk.task.ranks > 1)
-        crashes = int(doc.get("crash_count", 0)) + 1
-        steps_now = int(doc.get("progress_steps") or 0)
-        record = {**run_record(self.launch_id, wk.task.ranks, wk.t0, t1, wk.steps0, max(0, steps_now - wk.steps0)),
-                  "steps_per_s": None, "exit": "crashed", "reason": reason}
-        runs = list(doc.get("runs") or []) + [record]
-        log.error("job %s: %s", wk.job_id, reason)
+        crash = record_crash(job, launch_id=self.launch_id, ranks=wk.task.ranks, t0=wk.t0, t1=t1, steps0=wk.steps0,
+                             returncode=wk.proc.returncode, max_retries=self.opt.max_retries)
+        log.error("job %s: %s", wk.job_id, crash.reason)
         retry = None
-        if crashes > self.opt.max_retries:
-            reasons = [r["reason"] for r in runs if r.get("exit") == "crashed"][-crashes:]
-            final = (f"its worker process died {crashes} times, more than --max-retries {self.opt.max_retries}: "
-                     + "; ".join(f"attempt {i + 1}: {r}" for i, r in enumerate(reasons))
-                     + "; check md.log, then rerun with --retry-failed")
-            set_status(job, JobStatus.FAILED, reason=final, crash_count=crashes, runs=runs, log_tail=_log_tail(job))
-            self.counts["failed"] += 1
-            outcome = "failed"
-        else:
-            set_status(job, JobStatus.LOST, reason=f"{reason}; retried from its checkpoint", crash_count=crashes,
-                       runs=runs)
+        if crash.retry:
             self._retries.add(wk.job_id)
             retry = task_cost(job, job.doc(), wk.task.ranks)
-            outcome = "crashed"
+        else:
+            self.counts["failed"] += 1
         with self._lock:
             claim = self._claims.pop(wk.job_id, None)
         if claim is not None:
             claim.release()
-        self.journal.write("finish", job=wk.job_id, outcome=outcome, reason=reason, wall_s=t1 - wk.t0,
+        self.journal.write("finish", job=wk.job_id, outcome=crash.outcome, reason=crash.reason, wall_s=t1 - wk.t0,
                            atom_steps=0.0, cls=wk.task.cls, ranks=wk.task.ranks, t_start=wk.t0, t_end=t1,
-                           exit_status=wk.proc.returncode, crash_count=crashes)
+                           exit_status=wk.proc.returncode, crash_count=crash.crash_count)
         return retry
 
     # ------------------------------------------------------------------ claiming (leader)
@@ -945,7 +780,7 @@ class _Launch:
 
             task_fn = task_function_for(self.project)
         try:
-            outcome = task_fn(job, comm=None if isinstance(self.group, _SerialComm) else self.group,
+            outcome = task_fn(job, comm=None if isinstance(self.group, SerialComm) else self.group,
                               should_stop=should_stop, on_segment=on_segment)
             status, steps = task_result(outcome)
             result = (True, status.value, steps, None)
@@ -971,7 +806,7 @@ class _Launch:
         if failures:
             status = JobStatus.FAILED
             reason = failures[0] if len(set(failures)) == 1 else "; ".join(sorted(set(failures)))
-            finish_job(job, status, reason=reason, run=record, log_tail=_log_tail(job))
+            finish_job(job, status, reason=reason, run=record, log_tail=log_tail(job))
             self.counts["failed"] += 1
             log.error("job %s failed: %s", job.id, reason)
         else:
@@ -1011,22 +846,3 @@ def _signal(proc, signum: int) -> None:
         proc.send_signal(signum)
     except ProcessLookupError:
         pass
-
-
-def find_mpiexec() -> str:
-    """The ``mpiexec`` of the MPI that mpi4py uses: the mpich wheel's next to this Python, else
-    the one on PATH (multi-rank tasks in worker processes, ``lpsens demo``).
-
-    Raises
-    ------
-    MPIError
-        If there is none.
-    """
-    import shutil
-
-    here = Path(sys.executable).parent / "mpiexec"
-    found = str(here) if here.exists() else shutil.which("mpiexec")
-    if not found:
-        raise MPIError("no mpiexec found next to this Python or on PATH; install lpsens with pip (it brings the "
-                       "mpich wheel) or load your cluster's MPI module")
-    return found

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import signal
 import socket
 import threading
@@ -34,9 +35,12 @@ from lpsens.launch.claims import Claim, Owner, inspect_claim, try_claim
 from lpsens.status import JobStatus, get_status, set_status, utcnow
 
 __all__ = ["StopFlag", "Heartbeat", "serial_ase", "make_ase_serial", "task_result", "start_job", "finish_job",
-           "run_record", "run_job", "FINAL_TASK_STATES"]
+           "run_record", "log_tail", "run_job", "FINAL_TASK_STATES"]
 
 log = logging.getLogger("lpsens.launch")
+
+#: Lines of ``md.log`` kept in the document of a failed job.
+LOG_TAIL_LINES = 20
 
 #: What a task may report: it finished (``done``) or stopped at a segment boundary (``timeout``).
 FINAL_TASK_STATES = (JobStatus.DONE, JobStatus.TIMEOUT)
@@ -214,6 +218,19 @@ def run_record(launch_id: str, ranks: int, t0: float, t1: float, from_step: int,
     return {"launch": launch_id, "host": socket.gethostname(), "ranks": ranks, "start": _iso(t0), "end": _iso(t1),
             "wall_s": round(wall_s, 3), "from_step": from_step, "steps": steps,
             "steps_per_s": round(steps / wall_s, 3) if wall_s > 0 else None}
+
+
+def log_tail(job, n: int = LOG_TAIL_LINES) -> str | None:
+    """The last ``n`` lines of the job's ``md.log`` (from its last 16 kB), None without one; kept
+    in the job document of a failed job."""
+    path = Path(job.fn("md.log"))
+    if not path.exists():
+        return None
+    with open(path, "rb") as fh:
+        fh.seek(0, os.SEEK_END)
+        fh.seek(max(0, fh.tell() - 16384))
+        lines = fh.read().decode(errors="replace").splitlines()
+    return "\n".join(lines[-n:])
 
 
 def start_job(job, launch_id: str) -> None:

@@ -5,8 +5,8 @@ a plain child process; ``k`` ranks: a nested ``mpiexec -launcher fork -n k``). T
 resolves the task (:func:`lpsens.tasks.task_function_for`, or ``--task module:function``),
 runs it with ``should_stop`` (walltime rule, SIGTERM/SIGUSR1) and ``on_segment`` (journal
 ``checkpoint`` lines), and writes its outcome to ``--result`` (JSON, atomically, by rank 0).
-No result file means the worker died: :func:`death_reason` turns the exit status and the
-job's progress into the reason recorded on the job.
+No result file means the worker died: :mod:`lpsens.launch.crashes` turns the exit status and
+the job's progress into the reason recorded on the job.
 
 ``--status-fd`` is the write end of a pipe from the leader: the worker writes ``R`` when its
 imports are done (the leader starts the next spare only then, so at most one interpreter per
@@ -43,7 +43,7 @@ import threading
 import time
 from pathlib import Path
 
-__all__ = ["main", "worker_env", "death_reason", "PMI_PREFIXES"]
+__all__ = ["main", "worker_env", "PMI_PREFIXES"]
 
 #: environment of the enclosing MPI launch that must not reach a worker. MPICH's PMI client
 #: (libmpi of the mpich 5.0.2 wheel) reads PMI_FD, PMI_PORT, PMI_RANK, PMI_SIZE, PMI_ID,
@@ -63,52 +63,6 @@ def worker_env(extra: dict | None = None) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(PMI_PREFIXES)}
     env.update(extra or {})
     return env
-
-
-def _signal_name(signum: int) -> str:
-    try:
-        return signal.Signals(signum).name
-    except ValueError:
-        return f"signal {signum}"
-
-
-def death_reason(returncode: int, doc: dict | None, *, nested: bool) -> str:
-    """Why a worker that wrote no result ended, e.g. "killed by signal 9 (SIGKILL) at step 41,200 (segment 3)".
-
-    ``returncode`` is ``Popen.returncode`` (negative: killed by that signal). A nested MPICH
-    ``mpiexec`` (hydra) exits with the signal number ``s`` when a rank was killed by signal
-    ``s`` (and ``128 + s`` from a shell), which cannot be told from a rank exiting with status
-    ``s``, so both readings are given. The step is the job document's ``progress_steps`` (the
-    last checkpoint) and the segment the one that was running.
-    """
-    if returncode < 0 or (nested and 128 < returncode < 128 + 65):
-        signum = -returncode if returncode < 0 else returncode - 128
-        what = f"killed by signal {signum} ({_signal_name(signum)})"
-    elif nested and 0 < returncode < 65:
-        what = (f"worker's mpiexec exited with status {returncode} (a rank killed by signal {returncode} "
-                f"({_signal_name(returncode)}) or exiting with status {returncode})")
-    elif returncode == 0:
-        what = "worker exited with status 0 without finishing the task"
-    else:
-        what = f"worker exited with status {returncode} without finishing the task"
-    return f"{what} {_where(doc or {})}"
-
-
-def _where(doc: dict) -> str:
-    steps = int(doc.get("progress_steps") or 0)
-    protocol = doc.get("protocol")
-    if not protocol:
-        return f"after step {steps:,}"
-    try:
-        from lpsens.md.protocol import MDProtocol
-
-        p = MDProtocol.from_dict(dict(protocol))
-        eq, seg = p.equilibration_steps, p.segment_steps
-    except Exception:  # noqa: BLE001 -- a bad protocol only loses the segment number
-        return f"after step {steps:,}"
-    if steps < eq:
-        return f"after step {steps:,} (equilibration)"
-    return f"after step {steps:,} (segment {(steps - eq) // max(1, seg) + 1})"
 
 
 def _watch_parent(pid: int) -> None:
