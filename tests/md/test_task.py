@@ -123,17 +123,29 @@ def test_missing_or_changed_potential_is_a_potential_error(make_job, tmp_path):
 
 
 def test_temperature_runaway_is_an_md_error(make_job):
-    """A strongly distorted cell at a 10 K target releases ~0.1 eV/atom of potential energy in a few
-    fs, far more than 5 x the target temperature: the run must stop with MDError, not produce data.
-    (Without the minimisation that normally removes such a distortion first.)"""
+    """A strongly distorted cell at a 50 K target (the lowest a state point allows) releases ~0.1 eV/atom
+    of potential energy in a few fs (~800 K), far more than 5 x the target temperature: the run must stop
+    with MDError, not produce data. (Without the minimisation that normally removes such a distortion
+    first.)"""
     import ase.io
 
     from lpsens.structures import build_structure
 
-    job = make_job(temperature_K=10, minimize_max_steps=0)
+    job = make_job(temperature_K=50, minimize_max_steps=0)
     atoms = build_structure("gamma_Li3PS4", 75.0, 0, min_atoms=16)
     atoms.rattle(0.3, seed=1)
     ase.io.write(job.fn("initial.extxyz"), atoms, format="extxyz")
     with pytest.raises(MDError, match="exceeds 5 x the target"):
         run_task(job)
     assert not job.isfile("trajectory.h5")
+
+
+def test_state_point_outside_the_campaign_ranges_is_refused(make_job):
+    """The task reads its state point through StatePoint.from_job: a hand-made 10 K job is refused
+    before any file is written."""
+    from lpsens.errors import SpecError
+
+    job = make_job(temperature_K=10)
+    with pytest.raises(SpecError, match="10 K is outside 50-3000 K"):
+        run_task(job)
+    assert not job.isfile("initial.extxyz") and not job.isfile("trajectory.h5")

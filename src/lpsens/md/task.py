@@ -59,6 +59,7 @@ from lpsens.potential import (
     inspect_potential,
     inspect_uf3,
 )
+from lpsens.statepoint import StatePoint
 from lpsens.vocabulary import Constraint
 
 __all__ = ["TaskOutcome", "run_task", "TEMPERATURE_LIMIT_FACTOR", "resolve_potential", "resolve_uf3"]
@@ -186,12 +187,12 @@ def _read_initial(path: Path):
     return atoms
 
 
-def _ensure_initial(job, job_dir: Path, sp: dict, doc: dict, is_root: bool, comm):
+def _ensure_initial(job, job_dir: Path, point: StatePoint, doc: dict, is_root: bool, comm):
     with serial_ase():
-        return _ensure_initial_serial(job, job_dir, sp, doc, is_root, comm)
+        return _ensure_initial_serial(job, job_dir, point, doc, is_root, comm)
 
 
-def _ensure_initial_serial(job, job_dir: Path, sp: dict, doc: dict, is_root: bool, comm):
+def _ensure_initial_serial(job, job_dir: Path, point: StatePoint, doc: dict, is_root: bool, comm):
     path = job_dir / INITIAL_FILE
     error = None
     if is_root and not path.exists():
@@ -202,7 +203,7 @@ def _ensure_initial_serial(job, job_dir: Path, sp: dict, doc: dict, is_root: boo
 
             system = doc.get("system") or {}
             atoms = build_structure(
-                sp["material"], sp["x_Li2S_mol_pct"], doc["seed"],
+                point.material.value, point.x_Li2S_mol_pct, doc["seed"],
                 min_atoms=int(system.get("min_atoms") or 0), min_width_A=float(system.get("min_width_A") or 0.0),
             )
             tmp = path.with_name(path.name + ".tmp")
@@ -216,14 +217,6 @@ def _ensure_initial_serial(job, job_dir: Path, sp: dict, doc: dict, is_root: boo
     if message is not None:
         raise StructureError(f"building the initial structure failed on rank 0: {message}", file=path)
     return _read_initial(path)
-
-
-def _constraint(value) -> Constraint:
-    try:
-        return Constraint(value)
-    except ValueError:
-        allowed = ", ".join(c.value for c in Constraint)
-        raise MDError(f"unknown constraint {value!r}; allowed: {allowed}", key="constraint") from None
 
 
 def _frozen_mask(numbers, constraint: Constraint, path: Path) -> np.ndarray:
@@ -261,6 +254,8 @@ def run_task(job, *, comm=None, should_stop=None, backend=None, on_segment=None)
 
     Raises
     ------
+    SpecError
+        The job's state point is not a valid lpsens state point (:meth:`StatePoint.from_job`).
     PotentialError, StructureError, MDError
         Bad potential, unreadable/unbuildable structure, LAMMPS failure or exploding temperature.
         The caller records the reason in the job document.
@@ -275,7 +270,7 @@ def run_task(job, *, comm=None, should_stop=None, backend=None, on_segment=None)
     comm = MPI.COMM_SELF if comm is None else comm
     is_root = comm.Get_rank() == 0
     job_dir = Path(job.path)
-    sp = _plain(job.statepoint())
+    point = StatePoint.from_job(job)
     doc = _plain(job.doc())
     pdoc = doc.get("potential") if isinstance(doc.get("potential"), dict) else {}
     backend = Backend.parse(pdoc.get("backend", "auto") if backend is None else backend)
@@ -288,16 +283,14 @@ def run_task(job, *, comm=None, should_stop=None, backend=None, on_segment=None)
     if "protocol" not in doc or "seed" not in doc:
         raise MDError("job document lacks 'protocol' or 'seed'; re-create the job with `lpsens init`", job_id=job.id)
     protocol = MDProtocol.from_dict(doc["protocol"])
-    # Read as stored, not through StatePoint.from_job: a hand-made job may lie outside the
-    # ranges a campaign allows (the runaway test runs at 10 K), and the task must still run it.
-    temperature_K = float(sp["temperature_K"])
+    temperature_K = float(point.temperature_K)
     seed = int(doc["seed"])
-    constraint = _constraint(sp.get("constraint", "none"))
+    constraint = point.constraint
     project = getattr(job, "project", None)
     info = resolve_potential(doc.get("potential"), getattr(project, "path", None))
     uf3 = resolve_uf3(pdoc, info.sha256, getattr(project, "path", None))
 
-    atoms = _ensure_initial(job, job_dir, sp, doc, is_root, comm)
+    atoms = _ensure_initial(job, job_dir, point, doc, is_root, comm)
     check_species(info, atoms.numbers)
     frozen = _frozen_mask(atoms.numbers, constraint, job_dir / INITIAL_FILE)
 
@@ -434,7 +427,7 @@ def run_task(job, *, comm=None, should_stop=None, backend=None, on_segment=None)
                 pos = engine.positions_unwrapped()
                 if is_root:
                     traj.create(numbers=atoms.numbers, cell=engine.cell, frozen=frozen,
-                                attrs=_traj_attrs(sp, protocol, info, engine, seed, constraint.value, uf3, stages))
+                                attrs=_traj_attrs(point, protocol, info, engine, seed, constraint.value, uf3, stages))
                     traj.append(pos[None], [0.0], [0], {k: [sample[k]] for k in THERMO_KEYS})
                 n_frames = 1
                 checkpoint(g, n_frames)
@@ -498,12 +491,12 @@ def _check_compatible(ckpt: Checkpoint, info: PotentialInfo, protocol: MDProtoco
                       file=job_dir / "checkpoint.h5", key="n_atoms")
 
 
-def _traj_attrs(sp, protocol: MDProtocol, info: PotentialInfo, engine: LammpsMD, seed: int, constraint: str,
+def _traj_attrs(point: StatePoint, protocol: MDProtocol, info: PotentialInfo, engine: LammpsMD, seed: int, constraint: str,
                 uf3: UF3Info | None, stages: dict) -> dict:
     relax = stages.get("relax") or {}
     npt = stages.get("npt") or {}
     return {
-        "temperature_K": float(sp["temperature_K"]),
+        "temperature_K": float(point.temperature_K),
         "timestep_fs": protocol.timestep_fs,
         "sampling_interval_fs": protocol.sampling_interval_fs,
         "equilibration_ps": protocol.equilibration_ps,
@@ -525,11 +518,11 @@ def _traj_attrs(sp, protocol: MDProtocol, info: PotentialInfo, engine: LammpsMD,
         "npt_volume_A3": float(npt.get("volume_A3", float("nan"))),
         "lammps_version": engine.lammps_version,
         "constraint": constraint,
-        "material": str(sp.get("material", "")),
-        "x_Li2S_mol_pct": float(sp.get("x_Li2S_mol_pct", float("nan"))),
-        "replica": int(sp.get("replica", 0)),
+        "material": point.material.value,
+        "x_Li2S_mol_pct": point.x_Li2S_mol_pct,
+        "replica": point.replica,
         "seed": seed,
-        "statepoint": {k: sp[k] for k in sorted(sp)},
+        "statepoint": dict(sorted(point.to_dict().items())),
     }
 
 
