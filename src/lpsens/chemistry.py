@@ -32,6 +32,8 @@ import numpy as np
 from lpsens.errors import AnalysisError
 
 __all__ = [
+    "BOND_PP_A",
+    "BOND_PS_A",
     "UNIT_KINDS",
     "CRYSTAL_UNIT_KINDS",
     "ChemistryLimits",
@@ -45,6 +47,10 @@ __all__ = [
 UNIT_KINDS = ("PS4", "P2S7", "P2S6", "P2S6_edge", "chain", "other")
 #: Units of the paper's crystals (Li3PS4 phases: PS4; Li7P3S11: PS4 + P2S7).
 CRYSTAL_UNIT_KINDS = ("PS4", "P2S7")
+#: Bond cutoffs of the unit census, Å: P-S bonds are 2.0-2.2 Å, the P-P bond of P2S6 4- 2.2-2.3 Å;
+#: the non-bonded P...P of P2S7 is 3.3-3.5 Å and that of edge-sharing P2S6 2- 2.9 Å.
+BOND_PS_A = 2.6
+BOND_PP_A = 2.6
 _LI, _P, _S = 3, 15, 16
 _SYMBOL = {_LI: "Li", _P: "P", _S: "S"}
 
@@ -80,8 +86,8 @@ class ChemistryLimits:
     coordination_PS_A: float = 2.6
     P_min_S: int = 3
     P_max_S: int = 4
-    bond_PS_A: float = 2.6
-    bond_PP_A: float = 2.6
+    bond_PS_A: float = BOND_PS_A
+    bond_PP_A: float = BOND_PP_A
 
     def __post_init__(self):
         for f in fields(self):
@@ -289,7 +295,7 @@ def check_frame(numbers, positions, cell, limits: ChemistryLimits | None = None)
     return out
 
 
-def unit_census(numbers, positions, cell, bond_PS_A: float = 2.6, bond_PP_A: float = 2.6) -> FrameCensus:
+def unit_census(numbers, positions, cell, bond_PS_A: float = BOND_PS_A, bond_PP_A: float = BOND_PP_A) -> FrameCensus:
     """Thiophosphate units of one frame (kinds :data:`UNIT_KINDS`) and the free S.
 
     Bonds are P-S pairs within ``bond_PS_A`` and P-P pairs within ``bond_PP_A`` (minimum image);

@@ -110,7 +110,7 @@ def test_solve_composition_any_x(x):
     if x < 200 / 3:
         assert used <= {AnionKind.P2S6_EDGE, AnionKind.P2S7}
     elif x > 75:
-        assert used <= {AnionKind.PS4, AnionKind.S}
+        assert used <= {AnionKind.PS4, AnionKind.FREE_S}
     else:
         assert used <= {AnionKind.PS4, AnionKind.P2S7}
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from lpsens.analysis._params import parameter_repr
-from lpsens.chemistry import UNIT_KINDS, unit_census
+from lpsens.chemistry import BOND_PP_A, BOND_PS_A, UNIT_KINDS, unit_census
 from lpsens.errors import AnalysisError, InsufficientDataError
 
 __all__ = ["AnionComposition", "ANION_KEYS", "classify_frame"]
@@ -19,7 +19,7 @@ ANION_KEYS = UNIT_KINDS
 _P, _S = 15, 16
 
 
-def classify_frame(numbers, positions, cell, cutoff_PS_A=2.6, cutoff_PP_A=2.6) -> dict[str, int]:
+def classify_frame(numbers, positions, cell, cutoff_PS_A=BOND_PS_A, cutoff_PP_A=BOND_PP_A) -> dict[str, int]:
     """Anion counts of one frame of P and S atoms (other elements are ignored).
 
     Parameters
@@ -45,8 +45,8 @@ class AnionComposition:
     Parameters
     ----------
     cutoff_PS_A, cutoff_PP_A
-        Bond cutoffs, Angstrom (P-S bonds are ~2.05-2.2 A, the P-P bond of P2S6 2.2-2.3 A; the
-        non-bonded P...P of P2S7 is ~3.3-3.5 A).
+        Bond cutoffs, Angstrom (default: the census's, :data:`lpsens.chemistry.BOND_PS_A` and
+        :data:`~lpsens.chemistry.BOND_PP_A`).
     max_frames
         Frames analysed at most.
 
@@ -56,7 +56,7 @@ class AnionComposition:
         For bond cutoffs outside (0, 3.2) Angstrom.
     """
 
-    def __init__(self, cutoff_PS_A: float = 2.6, cutoff_PP_A: float = 2.6, max_frames: int = 200):
+    def __init__(self, cutoff_PS_A: float = BOND_PS_A, cutoff_PP_A: float = BOND_PP_A, max_frames: int = 200):
         for key, value in (("bond_cutoff_PS_A", cutoff_PS_A), ("bond_cutoff_PP_A", cutoff_PP_A)):
             if not 0 < value < 3.2:
                 raise AnalysisError(f"must be in (0, 3.2) Angstrom, got {value!r}", key=key)

@@ -32,6 +32,7 @@ from ase import Atoms
 from ase.neighborlist import neighbor_list
 
 from lpsens.analysis.jumps import AnchoredJumps, dead_time_corrected, minimum_image_A
+from lpsens.chemistry import BOND_PS_A
 from lpsens.errors import AnalysisError, InsufficientDataError
 
 __all__ = ["AnionRotations", "orientational_c1", "tau_from_c1", "TETRAHEDRON_KINDS"]
@@ -112,7 +113,7 @@ class AnionRotations:
         Bad parameters.
     """
 
-    def __init__(self, n_blocks: int = 8, bond_cutoff_PS_A: float = 2.6, jump_angle_deg: float = 90.0,
+    def __init__(self, n_blocks: int = 8, bond_cutoff_PS_A: float = BOND_PS_A, jump_angle_deg: float = 90.0,
                  smooth_ps: float = 0.3, memory_limit_MB: float = 256.0, max_centre_samples: int = 2000):
         if int(n_blocks) != n_blocks or n_blocks < 4:
             raise AnalysisError(f"n_blocks must be an integer >= 4, got {n_blocks!r}", key="n_blocks")

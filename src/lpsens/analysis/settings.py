@@ -6,6 +6,7 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
+from lpsens.chemistry import ChemistryLimits
 from lpsens.errors import AnalysisError, check_keys
 
 __all__ = ["AnalysisSettings", "resolve_settings"]
@@ -89,19 +90,20 @@ class AnalysisSettings:
     structure_max_frames: int = 200
     rdf_bins: int = 200
     rdf_r_max_A: float | None = None
-    bond_cutoff_PS_A: float = 2.6
-    bond_cutoff_PP_A: float = 2.6
+    bond_cutoff_PS_A: float = ChemistryLimits.bond_PS_A
+    bond_cutoff_PP_A: float = ChemistryLimits.bond_PP_A
     volume_max_frames: int = 2000
     volume_grid_spacing_A: float = 0.2
     volume_smoothing_A: float = 0.3
     volume_isovalue: float = 0.1
-    integrity_S_S_min_A: float = 2.3
-    integrity_P_S_min_A: float = 1.7
-    integrity_P_P_min_A: float = 1.9
-    integrity_Li_min_A: float = 1.5
-    integrity_coordination_PS_A: float = 2.6
-    integrity_P_min_S: int = 3
-    integrity_P_max_S: int = 4
+    # the chemistry check's defaults are ChemistryLimits' (lpsens.chemistry)
+    integrity_S_S_min_A: float = ChemistryLimits.S_S_min_A
+    integrity_P_S_min_A: float = ChemistryLimits.P_S_min_A
+    integrity_P_P_min_A: float = ChemistryLimits.P_P_min_A
+    integrity_Li_min_A: float = ChemistryLimits.Li_min_A
+    integrity_coordination_PS_A: float = ChemistryLimits.coordination_PS_A
+    integrity_P_min_S: int = ChemistryLimits.P_min_S
+    integrity_P_max_S: int = ChemistryLimits.P_max_S
     integrity_max_frames: int = 2000
     # dynamics beyond tracer Nernst-Einstein (issue 13)
     dynamics: bool = True
@@ -167,8 +169,6 @@ class AnalysisSettings:
 
     def chemistry_limits(self):
         """The thresholds of the chemistry integrity check as :class:`lpsens.chemistry.ChemistryLimits`."""
-        from lpsens.chemistry import ChemistryLimits
-
         return ChemistryLimits.from_settings(self.to_dict())
 
     def to_dict(self) -> dict:

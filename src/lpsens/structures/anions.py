@@ -10,7 +10,7 @@ Geometries (Å, degrees) follow the bundled crystal structures:
   S-P-P 103.8, staggered (Li4P2S6).
 * ``P2S6_EDGE`` (P2S6 2-, meta-thiophosphate dimer, P5+): two edge-sharing tetrahedra,
   P-P 2.91, P-S_bridge 2.14, P-S_terminal 2.00 (LiPS3). Needed only below x = 66.7.
-* ``S`` (S 2-, free sulfide): needed only above x = 75.
+* ``free_S`` (S 2-, free sulfide): needed only above x = 75.
 
 Each unit carries the number of Li+ that neutralise it.
 """
@@ -28,13 +28,14 @@ __all__ = ["AnionKind", "AnionTemplate", "anion_template", "place_unit"]
 
 
 class AnionKind(str, enum.Enum):
-    """Anion units of Li2S-P2S5 glasses (values are the keys of ``atoms.info["anion_counts"]``)."""
+    """Anion units of Li2S-P2S5 glasses (values are the keys of ``atoms.info["anion_counts"]``, and
+    those of :func:`lpsens.chemistry.unit_census`)."""
 
     PS4 = "PS4"
     P2S7 = "P2S7"
     P2S6 = "P2S6"
     P2S6_EDGE = "P2S6_edge"
-    S = "S"
+    FREE_S = "free_S"
 
 
 @dataclass(frozen=True)
@@ -125,7 +126,7 @@ def anion_template(kind: AnionKind | str) -> AnionTemplate:
         symbols = ("P", "S", "S", "S", "S")
         pos = np.vstack([np.zeros(3), 2.05 * _tetra_dirs()])
         return AnionTemplate(kind, symbols, _centre(symbols, pos), -3, 5)
-    if kind is AnionKind.S:
+    if kind is AnionKind.FREE_S:
         return AnionTemplate(kind, ("S",), np.zeros((1, 3)), -2, 5)
     if kind is AnionKind.P2S7:
         half = np.radians(110.0) / 2.0

@@ -9,6 +9,7 @@ import numpy as np
 from ase import Atoms
 
 from lpsens.errors import StructureError
+from lpsens.structures.anions import AnionKind
 from lpsens.structures.checks import check_structure, density_g_cm3, units_from_bonds
 from lpsens.structures.crystals import (
     CRYSTAL_PHASES,
@@ -100,7 +101,7 @@ def build_crystal(material: str, seed: int, *, min_atoms: int = 0, min_width_A: 
         atoms, label=f"{material} seed={seed} ({path.name})",
         expected_formula={el: n * n_fu for el, n in fu.items()},
         density_g_cm3_expected=rho, density_rtol=0.01, min_width_A=min_width_A)
-    counts = {"PS4": 0, "P2S7": 0, "P2S6": 0, "P2S6_edge": 0, "S": 0}
+    counts = {kind.value: 0 for kind in AnionKind}
     counts.update(units_from_bonds(atoms))
     atoms.info.update(
         material=material,

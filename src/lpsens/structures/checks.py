@@ -13,7 +13,7 @@ import numpy as np
 from ase import Atoms
 from ase.neighborlist import neighbor_list
 
-from lpsens.chemistry import unit_census
+from lpsens.chemistry import BOND_PP_A, BOND_PS_A, unit_census
 from lpsens.errors import StructureError
 
 __all__ = [
@@ -28,7 +28,10 @@ __all__ = [
 ]
 
 AMU_A3_TO_G_CM3 = 1.66053906660  # 1 amu/Å^3 in g/cm^3
-BOND_CUTOFF_A = 2.4  # P-S and P-P bonds (P-S 2.0-2.2, P-P 2.28; shortest non-bonded ~2.9)
+# P-S and P-P bonds of the validator's bond rules (P-S 2.0-2.2, P-P 2.28; shortest non-bonded ~2.9).
+# The unit census (lpsens.chemistry, 2.6 Å) agrees on every structure that reaches it: a P-S or P-P
+# pair between 2.4 and 2.8 Å has failed the non-bonded distance checks (MinDistances) before.
+BOND_CUTOFF_A = 2.4
 TERMINAL_P_S_RANGE_A = (1.95, 2.15)
 # bridging S (bonded to two P) is longer: 2.14-2.17 in relaxed Li7P3S11, 2.14 in LiPS3
 BRIDGING_P_S_RANGE_A = (1.95, 2.20)
@@ -104,15 +107,14 @@ def formal_charge_e(atoms: Atoms) -> int:
     return int((sym == "Li").sum() - 2 * (sym == "S").sum() + 5 * n_p - p_bonded_to_p.sum())
 
 
-def units_from_bonds(atoms: Atoms) -> dict[str, int]:
-    """Count the P/S units (connected by bonds <= 2.4 Å) by kind, zero counts left out.
+def units_from_bonds(atoms: Atoms, *, bond_PS_A: float = BOND_PS_A, bond_PP_A: float = BOND_PP_A) -> dict[str, int]:
+    """The thiophosphate units of a structure by kind, zero counts left out.
 
-    The census of :func:`lpsens.chemistry.unit_census` with the builders' tighter cutoff
-    (:data:`BOND_CUTOFF_A`); keys as in ``atoms.info["anion_counts"]``: PS4, P2S7, P2S6
-    (P-P bonded), P2S6_edge, chain, other, and ``S`` for a free S2-.
+    The census of :func:`lpsens.chemistry.unit_census` (the one classifier), with its keys, as
+    in ``atoms.info["anion_counts"]``: PS4, P2S7, P2S6 (P-P bonded), P2S6_edge, chain, other,
+    and ``free_S`` for a free S2-. ``bond_PS_A``/``bond_PP_A``: the census's bond cutoffs, Å.
     """
-    counts = unit_census(atoms.numbers, atoms.positions, atoms.cell[:], BOND_CUTOFF_A, BOND_CUTOFF_A).counts
-    counts["S"] = counts.pop("free_S")
+    counts = unit_census(atoms.numbers, atoms.positions, atoms.cell[:], bond_PS_A, bond_PP_A).counts
     return {k: v for k, v in counts.items() if v}
 
 
@@ -138,7 +140,7 @@ def check_structure(
     3 S + 1 P in P2S6 4-);
     terminal P-S in 1.95-2.15 Å and bridging P-S in 1.95-2.20 Å; minimum distances between
     non-bonded atoms; the density (if given, relative tolerance ``density_rtol``);
-    the anion units by bonds (if given); cell widths >= ``min_width_A``.
+    the anion units of the census (:func:`units_from_bonds`, if given); cell widths >= ``min_width_A``.
 
     Parameters
     ----------

@@ -138,7 +138,7 @@ def _base_pair(r_li_per_p: float) -> tuple[AnionKind, AnionKind]:
         return AnionKind.P2S6_EDGE, AnionKind.P2S7
     if r_li_per_p <= 3.0:
         return AnionKind.P2S7, AnionKind.PS4
-    return AnionKind.PS4, AnionKind.S
+    return AnionKind.PS4, AnionKind.FREE_S
 
 
 def solve_composition(x_Li2S_mol_pct: float, n_atoms_target: int, p2s6_fraction: float = 0.0) -> GlassComposition:
