@@ -35,10 +35,17 @@ from lpsens.analysis.ensemble import (
 )
 from lpsens.analysis.integrity import integrity_summary
 from lpsens.analysis.paper import CITATION
-from lpsens.analysis.pipeline import RESULT_FORMAT, RESULT_REQUIRED_KEYS
 from lpsens.errors import DocumentError
 from lpsens.status import format_columns, read_job_document, utcnow
-from lpsens.vocabulary import STATEPOINT_KEYS, results_group
+from lpsens.vocabulary import (
+    DYNAMICS_KEYS,
+    RESULT_ATTRIBUTE_KEYS,
+    RESULT_FORMAT,
+    RESULT_REQUIRED_KEYS,
+    STATEPOINT_KEYS,
+    TRANSPORT_KEYS,
+    results_group,
+)
 
 __all__ = ["JobRecord", "GatherResult", "load_records", "transport_table", "arrhenius_table", "anion_table",
            "volume_table", "frozen_ratio_table", "build_tables", "format_table", "write_csv", "write_results_h5",
@@ -99,7 +106,7 @@ def _check_result(result) -> str | None:
     missing = [k for k in RESULT_REQUIRED_KEYS if k not in result]
     if missing:
         return f"analysis.json lacks {', '.join(missing)}"
-    for k in ("D_cm2_s", "D_err_cm2_s", "sigma_S_cm", "sigma_err_S_cm"):
+    for k in TRANSPORT_KEYS:
         if not isinstance(result[k], (int, float)) or not math.isfinite(result[k]):
             return f"analysis.json has a non-numeric {k} = {result[k]!r}"
     return None
@@ -251,10 +258,7 @@ def write_results_h5(path, records, tables, skipped, root=None, include_broken: 
                 g.attrs["job_id"] = rec.job_id
                 for k, v in rec.statepoint.items():
                     _set_attr(g.attrs, f"sp_{k}", v)
-                for k in (*RESULT_REQUIRED_KEYS, "li_accessible_fraction", "msd_loglog_slope", "temperature_measured_K",
-                          "n_frames", "duration_ps", "charge_number", "haven_ratio_assumed", "free_S_count", "fit",
-                          "hop_statistics", "n_hops", "n_hopping_Li", "uncertain",
-                          "settings", "analysed", "complete"):
+                for k in RESULT_ATTRIBUTE_KEYS:
                     _set_attr(g.attrs, k, res.get(k))
                 _set_attr(g.attrs, "analysis_lpsens_version", res.get("lpsens_version"))
                 potential = doc.get("potential") or {}
@@ -274,10 +278,7 @@ def write_results_h5(path, records, tables, skipped, root=None, include_broken: 
                     g["D_blocks_cm2_s"] = np.asarray(res["D_blocks_cm2_s"], float)
                 if res.get("D_sigma_blocks_cm2_s"):
                     g["D_sigma_blocks_cm2_s"] = np.asarray(res["D_sigma_blocks_cm2_s"], float)
-                for k in ("sigma_collective_S_cm", "sigma_collective_err_S_cm", "haven_ratio", "haven_ratio_err",
-                          "PS4_tau1_ps", "PS4_tau1_err_ps", "PS4_reorientations_per_ps", "P2S7_tau1_ps",
-                          "P2S7_reorientations_per_ps", "Li_jumps_per_ps_per_ion", "Li_residence_time_ps",
-                          "paddlewheel_enrichment", "paddlewheel_enrichment_err"):
+                for k in DYNAMICS_KEYS:
                     if res.get(k) is not None:
                         _set_attr(g.attrs, k, res[k])
                 for k, v in (res.get("anion_c1") or {}).items():

@@ -11,7 +11,7 @@ import socket
 from datetime import UTC, datetime
 
 from lpsens.errors import LpsensError, ProjectError
-from lpsens.vocabulary import STATEPOINT_KEYS, describe
+from lpsens.vocabulary import INTEGRITY_KEYS, STATEPOINT_KEYS, describe
 
 __all__ = ["JobStatus", "ALLOWED", "set_status", "utcnow", "get_status"]
 
@@ -185,11 +185,11 @@ def status_report(project, group_by=("material", "constraint"), *, detailed=Fals
         if status in (JobStatus.FAILED.value, JobStatus.LOST.value, JobStatus.TIMEOUT.value):
             failures.append({"id": job_id, "statepoint": sp, "status": status, "reason": doc.get("reason")})
         analysis = doc.get("analysis")
-        if isinstance(analysis, dict) and analysis.get("integrity_broken"):
+        broken, why = (analysis.get(k) for k in INTEGRITY_KEYS) if isinstance(analysis, dict) else (None, None)
+        if broken:
             # done, but the analysis found broken chemistry: its numbers are excluded from the tables
             n_broken += 1
-            failures.append({"id": job_id, "statepoint": sp, "status": status,
-                             "reason": f"integrity: {analysis.get('integrity_reason')}"})
+            failures.append({"id": job_id, "statepoint": sp, "status": status, "reason": f"integrity: {why}"})
         if detailed:
             runs = doc.get("runs") or []
             jobs.append(

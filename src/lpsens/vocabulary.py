@@ -11,7 +11,11 @@ Every other module imports these names instead of writing the facts again:
 * :data:`STATEPOINT_KEYS`, the keys of a state point, and the labels of one
   (:func:`job_label`, :func:`describe`, :func:`series_label`, :func:`results_group`);
 * :data:`TRAJECTORY_FORMAT` / :data:`TRAJECTORY_VERSION`, the name and version of the
-  trajectory file format (docs/formats.md).
+  trajectory file format (docs/formats.md);
+* the keys of a job's analysis result (``analysis.json``, docs/analysis.md): its format
+  (:data:`RESULT_FORMAT`), the keys every result holds (:data:`RESULT_REQUIRED_KEYS`), the
+  summary in the job document (:data:`SUMMARY_KEYS`, read by ``lpsens status``) and the scalars
+  ``lpsens gather`` writes to ``results.h5`` (:data:`RESULT_ATTRIBUTE_KEYS`, :data:`DYNAMICS_KEYS`).
 
 Nothing here imports the rest of lpsens, so any module can import it.
 """
@@ -23,6 +27,15 @@ from dataclasses import dataclass
 
 __all__ = [
     "CRYSTAL_X_MOL_PCT",
+    "DYNAMICS_KEYS",
+    "DYNAMICS_SUMMARY_KEYS",
+    "INTEGRITY_KEYS",
+    "RESULT_ATTRIBUTE_KEYS",
+    "RESULT_FORMAT",
+    "RESULT_REQUIRED_KEYS",
+    "RESULT_VERSION",
+    "SUMMARY_KEYS",
+    "TRANSPORT_KEYS",
     "GLASS_X_RANGE",
     "LI3PS4_PHASES",
     "PHASES",
@@ -130,6 +143,44 @@ STATEPOINT_KEYS: tuple[str, ...] = ("material", "x_Li2S_mol_pct", "temperature_K
 #: Name and version of the trajectory file format (``trajectory.h5``, docs/formats.md).
 TRAJECTORY_FORMAT = "lpsens-trajectory"
 TRAJECTORY_VERSION = 1
+
+# --------------------------------------------------------------------------- the analysis result of a job
+#: Name and version of the per-job analysis result (``analysis.json``, docs/analysis.md).
+RESULT_FORMAT = "lpsens-analysis"
+RESULT_VERSION = 1
+#: Tracer transport of a result: finite numbers in every ``analysis.json`` (cm^2/s, S/cm).
+TRANSPORT_KEYS: tuple[str, ...] = ("D_cm2_s", "D_err_cm2_s", "sigma_S_cm", "sigma_err_S_cm")
+#: Keys every ``analysis.json`` of this format holds (what ``lpsens gather`` needs).
+RESULT_REQUIRED_KEYS: tuple[str, ...] = (*TRANSPORT_KEYS, "temperature_K", "n_Li", "volume_A3", "anion_counts")
+#: The chemistry verdict of a result: broken (bool) and why (text, None when intact).
+INTEGRITY_KEYS: tuple[str, ...] = ("integrity_broken", "integrity_reason")
+#: Scalar results beyond tracer Nernst-Einstein (issue 13; each may be None).
+DYNAMICS_KEYS: tuple[str, ...] = (
+    "sigma_collective_S_cm", "sigma_collective_err_S_cm", "D_sigma_cm2_s", "D_sigma_err_cm2_s",
+    "haven_ratio", "haven_ratio_err", "PS4_tau1_ps", "PS4_tau1_err_ps", "PS4_tau1_converged",
+    "PS4_reorientations_per_ps", "P2S7_tau1_ps", "P2S7_tau1_err_ps", "P2S7_reorientations_per_ps",
+    "Li_jumps_per_ps_per_ion", "Li_jumps_per_ps_per_ion_err", "Li_residence_time_ps",
+    "paddlewheel_enrichment", "paddlewheel_enrichment_err", "paddlewheel_observed", "paddlewheel_baseline",
+)
+#: The dynamics results copied into the job document.
+DYNAMICS_SUMMARY_KEYS: tuple[str, ...] = (
+    "sigma_collective_S_cm", "sigma_collective_err_S_cm", "haven_ratio", "haven_ratio_err",
+    "PS4_tau1_ps", "PS4_reorientations_per_ps", "Li_jumps_per_ps_per_ion", "paddlewheel_enrichment",
+)
+#: Keys of the result copied into ``job.doc["analysis"]`` (``lpsens status`` reads the
+#: :data:`INTEGRITY_KEYS` there).
+SUMMARY_KEYS: tuple[str, ...] = (
+    *RESULT_REQUIRED_KEYS, "hop_statistics", "n_hops", "uncertain", "li_accessible_fraction", "msd_loglog_slope",
+    "analysed", "lpsens_version", *INTEGRITY_KEYS, *DYNAMICS_SUMMARY_KEYS,
+)
+#: Keys of the result written as attributes of a job's group in ``results.h5`` (JSON for the
+#: objects ``anion_counts``, ``fit`` and ``settings``); the :data:`DYNAMICS_KEYS` that are not
+#: None follow them.
+RESULT_ATTRIBUTE_KEYS: tuple[str, ...] = (
+    *RESULT_REQUIRED_KEYS, "li_accessible_fraction", "msd_loglog_slope", "temperature_measured_K", "n_frames",
+    "duration_ps", "charge_number", "haven_ratio_assumed", "free_S_count", "fit", "hop_statistics", "n_hops",
+    "n_hopping_Li", "uncertain", "settings", "analysed", "complete",
+)
 
 
 # --------------------------------------------------------------------------- labels of a state point

@@ -90,3 +90,21 @@ def test_campaign_settings_of_a_trajectory(tmp_path):
 ])
 def test_uncertainty_flags(value, error, hops, flags):
     assert uncertainty_flags(value, error, hops) == flags
+
+
+def test_the_result_holds_every_key_the_vocabulary_states(tmp_path):
+    """The result keys gather, status and the job document rely on (lpsens.vocabulary) are the ones
+    the pipeline writes."""
+    from lpsens.vocabulary import (
+        DYNAMICS_KEYS,
+        RESULT_ATTRIBUTE_KEYS,
+        RESULT_REQUIRED_KEYS,
+        SUMMARY_KEYS,
+    )
+
+    project, job = _project(tmp_path / "p")
+    result = analyze_job(job)
+    missing = [k for k in (*RESULT_REQUIRED_KEYS, *RESULT_ATTRIBUTE_KEYS, *SUMMARY_KEYS, *DYNAMICS_KEYS)
+               if k not in result]
+    assert not missing
+    assert set(job.doc["analysis"]()) == set(SUMMARY_KEYS)

@@ -16,16 +16,10 @@ from lpsens.analysis.collective import CollectiveConductivity, CollectiveMSD, ha
 from lpsens.analysis.jumps import LiJumps, Paddlewheel
 from lpsens.analysis.rotations import AnionRotations
 from lpsens.errors import LpsensError
+from lpsens.vocabulary import DYNAMICS_KEYS
 
 __all__ = ["dynamics_result", "DYNAMICS_KEYS", "empty_dynamics"]
 
-#: scalar keys of the result (all may be None)
-DYNAMICS_KEYS = ("sigma_collective_S_cm", "sigma_collective_err_S_cm", "D_sigma_cm2_s", "D_sigma_err_cm2_s",
-                 "haven_ratio", "haven_ratio_err", "PS4_tau1_ps", "PS4_tau1_err_ps", "PS4_tau1_converged",
-                 "PS4_reorientations_per_ps", "P2S7_tau1_ps", "P2S7_tau1_err_ps", "P2S7_reorientations_per_ps",
-                 "Li_jumps_per_ps_per_ion", "Li_jumps_per_ps_per_ion_err", "Li_residence_time_ps",
-                 "paddlewheel_enrichment", "paddlewheel_enrichment_err", "paddlewheel_observed",
-                 "paddlewheel_baseline")
 
 
 def _num(x):

@@ -29,23 +29,13 @@ from lpsens.errors import (
 )
 from lpsens.statepoint import StatePoint
 from lpsens.status import read_job_document, utcnow
+from lpsens.vocabulary import RESULT_FORMAT, RESULT_REQUIRED_KEYS, RESULT_VERSION, SUMMARY_KEYS
 
 __all__ = ["uncertainty_flags", "analyze_trajectory", "analyze_job", "analyze_project", "campaign_settings_of", "AnalyzeReport", "write_json_atomic",
            "RESULT_FORMAT", "RESULT_VERSION", "RESULT_REQUIRED_KEYS", "SUMMARY_KEYS"]
 
 log = logging.getLogger("lpsens.analysis")
 
-RESULT_FORMAT = "lpsens-analysis"
-RESULT_VERSION = 1
-#: keys of the result copied into ``job.doc["analysis"]``
-#: Keys every ``analysis.json`` of this format holds (what ``lpsens gather`` needs).
-RESULT_REQUIRED_KEYS = ("D_cm2_s", "D_err_cm2_s", "sigma_S_cm", "sigma_err_S_cm", "temperature_K", "n_Li", "volume_A3",
-             "anion_counts")
-SUMMARY_KEYS = ("D_cm2_s", "D_err_cm2_s", "hop_statistics", "n_hops", "uncertain", "sigma_S_cm", "sigma_err_S_cm",
-                "temperature_K", "n_Li", "volume_A3", "anion_counts", "li_accessible_fraction", "msd_loglog_slope",
-                "analysed", "lpsens_version", "integrity_broken", "integrity_reason",
-                "sigma_collective_S_cm", "sigma_collective_err_S_cm", "haven_ratio", "haven_ratio_err",
-                "PS4_tau1_ps", "PS4_reorientations_per_ps", "Li_jumps_per_ps_per_ion", "paddlewheel_enrichment")
 
 
 def _log_subsample(n: int, points: int = 200) -> np.ndarray:
