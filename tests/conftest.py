@@ -6,7 +6,6 @@ import os
 from pathlib import Path
 
 import pytest
-
 from lpsens_testing import MINI_SPEC
 
 # One thread per process: the CI machine has 2 cores and MPI tests use both.

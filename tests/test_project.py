@@ -6,8 +6,8 @@ import sys
 
 import pytest
 import signac
-
 from lpsens_testing import MINI_SPEC, run_cli
+
 from lpsens.campaign import load_campaign
 from lpsens.errors import ProjectError
 from lpsens.project import find_job, init_project, open_project

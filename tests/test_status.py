@@ -3,8 +3,8 @@
 import json
 
 import pytest
-
 from lpsens_testing import run_cli
+
 from lpsens.errors import ProjectError
 from lpsens.project import open_project
 from lpsens.status import JobStatus, set_status

@@ -170,7 +170,7 @@ def plot_rdf(records, stem: Path, transition=None) -> tuple[list[Path], list[str
     notes = [f"Fig. 2: no data for {p}" for p in LI3PS4_PHASES if p not in by_phase]
     fig = Figure(figsize=(4 * len(LI3PS4_PHASES), 3.4), layout="constrained")
     axes = fig.subplots(1, len(LI3PS4_PHASES), squeeze=False)[0]
-    for ax, phase in zip(axes, LI3PS4_PHASES):
+    for ax, phase in zip(axes, LI3PS4_PHASES, strict=True):
         ax.set_title(phase.replace("_", "-"), fontsize=10)
         ax.set_xlabel("r (Å)")
         if phase not in by_phase:

@@ -1,9 +1,8 @@
 import numpy as np
 import pytest
-from lpsens.analysis.synthetic import STRUCTURES
 
 from lpsens.analysis import AnionComposition, TrajectoryReader
-from lpsens.analysis.synthetic import crystal_positions, write_trajectory
+from lpsens.analysis.synthetic import STRUCTURES, crystal_positions, write_trajectory
 
 
 def _counts(tmp_path, cif, repeat=(1, 1, 1)):

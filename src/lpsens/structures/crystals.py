@@ -198,9 +198,9 @@ def choose_supercell(cell: Atoms, *, min_atoms: int = 0, min_width_A: float = 0.
     n_cells_needed = max(math.ceil(min_atoms / n_cell), 1)
     # bound the search: a near-cubic cell needs n_i ~ cbrt(cells) * max(width) / width_i
     scale = n_cells_needed ** (1.0 / 3.0) * widths.max() / widths
-    upper = [lo + math.ceil(s) + 2 for lo, s in zip(n_min, scale)]
+    upper = [lo + math.ceil(s) + 2 for lo, s in zip(n_min, scale, strict=True)]
     cands = []
-    for n in itertools.product(*(range(lo, hi + 1) for lo, hi in zip(n_min, upper))):
+    for n in itertools.product(*(range(lo, hi + 1) for lo, hi in zip(n_min, upper, strict=True))):
         total = n_cell * n[0] * n[1] * n[2]
         if total >= min_atoms:
             w = np.array(n) * widths

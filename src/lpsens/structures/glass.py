@@ -273,7 +273,7 @@ class _Packing:
         for _ in range(16):
             cand = sampler.random_base2(m=max(10, math.ceil(math.log2(8 * n_li + 1)))) * self.edge
             near = tree.query_ball_point(cand, r_max)
-            for c, nb in zip(cand, near):
+            for c, nb in zip(cand, near, strict=True):
                 if nb:
                     d = np.linalg.norm(self.mic(anion[nb] - c), axis=1)
                     if (d < table[0, self.anion_species[nb]]).any():
