@@ -143,14 +143,14 @@ def _rdf_peak_inset(ax, row):
         return
     T = np.array([float(a) for a, _ in pairs])
     h = np.array([float(b) for _, b in pairs])
-    ax.axvline(4.3, color="0.6", ls=":", lw=0.8)
+    ax.axvline(SS_PEAK_A, color="0.6", ls=":", lw=0.8)
     ins = ax.inset_axes([0.07, 0.55, 0.34, 0.38])  # upper left: g_SS is ~0 below 3.3 A
     ins.plot(T, h, "o-", ms=3, lw=0.8, color="k")
     Ts = row.get("rdf_peak_vanish_T_K")
     if Ts is not None and np.isfinite(Ts):
         ins.axvspan(row["rdf_peak_vanish_T_low_K"], row["rdf_peak_vanish_T_high_K"], color="C3", alpha=0.2, lw=0)
         ins.axvline(Ts, color="C3", lw=0.8)
-        ins.set_title(f"4.3 Å peak gone at {Ts:.0f} K", fontsize=6)
+        ins.set_title(f"{SS_PEAK_A:g} Å peak gone at {Ts:.0f} K", fontsize=6)
     ins.tick_params(labelsize=5)
     ins.set_xlabel("T (K)", fontsize=5)
     ins.set_ylabel("prominence", fontsize=5)

@@ -33,7 +33,7 @@ from lpsens.analysis.arrhenius import ArrheniusFit
 from lpsens.analysis.collective import haven_ratio, pooled_blocks
 from lpsens.analysis.composition import ANION_KEYS
 from lpsens.analysis.conductivity import nernst_einstein_S_cm
-from lpsens.analysis.paper import paper_comparison
+from lpsens.analysis.paper import SS_PEAK_A, paper_comparison
 from lpsens.analysis.pipeline import uncertainty_flags
 from lpsens.analysis.transition import BrokenArrhenius, RDFPeakTransition, peak_prominence
 from lpsens.errors import LpsensError
@@ -48,7 +48,7 @@ ARRHENIUS_FIT = "weighted least squares of ln(sigma T) against 1/T (weights 1/(s
 #: per-run values averaged over replicas (mean and standard error over replicas)
 REPLICA_MEAN_KEYS = ("PS4_tau1_ps", "PS4_reorientations_per_ps", "Li_jumps_per_ps_per_ion", "Li_residence_time_ps",
                      "paddlewheel_enrichment")
-RDF_PEAK_A = 4.3
+RDF_PEAK_A = SS_PEAK_A  # the paper's S-S peak
 
 
 def _nan(x):

@@ -34,11 +34,24 @@ SIGMA300_HIGH_S_CM = 3.6e-3
 SIGMA300_LOW_RANGE_S_CM = (1e-7, 1e-5)
 #: The S-S RDF peak of beta/gamma-Li3PS4 whose disappearance marks the transition to the alpha-like phase.
 SS_PEAK_A = 4.3
+SS_PEAK_CRYSTALS = ("beta_Li3PS4", "gamma_Li3PS4")
 SS_PEAK_WINDOW_A = (4.0, 4.6)
 #: A peak counts as present when its prominence in g(r) is at least this (g is dimensionless).
 SS_PEAK_MIN_PROMINENCE = 0.05
 #: The paper: the peak is gone above 650-700 K.
 SS_PEAK_GONE_ABOVE_K = (650.0, 700.0)
+#: "agrees" tolerances: sigma(300 K) of a fast crystal within this factor of SIGMA300_HIGH_S_CM;
+#: sigma(75) / sigma(67) of the glasses ("about 3x"); sigma(frozen) / sigma(free) for a frozen S
+#: sublattice ("about 2 orders of magnitude") and a frozen P one ("slightly").
+SIGMA300_HIGH_FACTOR = 10
+GLASS_75_OVER_67_AGREES = (1.5, 6.0)
+FROZEN_RATIO_AGREES = {"frozen_S": (1e-3, 1e-1), "frozen_P": (0.3, 1.2)}
+
+
+def _sci(x: float) -> str:
+    """``3.6e-3``, ``1e-7``: a number in short scientific notation, as the paper writes it."""
+    mantissa, exponent = f"{x:e}".split("e")
+    return f"{float(mantissa):g}e{int(exponent)}"
 
 
 @dataclass(frozen=True)
@@ -63,27 +76,41 @@ class Claim:
     agrees_if: str
 
 
+_HIGH = _sci(SIGMA300_HIGH_S_CM)
+_LOW = tuple(_sci(v) for v in SIGMA300_LOW_RANGE_S_CM)
+_PEAK_WINDOW = f"{SS_PEAK_WINDOW_A[0]:.1f}-{SS_PEAK_WINDOW_A[1]:.1f} A"
+_PEAK_T = tuple(f"{T:g}" for T in SS_PEAK_GONE_ABOVE_K)
+_FROZEN_S, _FROZEN_P = FROZEN_RATIO_AGREES["frozen_S"], FROZEN_RATIO_AGREES["frozen_P"]
+
+
+def _label(material: str) -> str:
+    return material.replace("_", "-")
+
+
+def _key(prefix: str, material: str) -> str:
+    """Row key of a claim on one crystal: ``sigma300_alpha``, ``sigma300_Li7P3S11``, ``SS_peak_beta``."""
+    return f"{prefix}_{material.split('_')[0]}"
+
+
 CLAIMS = (
-    Claim("sigma300_alpha", "sigma(300 K) of alpha-Li3PS4 is among the highest", "up to 3.6e-3 S/cm",
-          "sigma(300 K) within a factor 10 of 3.6e-3 S/cm"),
-    Claim("sigma300_Li7P3S11", "sigma(300 K) of Li7P3S11 is among the highest", "up to 3.6e-3 S/cm",
-          "sigma(300 K) within a factor 10 of 3.6e-3 S/cm"),
-    Claim("sigma300_beta", "sigma(300 K) of beta-Li3PS4 is low", "1e-7 to 1e-5 S/cm",
-          "the 95 % interval of sigma(300 K) overlaps 1e-7..1e-5 S/cm"),
-    Claim("sigma300_gamma", "sigma(300 K) of gamma-Li3PS4 is low", "1e-7 to 1e-5 S/cm",
-          "the 95 % interval of sigma(300 K) overlaps 1e-7..1e-5 S/cm"),
+    *(Claim(_key("sigma300", m), f"sigma(300 K) of {_label(m)} is among the highest",
+            f"up to {_HIGH} S/cm", f"sigma(300 K) within a factor {SIGMA300_HIGH_FACTOR} of {_HIGH} S/cm")
+      for m in HIGH_SIGMA_CRYSTALS),
+    *(Claim(_key("sigma300", m), f"sigma(300 K) of {_label(m)} is low",
+            f"{_LOW[0]} to {_LOW[1]} S/cm", f"the 95 % interval of sigma(300 K) overlaps {_LOW[0]}..{_LOW[1]} S/cm")
+      for m in LOW_SIGMA_CRYSTALS),
     Claim("glass_75_over_67", "glass sigma rises from 67 to 75 mol% Li2S", "about 3x",
-          "sigma(75) / sigma(67) between 1.5 and 6"),
+          "sigma(75) / sigma(67) between {:g} and {:g}".format(*GLASS_75_OVER_67_AGREES)),
     Claim("frozen_S", "freezing the S sublattice lowers sigma", "by about 2 orders of magnitude",
-          "sigma(frozen S) / sigma(free) between 1e-3 and 1e-1"),
+          f"sigma(frozen S) / sigma(free) between {_sci(_FROZEN_S[0])} and {_sci(_FROZEN_S[1])}"),
     Claim("frozen_P", "freezing the P sublattice lowers sigma only slightly", "slightly (well under 1 order)",
-          "sigma(frozen P) / sigma(free) between 0.3 and 1.2"),
-    Claim("SS_peak_beta", "the S-S RDF peak at 4.3 A of beta-Li3PS4 is gone above 650-700 K",
-          "4.3 A peak present <= 650 K, absent >= 700 K",
-          f"a peak (prominence >= {SS_PEAK_MIN_PROMINENCE}) in 4.0-4.6 A at every T <= 650 K and at none >= 700 K"),
-    Claim("SS_peak_gamma", "the S-S RDF peak at 4.3 A of gamma-Li3PS4 is gone above 650-700 K",
-          "4.3 A peak present <= 650 K, absent >= 700 K",
-          f"a peak (prominence >= {SS_PEAK_MIN_PROMINENCE}) in 4.0-4.6 A at every T <= 650 K and at none >= 700 K"),
+          f"sigma(frozen P) / sigma(free) between {_FROZEN_P[0]:g} and {_FROZEN_P[1]:g}"),
+    *(Claim(_key("SS_peak", m),
+            f"the S-S RDF peak at {SS_PEAK_A:g} A of {_label(m)} is gone above {_PEAK_T[0]}-{_PEAK_T[1]} K",
+            f"{SS_PEAK_A:g} A peak present <= {_PEAK_T[0]} K, absent >= {_PEAK_T[1]} K",
+            f"a peak (prominence >= {SS_PEAK_MIN_PROMINENCE}) in {_PEAK_WINDOW} at every T <= {_PEAK_T[0]} K "
+            f"and at none >= {_PEAK_T[1]} K")
+      for m in SS_PEAK_CRYSTALS),
 )
 _BY_KEY = {c.key: c for c in CLAIMS}
 
@@ -109,16 +136,18 @@ def _sigma300(arrhenius, material, x=None):
 
 def _sigma_claims(arrhenius):
     rows = []
-    for key, mat in zip(("sigma300_alpha", "sigma300_Li7P3S11"), HIGH_SIGMA_CRYSTALS, strict=True):
+    for mat in HIGH_SIGMA_CRYSTALS:
+        key = _key("sigma300", mat)
         r = _sigma300(arrhenius, mat)
         if r is None:
             rows.append(_row(key, "not computed", why=f"no Arrhenius extrapolation of {mat} to 300 K"))
             continue
         s = r["sigma_300K_S_cm"]
-        ok = SIGMA300_HIGH_S_CM / 10 <= s <= SIGMA300_HIGH_S_CM * 10
+        ok = SIGMA300_HIGH_S_CM / SIGMA300_HIGH_FACTOR <= s <= SIGMA300_HIGH_S_CM * SIGMA300_HIGH_FACTOR
         rows.append(_row(key, "agrees" if ok else "disagrees", s,
                          f"Arrhenius fit over {r.get('n_temperatures', '?')} temperatures extrapolated to 300 K"))
-    for key, mat in zip(("sigma300_beta", "sigma300_gamma"), LOW_SIGMA_CRYSTALS, strict=True):
+    for mat in LOW_SIGMA_CRYSTALS:
+        key = _key("sigma300", mat)
         r = _sigma300(arrhenius, mat)
         if r is None:
             rows.append(_row(key, "not computed", why=f"no Arrhenius extrapolation of {mat} to 300 K"))
@@ -149,12 +178,13 @@ def _glass_claim(arrhenius, transport):
             return _row(key, "not computed", why="no glass at 67 and 75 mol% Li2S at a common temperature")
         ratio = float(np.exp(np.mean([np.log(s75[T] / s67[T]) for T in common])))
         basis = "geometric mean over the common temperatures " + " ".join(f"{T:g}" for T in common) + " K"
-    return _row(key, "agrees" if 1.5 <= ratio <= 6 else "disagrees", ratio, basis)
+    lo, hi = GLASS_75_OVER_67_AGREES
+    return _row(key, "agrees" if lo <= ratio <= hi else "disagrees", ratio, basis)
 
 
 def _frozen_claims(frozen_ratio):
     rows = []
-    for key, con, (lo, hi) in (("frozen_S", "frozen_S", (1e-3, 1e-1)), ("frozen_P", "frozen_P", (0.3, 1.2))):
+    for key, con, (lo, hi) in ((con, con, FROZEN_RATIO_AGREES[con]) for con in ("frozen_S", "frozen_P")):
         rs = [r for r in frozen_ratio if r["constraint"] == con and _finite(r["ratio"]) and r["ratio"] > 0]
         if not rs:
             rows.append(_row(key, "not computed", why=f"no {con} run next to an unconstrained one at equal T"))
@@ -184,7 +214,8 @@ def has_ss_peak(r_A, g) -> bool | None:
 def _peak_claims(records):
     rows = []
     lo_K, hi_K = SS_PEAK_GONE_ABOVE_K
-    for key, mat in (("SS_peak_beta", "beta_Li3PS4"), ("SS_peak_gamma", "gamma_Li3PS4")):
+    for mat in SS_PEAK_CRYSTALS:
+        key = _key("SS_peak", mat)
         curves = {}
         for rec in records:
             sp = rec.statepoint
@@ -205,13 +236,14 @@ def _peak_claims(records):
         if not below or not above:
             why = []
             if short:
-                why.append("RDF too short to reach 4.6 A at " + ", ".join(short))
-            why.append(f"needs {mat} runs at <= {lo_K:g} K and >= {hi_K:g} K with the RDF past 4.6 A")
+                why.append(f"RDF too short to reach {SS_PEAK_WINDOW_A[1]:.1f} A at " + ", ".join(short))
+            why.append(f"needs {mat} runs at <= {lo_K:g} K and >= {hi_K:g} K with the RDF past "
+                       f"{SS_PEAK_WINDOW_A[1]:.1f} A")
             rows.append(_row(key, "not computed", value or math.nan, why="; ".join(why)))
             continue
         ok = all(below.values()) and not any(above.values())
         rows.append(_row(key, "agrees" if ok else "disagrees", value,
-                         "S-S RDF averaged over replicas, peak search 4.0-4.6 A"))
+                         f"S-S RDF averaged over replicas, peak search {_PEAK_WINDOW}"))
     return rows
 
 

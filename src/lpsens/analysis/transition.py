@@ -29,6 +29,7 @@ import numpy as np
 from scipy.stats import f as f_dist
 
 from lpsens.analysis.arrhenius import K_B_EV
+from lpsens.analysis.paper import SS_PEAK_A
 from lpsens.errors import AnalysisError, InsufficientDataError
 
 __all__ = ["BrokenArrhenius", "RDFPeakTransition", "peak_prominence"]
@@ -210,7 +211,7 @@ class BrokenArrhenius:
         return self._res["break_T_K"]
 
 
-def peak_prominence(r_A, g, r_peak_A: float = 4.3, half_width_A: float = 0.4) -> float:
+def peak_prominence(r_A, g, r_peak_A: float = SS_PEAK_A, half_width_A: float = 0.4) -> float:
     """Prominence of the RDF peak near ``r_peak_A``: the maximum of g in ``r_peak +- half_width`` minus
     the mean of the minima of g in the flanks ``[r_peak - 2.5 hw, r_peak - hw]`` and ``[r_peak + hw,
     r_peak + 2.5 hw]`` (dimensionless; ~0 when the peak has merged into a smooth liquid-like g).
