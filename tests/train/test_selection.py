@@ -70,6 +70,15 @@ def test_cur_prefers_the_odd_frame_over_duplicates():
     assert cur_select(frames, 1) == [5]
 
 
+def test_cur_thins_long_runs_to_evenly_spaced_candidates():
+    a = _gamma()
+    frames = [a.copy() for _ in range(9)]
+    frames[4] = _fuse_two_s(a)   # on the grid of 5 evenly spaced candidates (0, 2, 4, 6, 8)
+    frames[5] = _fuse_two_s(a)   # off it: a long run's frames are not all fingerprinted
+    assert cur_select(frames, 1, max_candidates=5) == [4]
+    assert cur_select(frames, 1, max_candidates=5, exclude={4}) != [5]
+
+
 def test_energy_jump_is_a_failure_but_not_the_heating_from_the_minimised_start():
     a = _gamma()
     frames = []

@@ -60,15 +60,19 @@ def _fingerprint(atoms: Atoms, r_max: float = 5.0, n_bins: int = 25) -> np.ndarr
     return np.concatenate(feats)
 
 
-def cur_select(frames: list[Atoms], k: int, *, exclude: set[int] = frozenset()) -> list[int]:
+def cur_select(frames: list[Atoms], k: int, *, exclude: set[int] = frozenset(),
+               max_candidates: int = 1000) -> list[int]:
     """Indices of ``k`` frames with the largest CUR leverage scores on distance-histogram fingerprints.
 
     The leverage of frame i is the squared norm of row i of the top-``k`` left singular vectors
-    of the (frames x features) matrix; the largest are the most independent frames.
+    of the (frames x features) matrix; the largest are the most independent frames. Of more than
+    ``max_candidates`` frames (not in ``exclude``), that many evenly spaced ones are candidates.
     """
     cand = [i for i in range(len(frames)) if i not in exclude]
     if k <= 0 or not cand:
         return []
+    if len(cand) > max_candidates:  # long explorations give 10^4 frames; fingerprints cost ~60 ms each
+        cand = [cand[int(m)] for m in np.linspace(0, len(cand) - 1, max_candidates)]
     X = np.array([_fingerprint(frames[i]) for i in cand])
     X = X - X.mean(axis=0)
     u, s, _ = np.linalg.svd(X, full_matrices=False)
