@@ -95,9 +95,10 @@ def select(frames: list[Atoms], *, n_failures: int, n_diverse: int,
     ``frames[i].info`` may carry ``run`` (the MD run it came from) and ``energy_per_atom_eV``;
     a jump of the latter between consecutive frames of a run above ``ENERGY_SPIKE_EV_ATOM`` is
     a failure too. ``census_by_run[run]`` is the unit census the run must keep (e.g. of its
-    minimised start). Failures are taken in rounds: the earliest failure of every run, then the
-    second of every run, and so on (at most a quarter of ``n_failures`` failures from one run);
-    within a round, broken chemistry before a census change or an energy jump alone, so one run
+    minimised start). Broken chemistry comes first (what the stability gates fail on; an
+    exploration stops at its first broken frame, so there is about one per run), then census
+    changes and energy jumps in rounds: the earliest of every run, then the second of every
+    run, and so on (at most a quarter of ``n_failures`` failures from one run), so one run
     whose census drifts frame after frame cannot use up the budget that the other runs' first
     failures need. Each failure brings up to ``approach`` intact frames of its run just before
     it ("approaching failure"). Returns :class:`Selected` in the order chosen.
@@ -117,9 +118,10 @@ def select(frames: list[Atoms], *, n_failures: int, n_diverse: int,
         if reasons:
             failures.setdefault(run, []).append((i, reasons, not intact[i]))
     per_run = max(1, n_failures // 4)
-    queue = sorted(((k, not broken, order, i, reasons)
-                    for order, fails in enumerate(failures.values())
-                    for k, (i, reasons, broken) in enumerate(fails[:per_run])))
+    queue = sorted((not want_broken, k, order, i, reasons)
+                   for order, fails in enumerate(failures.values())
+                   for want_broken in (True, False)
+                   for k, (i, reasons, _) in enumerate([f for f in fails if f[2] is want_broken][:per_run]))
     chosen: list[Selected] = []
     for _, _, _, i, reasons in queue:
         if len(chosen) >= n_failures:
