@@ -70,6 +70,15 @@ def test_cur_prefers_the_odd_frame_over_duplicates():
     assert cur_select(frames, 1) == [5]
 
 
+def test_cur_thins_long_runs_to_evenly_spaced_candidates():
+    a = _gamma()
+    frames = [a.copy() for _ in range(9)]
+    frames[4] = _fuse_two_s(a)   # on the grid of 5 evenly spaced candidates (0, 2, 4, 6, 8)
+    frames[5] = _fuse_two_s(a)   # off it: a long run's frames are not all fingerprinted
+    assert cur_select(frames, 1, max_candidates=5) == [4]
+    assert cur_select(frames, 1, max_candidates=5, exclude={4}) != [5]
+
+
 def test_energy_jump_is_a_failure_but_not_the_heating_from_the_minimised_start():
     a = _gamma()
     frames = []
@@ -101,3 +110,18 @@ def test_failures_spread_over_runs_broken_chemistry_first():
     assert [c.index for c in chosen] == [7, 0, 1]  # b's broken frame, then a's first two (a quarter of 8 per run)
     only = select(frames, n_failures=1, n_diverse=0, census_by_run=census, approach=0)
     assert [c.index for c in only] == [7]
+
+
+def test_broken_frames_of_every_run_before_earlier_census_changes():
+    """Runs whose census changes long before they break: the broken frames (what the gates
+    fail on) are taken before any census change."""
+    a = _gamma()
+    drift = _census(a) | {"PS4": _census(a)["PS4"] + 1}
+    frames = []
+    for run in ("a", "b"):
+        for k in range(4):
+            f = a.copy() if k < 3 else _fuse_two_s(a)
+            f.info.update(run=run, md_step=10 * k)
+            frames.append(f)
+    chosen = select(frames, n_failures=4, n_diverse=0, census_by_run={"a": drift, "b": drift}, approach=0)
+    assert [c.index for c in chosen] == [3, 7, 0, 4]

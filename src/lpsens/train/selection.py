@@ -60,15 +60,19 @@ def _fingerprint(atoms: Atoms, r_max: float = 5.0, n_bins: int = 25) -> np.ndarr
     return np.concatenate(feats)
 
 
-def cur_select(frames: list[Atoms], k: int, *, exclude: set[int] = frozenset()) -> list[int]:
+def cur_select(frames: list[Atoms], k: int, *, exclude: set[int] = frozenset(),
+               max_candidates: int = 1000) -> list[int]:
     """Indices of ``k`` frames with the largest CUR leverage scores on distance-histogram fingerprints.
 
     The leverage of frame i is the squared norm of row i of the top-``k`` left singular vectors
-    of the (frames x features) matrix; the largest are the most independent frames.
+    of the (frames x features) matrix; the largest are the most independent frames. Of more than
+    ``max_candidates`` frames (not in ``exclude``), that many evenly spaced ones are candidates.
     """
     cand = [i for i in range(len(frames)) if i not in exclude]
     if k <= 0 or not cand:
         return []
+    if len(cand) > max_candidates:  # long explorations give 10^4 frames; fingerprints cost ~60 ms each
+        cand = [cand[int(m)] for m in np.linspace(0, len(cand) - 1, max_candidates)]
     X = np.array([_fingerprint(frames[i]) for i in cand])
     X = X - X.mean(axis=0)
     u, s, _ = np.linalg.svd(X, full_matrices=False)
@@ -91,9 +95,10 @@ def select(frames: list[Atoms], *, n_failures: int, n_diverse: int,
     ``frames[i].info`` may carry ``run`` (the MD run it came from) and ``energy_per_atom_eV``;
     a jump of the latter between consecutive frames of a run above ``ENERGY_SPIKE_EV_ATOM`` is
     a failure too. ``census_by_run[run]`` is the unit census the run must keep (e.g. of its
-    minimised start). Failures are taken in rounds: the earliest failure of every run, then the
-    second of every run, and so on (at most a quarter of ``n_failures`` failures from one run);
-    within a round, broken chemistry before a census change or an energy jump alone, so one run
+    minimised start). Broken chemistry comes first (what the stability gates fail on; an
+    exploration stops at its first broken frame, so there is about one per run), then census
+    changes and energy jumps in rounds: the earliest of every run, then the second of every
+    run, and so on (at most a quarter of ``n_failures`` failures from one run), so one run
     whose census drifts frame after frame cannot use up the budget that the other runs' first
     failures need. Each failure brings up to ``approach`` intact frames of its run just before
     it ("approaching failure"). Returns :class:`Selected` in the order chosen.
@@ -113,9 +118,10 @@ def select(frames: list[Atoms], *, n_failures: int, n_diverse: int,
         if reasons:
             failures.setdefault(run, []).append((i, reasons, not intact[i]))
     per_run = max(1, n_failures // 4)
-    queue = sorted(((k, not broken, order, i, reasons)
-                    for order, fails in enumerate(failures.values())
-                    for k, (i, reasons, broken) in enumerate(fails[:per_run])))
+    queue = sorted((not want_broken, k, order, i, reasons)
+                   for order, fails in enumerate(failures.values())
+                   for want_broken in (True, False)
+                   for k, (i, reasons, _) in enumerate([f for f in fails if f[2] is want_broken][:per_run]))
     chosen: list[Selected] = []
     for _, _, _, i, reasons in queue:
         if len(chosen) >= n_failures:

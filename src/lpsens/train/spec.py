@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lpsens.errors import SpecError, check_keys
-from lpsens.structures.crystals import CRYSTAL_PHASES
+from lpsens.vocabulary import PHASES
 
 __all__ = [
     "ConfigurationSpec",
@@ -246,8 +246,8 @@ def _check(spec: TrainingSpec, file) -> None:
         if not 50.0 <= x <= 80.0:
             raise SpecError(f"glass x = {x} mol% Li2S is outside 50-80", file=file, key="configurations.glass_x_mol_pct")
     for name in (*c.crystals, *(m for m in (*it.materials, *g.stability_materials) if m != "glass")):
-        if name not in CRYSTAL_PHASES:
-            raise SpecError(f"unknown crystal {name!r}; allowed: glass, {', '.join(CRYSTAL_PHASES)}",
+        if name not in PHASES:
+            raise SpecError(f"unknown crystal {name!r}; allowed: glass, {', '.join(PHASES)}",
                             file=file, key="configurations.crystals")
     for pair in c.scan_pairs:
         if pair not in PAIRS:
