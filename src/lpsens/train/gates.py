@@ -34,19 +34,29 @@ from lpsens.train.spec import TrainingSpec
 __all__ = ["validate", "validate_campaign", "format_gates", "errors_on", "write_json"]
 
 
-def errors_on(frames, calc) -> dict:
-    """Force RMSE (eV/Å), energy RMSE (meV/atom) raw and after removing the mean per-atom offset."""
-    df, de = [], []
+def _deviations(frames, calc) -> list[tuple[np.ndarray, float]]:
+    """Per frame: (force deviations flattened, eV/Å; energy deviation, eV/atom) of ``calc``."""
+    out = []
     for a in frames:
         b = a.copy()
         b.calc = calc
-        df.append((b.get_forces() - a.get_forces()).ravel())
-        de.append((b.get_potential_energy() - a.get_potential_energy()) / len(a))
-    df, de = np.concatenate(df), np.array(de)
+        out.append(((b.get_forces() - a.get_forces()).ravel(),
+                    (b.get_potential_energy() - a.get_potential_energy()) / len(a)))
+    return out
+
+
+def _summary(devs) -> dict:
+    df = np.concatenate([d for d, _ in devs])
+    de = np.array([e for _, e in devs])
     return {"force_rmse_eV_A": float(np.sqrt(np.mean(df ** 2))),
             "energy_rmse_meV_atom": float(1000 * np.sqrt(np.mean(de ** 2))),
             "energy_rmse_offset_removed_meV_atom": float(1000 * np.std(de)),
-            "n_frames": len(frames)}
+            "n_frames": len(devs)}
+
+
+def errors_on(frames, calc) -> dict:
+    """Force RMSE (eV/Å), energy RMSE (meV/atom) raw and after removing the mean per-atom offset."""
+    return _summary(_deviations(frames, calc))
 
 
 def _row(gate, value, threshold, unit, passed, detail=""):
@@ -111,9 +121,11 @@ def validate(spec: TrainingSpec, gap_xml, *, heldout_reference=None, base_dir=No
     by_kind = {}
     if heldout_reference is not None and Path(heldout_reference).exists():
         held = ase.io.read(heldout_reference, ":")
-        err = errors_on(held, calc)
-        for kind in sorted({a.info.get("config_type", "?") for a in held}):
-            by_kind[kind] = errors_on([a for a in held if a.info.get("config_type", "?") == kind], calc)
+        devs = _deviations(held, calc)  # once: the per-kind errors reuse the same predictions
+        err = _summary(devs)
+        kind_of = [a.info.get("config_type", "?") for a in held]
+        for kind in sorted(set(kind_of)):
+            by_kind[kind] = _summary([d for d, k in zip(devs, kind_of, strict=True) if k == kind])
         kinds = ", ".join(f"{k} {e['n_frames']}: {e['force_rmse_eV_A']:.3f} eV/Å {e['energy_rmse_meV_atom']:.1f} meV/atom"
                           for k, e in by_kind.items())
         rows.append(_row("reference_force_rmse", err["force_rmse_eV_A"], g.force_rmse_eV_A, "eV/Å",
