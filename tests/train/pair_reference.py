@@ -67,3 +67,16 @@ class EnergyOnly(MorsePairs):
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
         super().calculate(atoms, properties, system_changes)
         self.results = {"energy": self.results["energy"]}
+
+
+class ScaledMorse(MorsePairs):
+    """MorsePairs with energy, forces and stress times ``scale``: a second reference that
+    disagrees with the first by a known amount (forces differ by ``|scale - 1| * F``)."""
+
+    def __init__(self, scale=2.0, **kw):
+        super().__init__(**kw)
+        self.scale = scale
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        self.results = {k: self.scale * v for k, v in self.results.items()}

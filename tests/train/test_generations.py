@@ -226,3 +226,48 @@ def test_failed_explorations_are_not_a_verdict_of_no_broken_frames(tiny_spec, tm
         job.doc.update(status="failed", reason="SpecError: made up")
     state = advance(project)
     assert state["state"] == "explore_failed" and "made up" in state["message"] and "--retry-failed" in state["message"]
+
+
+def test_crosscheck_screens_the_frames_the_second_reference_disagrees_on(tiny_spec, tmp_path):
+    """[crosscheck] with a reference whose forces are 3x the first: every checked frame is
+    screened (and left out of the fit with drop_screened); dimers are not checked."""
+    from lpsens.train.generations import collect_training_set
+
+    extra = ("drop_screened = true\n[crosscheck]\ncalculator = \"pair_reference:ScaledMorse\"\n"
+             "kwargs = {scale = 3.0}\nname = \"scaled\"\nmin_bridged_P_fraction = 0.0\nforce_rms_eV_A = 0.01\n")
+    spec = load_training_spec(tiny_spec(fit_extra=extra))
+    project, _ = init_training(spec, tmp_path / "c")
+    assert advance(project)["state"] == "labelling"
+    assert _launch(project).exit_code == 0
+    train, heldout, failed = collect_training_set(project, 0, spec)
+    assert not failed
+    frames = train + heldout
+    checked = [f for f in frames if "crosscheck" in f.info]
+    assert {f.info["config_type"] for f in checked} == {"bulk", "distorted", "md"}
+    assert all("scaled disagrees" in f.info["screen"] for f in checked)
+    assert not any("crosscheck" in f.info for f in frames if f.info["config_type"] == "dimer")
+    md_jobs = _jobs(project, train_kind="label", generation=0)
+    assert sum(j.doc.get("crosscheck", {}).get("n_checked", 0) for j in md_jobs) == len(checked)
+    assert advance(project)["state"] == "fitting"
+    assert _launch(project).exit_code == 0
+    fit = _jobs(project, train_kind="fit", generation=0)[0]
+    assert fit.doc["n_train_frames"] == len([f for f in train if not f.info.get("screen")
+                                             and f.info["config_type"] not in ("isolated",)])
+
+
+def test_unknown_crosscheck_calculator_is_refused_before_anything_is_written(tiny_spec, tmp_path):
+    from lpsens.errors import TrainingError
+
+    spec = load_training_spec(tiny_spec(fit_extra="[crosscheck]\ncalculator = \"no_such_mod_q:Calc\"\n"))
+    with pytest.raises(TrainingError, match="cannot import module 'no_such_mod_q'") as err:
+        init_training(spec, tmp_path / "c")
+    assert err.value.key == "crosscheck.calculator" and not (tmp_path / "c").exists()
+
+
+def test_campaign_made_before_crosscheck_existed_still_advances(tiny_spec, tmp_path):
+    spec = load_training_spec(tiny_spec())
+    project, _ = init_training(spec, tmp_path / "c")
+    stored = dict(project.doc["spec"])
+    del stored["crosscheck"]  # as written by lpsens before [crosscheck]
+    project.doc["spec"] = stored
+    assert init_training(spec, tmp_path / "c")[1] == 0

@@ -80,3 +80,25 @@ def test_md_from_a_start_minimised_with_the_reference(tmp_path):
         assert done and len(frames) == 1
         fmax[steps] = np.linalg.norm(frames[0].get_forces(), axis=1).max()
     assert fmax[300] < 0.1 < fmax[0]
+
+
+def test_crosscheck_recomputes_only_p2s7_rich_frames():
+    """A P2S7 glass is checked (RMS difference = |scale - 1| * RMS force), an all-PS4 crystal and
+    config types outside the list are not; the labels stay the primary reference's."""
+    from pair_reference import ScaledMorse
+
+    from lpsens.structures import build_structure
+    from lpsens.train.labelling import bridged_P_fraction, crosscheck
+    from lpsens.train.spec import CrosscheckSpec
+
+    glass = build_structure("glass", 67, 0, min_atoms=60)
+    glass = Atoms(glass.numbers, positions=glass.positions, cell=glass.cell, pbc=True)
+    frames = [label(glass, MorsePairs()), label(_atoms(), MorsePairs())]
+    assert bridged_P_fraction(frames[0]) == 1.0 and bridged_P_fraction(frames[1]) == 0.0
+    cc = CrosscheckSpec(calculator="pair_reference:ScaledMorse", name="scaled", min_bridged_P_fraction=0.5)
+    f0 = frames[0].get_forces().copy()
+    assert crosscheck(frames, ScaledMorse(scale=1.5), cc, "dimer") == []
+    rms = crosscheck(frames, ScaledMorse(scale=1.5), cc, "md")
+    assert rms == [pytest.approx(0.5 * np.sqrt(np.mean(f0**2)), rel=1e-9)]
+    assert frames[0].info["crosscheck"] == "scaled" and "crosscheck" not in frames[1].info
+    np.testing.assert_array_equal(frames[0].get_forces(), f0)

@@ -23,6 +23,9 @@ def test_tiny_spec_parses_and_round_trips(tiny_spec):
     ({**REF, "fit": {"n_sparse_2b": "many"}}, "fit.n_sparse_2b"),
     ({**REF, "fit": {"e0_eV": {"Li": 1.0}}}, "fit.e0_eV"),
     ({"reference": {"calculator": "SevenNetCalculator"}}, "reference.calculator"),
+    ({**REF, "crosscheck": {"calculator": "SevenNetCalculator"}}, "crosscheck.calculator"),
+    ({**REF, "crosscheck": {"min_bridged_P_fraction": 1.5}}, "crosscheck.min_bridged_P_fraction"),
+    ({**REF, "crosscheck": {"force_rms_eV_A": 0}}, "crosscheck.force_rms_eV_A"),
     ({}, "reference"),
 ])
 def test_bad_spec_names_the_key(data, key):

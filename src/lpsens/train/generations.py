@@ -16,6 +16,7 @@ stage's tasks (label g -> fit g -> explore g -> select -> label g + 1 ...), and 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from pathlib import Path
@@ -31,7 +32,7 @@ from lpsens.status import JobStatus, utcnow
 from lpsens.train.configurations import Configuration, generation0
 from lpsens.train.labelling import CONFIG_FILE, LABELLED_FILE, calculator_class
 from lpsens.train.selection import frame_failures, select
-from lpsens.train.spec import TrainingSpec, parse_training_spec
+from lpsens.train.spec import CrosscheckSpec, ReferenceSpec, TrainingSpec, parse_training_spec
 from lpsens.train.tasks import FRAMES_FILE, GAP_FILE
 
 __all__ = ["init_training", "open_training", "advance", "training_status", "collect_training_set", "newest_gap"]
@@ -39,11 +40,12 @@ __all__ = ["init_training", "open_training", "advance", "training_status", "coll
 KIND = "training"
 #: Spec tables that define the labels; a campaign refuses a spec that changes them. [fit], [iterate],
 #: [gates] and the generation limit may change (e.g. to fix a failed fit); the old spec is kept.
-_LABEL_IDENTITY = ("configurations", "reference")
+_LABEL_IDENTITY = ("configurations", "reference", "crosscheck")
 #: Config types whose labelled frames are screened for broken chemistry (fused atoms, P with
 #: <= 2 or >= 5 S): a reference MD that breaks units, or a built structure that is broken.
 _SCREENED = ("bulk", "distorted", "md")
 _FINAL = (JobStatus.DONE.value, JobStatus.FAILED.value)
+_DEFAULT_CROSSCHECK = {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(CrosscheckSpec()).items()}
 
 
 def _plain(value):
@@ -126,6 +128,7 @@ def init_training(spec: TrainingSpec, root) -> tuple[object, int]:
     if (root / ".signac").is_dir() or (root / "signac.rc").exists():
         project = open_training(root)
         old, new = _plain(project.doc.get("spec") or {}), spec.to_dict()
+        old.setdefault("crosscheck", _DEFAULT_CROSSCHECK)  # campaigns made before [crosscheck] existed
         changed = sorted(k for k in _LABEL_IDENTITY if json.dumps(old.get(k)) != json.dumps(new.get(k)))
         if changed:
             raise ProjectError(f"{root.resolve()} holds a training campaign whose [{'], ['.join(changed)}] differ from "
@@ -137,6 +140,8 @@ def init_training(spec: TrainingSpec, root) -> tuple[object, int]:
             project.doc.update({"spec": new, "spec_history": history})
         return project, 0
     calculator_class(spec.reference, file=spec.source)  # everything may raise before anything is written
+    if spec.crosscheck.calculator:
+        calculator_class(ReferenceSpec(calculator=spec.crosscheck.calculator), file=spec.source, section="crosscheck")
     configs = generation0(spec.configurations, spec.run.seed)
     root.mkdir(parents=True, exist_ok=True)
     project = signac.init_project(str(root))
@@ -175,7 +180,9 @@ def collect_training_set(project, g: int, spec: TrainingSpec) -> tuple[list, lis
 
     Each frame's ``info`` gets ``config_type``, ``config_name``, ``generation``, ``job_id`` and
     ``reference``; frames of bulk, distorted and MD labels that fail the chemistry checks
-    (:func:`~lpsens.train.selection.frame_failures`) get ``screen`` = the reasons. A label job is held out (all its frames) by a hash of its id, so correlated
+    (:func:`~lpsens.train.selection.frame_failures`) get ``screen`` = the reasons, and so does
+    any frame on which the ``[crosscheck]`` reference's forces differ from the reference's by
+    more than ``force_rms_eV_A`` (RMS). A label job is held out (all its frames) by a hash of its id, so correlated
     MD frames never straddle the split; dimers and isolated atoms are always trained on.
     """
     train, heldout, failed = [], [], []
@@ -188,13 +195,18 @@ def collect_training_set(project, g: int, spec: TrainingSpec) -> tuple[list, lis
         for f in frames:
             f.info.update(config_type=job.doc["config_type"], config_name=job.sp["name"],
                           generation=int(job.sp["generation"]), job_id=job.id, reference=ref)
+            reasons = []
             if f.info["config_type"] in _SCREENED:
                 reasons = frame_failures(f)
                 units = unit_census(f.numbers, f.positions, f.cell.array).counts
                 if units.get("other") or units.get("P2S6_edge"):  # 3-coordinated P without a P-P partner
                     reasons.append(f"{units.get('other', 0)} other and {units.get('P2S6_edge', 0)} edge-sharing P2S6 units")
-                if reasons:  # marked: broken, not chemistry ([fit] drop_screened leaves them out of the fit)
-                    f.info["screen"] = "; ".join(reasons)
+            rms = f.info.get("crosscheck_force_rms_eV_A")
+            if rms is not None and rms > spec.crosscheck.force_rms_eV_A:  # the reference is not trusted here
+                reasons.append(f"{f.info.get('crosscheck')} disagrees: force RMS difference {rms:.3f} > "
+                               f"{spec.crosscheck.force_rms_eV_A:g} eV/A")
+            if reasons:  # marked: broken, not chemistry ([fit] drop_screened leaves them out of the fit)
+                f.info["screen"] = "; ".join(reasons)
         (heldout if _held_out(job, spec.run.holdout_fraction) else train).extend(frames)
     train.extend(extra_frames(spec))
     return train, heldout, failed

@@ -3,7 +3,8 @@
 One table per stage of the protocol (Staacke et al., Nanomaterials 12, 2950 (2022) §3.1;
 Timmermann et al., J. Chem. Phys. 155, 244107 (2021)): ``[training]`` (name, seed, generation
 limit), ``[configurations]`` (generation 0), ``[reference]`` (the ASE calculator that labels),
-``[fit]`` (gap_fit), ``[iterate]`` (MD with the newest GAP and selection) and ``[gates]``.
+``[fit]`` (gap_fit), ``[iterate]`` (MD with the newest GAP and selection), ``[gates]`` and the
+optional ``[crosscheck]`` (a stronger reference for P2S7-rich frames).
 Every key is documented in docs/training.md; unknown keys and bad values raise
 :class:`~lpsens.errors.SpecError` naming the file and the key, before anything is written.
 """
@@ -21,6 +22,7 @@ from lpsens.vocabulary import PHASES
 
 __all__ = [
     "ConfigurationSpec",
+    "CrosscheckSpec",
     "FitSpec",
     "GateSpec",
     "IterateSpec",
@@ -87,6 +89,26 @@ class ReferenceSpec:
     kwargs: dict = field(default_factory=dict)
     cores: int = 1
     name: str = ""
+
+
+@dataclass(frozen=True)
+class CrosscheckSpec:
+    """A second, stronger reference that re-computes the forces of P2S7-rich labelled frames.
+
+    Issue 10 item 5: SevenNet-0 loses bridging P-S bonds of P2S7 units where a stronger model
+    (SevenNet-l3i5, PBE) may not, so such frames are labelled by both and a frame on which they
+    disagree by more than ``force_rms_eV_A`` (RMS over all force components) is screened: the
+    primary reference is not trusted there. Off while ``calculator`` is empty.
+    """
+
+    calculator: str = ""
+    kwargs: dict = field(default_factory=dict)
+    name: str = ""
+    #: a frame is P2S7-rich when at least this fraction of its P is not in an isolated PS4 unit
+    #: (P2S7, and what a broken or new bridge makes of it: chains, edge-sharing P2S6, other)
+    min_bridged_P_fraction: float = 0.25
+    force_rms_eV_A: float = 0.3
+    config_types: tuple[str, ...] = ("bulk", "distorted", "md", "selected")
 
 
 @dataclass(frozen=True)
@@ -166,19 +188,20 @@ class TrainingSpec:
     fit: FitSpec
     iterate: IterateSpec
     gates: GateSpec
+    crosscheck: CrosscheckSpec = field(default_factory=CrosscheckSpec)
     source: Path | None = None
 
     def to_dict(self) -> dict:
         out = {}
         for name, section in (("training", self.run), ("configurations", self.configurations),
                               ("reference", self.reference), ("fit", self.fit), ("iterate", self.iterate),
-                              ("gates", self.gates)):
+                              ("gates", self.gates), ("crosscheck", self.crosscheck)):
             out[name] = {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(section).items()}
         return out
 
 
 _SECTIONS = {"training": RunSpec, "configurations": ConfigurationSpec, "reference": ReferenceSpec,
-             "fit": FitSpec, "iterate": IterateSpec, "gates": GateSpec}
+             "fit": FitSpec, "iterate": IterateSpec, "gates": GateSpec, "crosscheck": CrosscheckSpec}
 
 
 def _coerce(value, default, key: str, file):
@@ -232,7 +255,7 @@ def parse_training_spec(data: dict, *, file=None) -> TrainingSpec:
     parts = {name: _section(cls, data.get(name, {}), name, file) for name, cls in _SECTIONS.items()}
     spec = TrainingSpec(run=parts["training"], configurations=parts["configurations"], reference=parts["reference"],
                         fit=parts["fit"], iterate=parts["iterate"], gates=parts["gates"],
-                        source=None if file is None else Path(file))
+                        crosscheck=parts["crosscheck"], source=None if file is None else Path(file))
     _check(spec, file)
     return spec
 
@@ -264,6 +287,14 @@ def _check(spec: TrainingSpec, file) -> None:
                         "(e.g. 'sevenn.calculator:SevenNetCalculator')", file=file, key="reference.calculator")
     if r.cores < 1:
         raise SpecError("cores must be >= 1", file=file, key="reference.cores")
+    x = spec.crosscheck
+    if x.calculator and ":" not in x.calculator:
+        raise SpecError(f"calculator = {x.calculator!r} must be an import path 'module:Class' "
+                        "(e.g. 'sevenn.calculator:SevenNetCalculator')", file=file, key="crosscheck.calculator")
+    if not 0.0 <= x.min_bridged_P_fraction <= 1.0:
+        raise SpecError("min_bridged_P_fraction must be in [0, 1]", file=file, key="crosscheck.min_bridged_P_fraction")
+    if x.force_rms_eV_A <= 0:
+        raise SpecError("force_rms_eV_A must be > 0 (eV/Å)", file=file, key="crosscheck.force_rms_eV_A")
     if f.e0_method not in ("isolated", "composition"):
         raise SpecError(f"e0_method = {f.e0_method!r}; allowed: isolated, composition", file=file, key="fit.e0_method")
     if f.core not in CORES:

@@ -22,11 +22,12 @@ from lpsens.train.labelling import (
     CONFIG_FILE,
     LABELLED_FILE,
     cached_calculator,
+    crosscheck,
     label,
     label_md,
     write_frames,
 )
-from lpsens.train.spec import CONTACT_CUTOFF_A
+from lpsens.train.spec import CONTACT_CUTOFF_A, ReferenceSpec
 
 __all__ = ["run_train_task", "FRAMES_FILE", "GAP_FILE", "UF3_FILE"]
 
@@ -58,6 +59,12 @@ def _label_task(job, spec, should_stop) -> tuple[str, int]:
             f.arrays.pop("momenta", None)
     else:
         frames = [label(atoms, calc, name=name, file=job_dir / CONFIG_FILE)]
+    cc = spec.crosscheck
+    if cc.calculator:
+        cc_calc = cached_calculator(ReferenceSpec(calculator=cc.calculator, kwargs=cc.kwargs, cores=spec.reference.cores,
+                                                  name=cc.name), file=spec.source, section="crosscheck")
+        rms = crosscheck(frames, cc_calc, cc, job.doc["config_type"], file=job_dir / CONFIG_FILE)
+        job.doc["crosscheck"] = {"n_checked": len(rms), "max_force_rms_eV_A": max(rms, default=None)}
     write_frames(job_dir / LABELLED_FILE, frames)
     job.doc["n_labelled"] = len(frames)
     return "done", len(frames)
