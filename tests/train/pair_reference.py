@@ -2,7 +2,8 @@
 
 ``MorsePairs``: a fixed-parameter Morse pair potential for Li–P–S with minima near the real
 bond lengths (P–S 2.05 Å, Li–S 2.45 Å), a steep wall, smooth cutoff at 5 Å; energy, forces
-(analytic) and stress (virial). ``FailingMorse`` raises like an unconverged SCF when two atoms
+(analytic) and stress (virial). ``BondingSulfur`` binds S to S at 2.05 Å (a reference that
+breaks a glass in its own minimisation). ``FailingMorse`` raises like an unconverged SCF when two atoms
 are closer than ``fail_below_A``; ``EnergyOnly`` implements no forces.
 """
 
@@ -20,6 +21,7 @@ CUTOFF_A = 5.0
 
 class MorsePairs(Calculator):
     implemented_properties = ["energy", "free_energy", "forces", "stress"]
+    params = PARAMS
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
         super().calculate(atoms, properties, system_changes)
@@ -27,7 +29,7 @@ class MorsePairs(Calculator):
         i, j, d, D = neighbor_list("ijdD", a, CUTOFF_A)
         z = a.numbers
         zi, zj = np.minimum(z[i], z[j]), np.maximum(z[i], z[j])
-        p = np.array([PARAMS[(x, y)] for x, y in zip(zi, zj, strict=True)]).reshape(-1, 3)
+        p = np.array([self.params[(x, y)] for x, y in zip(zi, zj, strict=True)]).reshape(-1, 3)
         De, al, r0 = p[:, 0], p[:, 1], p[:, 2]
 
         def morse(r):
@@ -80,3 +82,7 @@ class ScaledMorse(MorsePairs):
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
         super().calculate(atoms, properties, system_changes)
         self.results = {k: self.scale * v for k, v in self.results.items()}
+
+
+class BondingSulfur(MorsePairs):
+    params = {**PARAMS, (16, 16): (1.0, 1.5, 2.05)}

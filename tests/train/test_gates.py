@@ -82,3 +82,40 @@ def test_census_gate_of_a_candidate_against_itself_as_reference(tiny_spec):
 
     gamma = build_structure("gamma_Li3PS4", 75.0, 0, min_atoms=48)
     assert _census_fractions([gamma]) == {"PS4": 1.0, "P2S7": 0.0, "P2S6": 0.0, "other": 0.0, "free_S_per_P": 0.0}
+
+
+def test_reference_starts_replace_a_glass_the_reference_breaks(tiny_spec, tmp_path):
+    """With [gates] reference_starts a glass start is minimised with the reference first; the
+    demo GAP as reference keeps it (seed used, nothing rejected), pair potentials break it
+    (the Morse reference gives P five and six S; one that bonds S to S, S-S bonds) and a run
+    whose every attempt is broken counts as broken (never passed by skipping)."""
+    from lpsens.chemistry import check_frame, unit_census
+    from lpsens.train.gates import reference_start
+    from lpsens.train.spec import parse_training_spec
+
+    data = load_training_spec(tiny_spec()).to_dict()
+    data["gates"].update(reference_starts=True, reference_start_attempts=2, stability_materials=["glass"],
+                         stability_steps=10)
+    data["reference"] = {"calculator": "quippy.potential:Potential", "kwargs": {"param_filename": str(demo_potential_path())},
+                         "name": "demo GAP"}
+    data["iterate"]["minimise_steps"] = 50
+    spec = parse_training_spec(data)
+    start, rec = reference_start(spec, 75.0, 4, min_atoms=48, cache_dir=tmp_path / "starts")
+    assert rec == {"seed": 4, "rejected": []}
+    assert not check_frame(start.numbers, start.positions, start.cell.array)
+    assert unit_census(start.numbers, start.positions, start.cell.array).counts["PS4"] > 0
+    assert len(list((tmp_path / "starts").glob("*.extxyz"))) == 1
+    again, _ = reference_start(spec, 75.0, 4, min_atoms=48, cache_dir=tmp_path / "starts")  # from the cache
+    np.testing.assert_allclose(again.positions, start.positions, atol=1e-6)
+
+    data["reference"] = {"calculator": "pair_reference:BondingSulfur", "name": "S-S binder"}
+    bad = parse_training_spec(data)
+    none, rec = reference_start(bad, 75.0, 4, min_atoms=48)
+    assert none is None and [r["seed"] for r in rec["rejected"]] == [4, 1004]
+    assert "S-S limit" in rec["rejected"][0]["reason"]
+    data["reference"] = {"calculator": "pair_reference:MorsePairs"}
+    _, rec = reference_start(parse_training_spec(data), 75.0, 4, min_atoms=48)
+    assert "has 6 S within 2.6 A" in rec["rejected"][0]["reason"] and "units {'PS4': 6} became" in rec["rejected"][0]["reason"]
+    result = validate(bad, demo_potential_path(), seed=4)
+    row = {r["gate"]: r for r in result["rows"]}["never_catastrophic"]
+    assert row["passed"] is False and "the reference broke all 2 starts" in row["detail"]

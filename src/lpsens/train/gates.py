@@ -9,7 +9,10 @@ Gates (issue 10, item 5), thresholds in ``[gates]`` of the spec:
 * ``never_catastrophic``: every stability run (glasses at each x and temperature, crystals at
   ``crystal_temperature_K``), each started from the structure minimised with the candidate:
   no fused atoms, no P with <= 2 or >= 5 S within 2.6 Å, no lost atoms (see
-  :mod:`lpsens.train.selection`).
+  :mod:`lpsens.train.selection`). With ``reference_starts`` a glass start is first minimised
+  with the reference, and a start whose minimum the reference itself breaks is replaced by the
+  next seed (:func:`reference_start`): SevenNet-0 and SevenNet-l3i5 both minimise some built
+  glasses into an S-S bond, so a candidate faithful to them would fail there at step 0.
 * ``crystal_units``: in crystals, the fraction of (P, frame) pairs in PS4³⁻/P2S7⁴⁻ units.
 * ``census_vs_reference``: short MD of glasses with the candidate and with the reference from the
   same start (minimised with the reference): the mean fraction of P in each unit kind must agree
@@ -31,7 +34,10 @@ from lpsens.train.exploration import gap_calculator, md_frames, minimise, uf3_md
 from lpsens.train.selection import frame_failures
 from lpsens.train.spec import TrainingSpec
 
-__all__ = ["validate", "validate_campaign", "format_gates", "errors_on", "write_json"]
+__all__ = ["validate", "validate_campaign", "format_gates", "errors_on", "write_json", "reference_start"]
+
+#: seeds of successive reference-start attempts are this far apart
+_START_SEED_STRIDE = 1000
 
 
 def _deviations(frames, calc) -> list[tuple[np.ndarray, float]]:
@@ -74,8 +80,61 @@ def _stability_runs(spec: TrainingSpec):
             yield m, None, float(g.crystal_temperature_K)
 
 
+def reference_start(spec: TrainingSpec, x: float, seed: int, *, min_atoms: int, cache_dir=None):
+    """A glass start whose minimum under the reference keeps every unit: ``(start, record)``.
+
+    The glass of ``seed`` is built and minimised with ``[reference]`` (FIRE, ``[iterate]
+    minimise_steps``, fmax 0.05 eV/Å); if the minimum has broken chemistry
+    (:func:`lpsens.chemistry.check_frame`) or a unit census other than the built glass's, the
+    next seed (``seed + 1000 k``) is tried, up to ``[gates] reference_start_attempts``.
+    Minimised starts are cached as extxyz in ``cache_dir`` (the verdict in ``info``).
+
+    Returns
+    -------
+    start, record
+        ``start`` (positions in Å, no calculator) or None when the reference broke every
+        attempt; ``record`` = ``{"seed": the seed used or None, "rejected": [{"seed", "reason"}]}``.
+    """
+    from lpsens.chemistry import check_frame
+    from lpsens.structures import build_structure
+    from lpsens.train.labelling import cached_calculator
+
+    record = {"seed": None, "rejected": []}
+    for k in range(spec.gates.reference_start_attempts):
+        s = seed + _START_SEED_STRIDE * k
+        path = None if cache_dir is None else Path(cache_dir) / f"glass_x{x:g}_n{min_atoms}_seed{s}.extxyz"
+        if path is not None and path.exists():
+            start = ase.io.read(path)
+        else:
+            built = build_structure("glass", float(x), s, min_atoms=min_atoms)
+            built.info.clear()
+            start, _ = minimise(built, cached_calculator(spec.reference, file=spec.source), spec.iterate.minimise_steps)
+            start.calc = None
+            broken = [b.message for b in check_frame(start.numbers, start.positions, start.cell.array)]
+            before = unit_census(built.numbers, built.positions, built.cell.array).counts
+            after = unit_census(start.numbers, start.positions, start.cell.array).counts
+            if after != before:
+                broken.append(f"units {_nonzero(before)} became {_nonzero(after)}")
+            start.info["reference_intact"] = not broken
+            if broken:
+                start.info["reference_broke"] = "; ".join(broken).replace("Å", "A")
+            if path is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                ase.io.write(path, start, format="extxyz")
+        if start.info.pop("reference_intact", False):
+            start.info.pop("reference_broke", None)
+            record["seed"] = s
+            return start, record
+        record["rejected"].append({"seed": s, "reason": str(start.info.get("reference_broke"))})
+    return None, record
+
+
+def _nonzero(counts: dict) -> dict:
+    return {k: v for k, v in counts.items() if v}
+
+
 def validate(spec: TrainingSpec, gap_xml, *, heldout_reference=None, base_dir=None, seed: int = 0,
-             uf3_path=None) -> dict:
+             uf3_path=None, starts_dir=None) -> dict:
     """Run every gate on ``gap_xml``; returns ``{"gap", "rows", "passed", "runs"}``.
 
     Parameters
@@ -90,6 +149,8 @@ def validate(spec: TrainingSpec, gap_xml, *, heldout_reference=None, base_dir=No
         Directory against which a relative ``heldout_dft`` path is resolved.
     uf3_path
         The candidate's compiled twin; stability runs go through it with ``[gates] backend = "uf3"``.
+    starts_dir
+        Cache of the reference-minimised glass starts (``[gates] reference_starts``).
 
     Raises
     ------
@@ -138,9 +199,18 @@ def validate(spec: TrainingSpec, gap_xml, *, heldout_reference=None, base_dir=No
     it = spec.iterate
     for k, (m, x, T) in enumerate(_stability_runs(spec)):
         xx = x if m == "glass" else CRYSTAL_X_MOL_PCT[m]
-        atoms = build_structure(m, xx, seed + k, min_atoms=g.stability_min_atoms)
-        atoms.info.clear()
         name = f"{m}{'' if x is None else f' x={x:g}'} {T:g} K"
+        start_rec = None
+        if m == "glass" and g.reference_starts:
+            atoms, start_rec = reference_start(spec, xx, seed + k, min_atoms=g.stability_min_atoms, cache_dir=starts_dir)
+            if atoms is None:  # counted as broken: passing by skipping would prove nothing
+                why = f"the reference broke all {len(start_rec['rejected'])} starts ({start_rec['rejected'][0]['reason']})"
+                runs.append({"run": name, "frames": 0, "reference_start": start_rec, "first_failure": {"md_step": None, "reasons": [why]}})
+                broken_runs.append(f"{name}: {why}")
+                continue
+        else:
+            atoms = build_structure(m, xx, seed + k, min_atoms=g.stability_min_atoms)
+            atoms.info.clear()
         md = dict(temperature_K=T, steps=g.stability_steps, every=g.stability_every, timestep_fs=it.timestep_fs,
                   seed=seed + k, run=name)
         if g.backend == "uf3":
@@ -153,6 +223,8 @@ def validate(spec: TrainingSpec, gap_xml, *, heldout_reference=None, base_dir=No
         first_bad = next(((f.info["md_step"], r) for f, r in zip(frames, reasons, strict=True) if r), None)
         run = {"run": name, "n_atoms": len(start), "frames": len(frames), "minimised": rec,
                "first_failure": None if first_bad is None else {"md_step": first_bad[0], "reasons": first_bad[1]}}
+        if start_rec is not None:
+            run["reference_start"] = start_rec
         run["broken_frames"] = sum(1 for r in reasons if r)
         if first_bad is not None:
             broken_runs.append(f"{name}: step {first_bad[0]} {first_bad[1][0]}")
@@ -164,8 +236,10 @@ def validate(spec: TrainingSpec, gap_xml, *, heldout_reference=None, base_dir=No
         runs.append(run)
     if runs:
         ps = g.stability_steps * it.timestep_fs / 1000
+        replaced = sum(len(r.get("reference_start", {}).get("rejected", [])) for r in runs)
+        note = f"; {replaced} glass start(s) the reference itself broke were replaced" if replaced else ""
         rows.append(_row("never_catastrophic", len(broken_runs), 0, "broken runs", not broken_runs,
-                         "; ".join(broken_runs) or f"{len(runs)} runs of {ps:g} ps ({g.backend})"))
+                         ("; ".join(broken_runs) or f"{len(runs)} runs of {ps:g} ps ({g.backend})") + note))
     if unit_fracs:
         worst = min(unit_fracs, key=lambda t: t[1])
         rows.append(_row("crystal_units", worst[1], g.crystal_units_min_fraction, "fraction",
@@ -281,7 +355,8 @@ def validate_campaign(project, *, generation: int | None = None) -> dict:
     job = max(fits, key=lambda j: int(j.sp["generation"]))
     base = Path(spec.source).parent if spec.source else None
     result = validate(spec, Path(job.path) / GAP_FILE, heldout_reference=Path(job.path) / "heldout.extxyz",
-                      base_dir=base, seed=spec.run.seed, uf3_path=Path(job.path) / UF3_FILE)
+                      base_dir=base, seed=spec.run.seed, uf3_path=Path(job.path) / UF3_FILE,
+                      starts_dir=Path(project.path) / "gate_starts")
     result["generation"] = int(job.sp["generation"])
     gens = dict(project.doc.get("generations") or {})
     rec = dict(gens.get(str(result["generation"]), {}))

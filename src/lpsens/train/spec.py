@@ -176,6 +176,9 @@ class GateSpec:
     census_temperature_K: float = 600.0
     census_min_atoms: int = 60
     census_tolerance: float = 0.1
+    #: glass starts vetted by the reference: minimised with it, a start it breaks is replaced
+    reference_starts: bool = False
+    reference_start_attempts: int = 4
 
 
 @dataclass(frozen=True)
@@ -342,6 +345,8 @@ def _check(spec: TrainingSpec, file) -> None:
             raise SpecError(f"backend = {value!r}; allowed: {', '.join(MD_BACKENDS)}", file=file, key=key)
     if "uf3" in (it.backend, g.backend) and not f.compile:
         raise SpecError("backend = \"uf3\" runs the compiled GAP: set [fit] compile = true", file=file, key="fit.compile")
+    if g.reference_start_attempts < 1:
+        raise SpecError("reference_start_attempts must be >= 1", file=file, key="gates.reference_start_attempts")
     if len(g.heldout_dft_frames) != 2:
         raise SpecError("heldout_dft_frames must be [start, stop]", file=file, key="gates.heldout_dft_frames")
 
