@@ -88,9 +88,10 @@ def test_iteration_selects_a_deliberately_broken_frame(tiny_spec, tmp_path):
     from lpsens.train.selection import frame_failures
 
     broken = {j.sp["name"] for j in _jobs(project, train_kind="label")
-              if j.doc["config_type"] in ("bulk", "distorted", "md")
+              if j.doc["config_type"] in ("bulk", "distorted", "md", "selected")
               and any(frame_failures(f) for f in ase.io.read(Path(j.path) / "labelled.extxyz", ":"))}
     assert set(fit1.doc["screened_broken"]) == broken
+    assert any(n.endswith("/step10") for n in broken)  # the selected failure itself: broken, not chemistry
     from lpsens.train.gates import validate_campaign, write_json
 
     result = validate_campaign(project)
