@@ -110,9 +110,10 @@ def test_reference_starts_replace_a_glass_the_reference_breaks(tiny_spec, tmp_pa
 
     data["reference"] = {"calculator": "pair_reference:BondingSulfur", "name": "S-S binder"}
     bad = parse_training_spec(data)
-    none, rec = reference_start(bad, 75.0, 4, min_atoms=48)
+    none, rec = reference_start(bad, 75.0, 4, min_atoms=48, cache_dir=tmp_path / "bad")
     assert none is None and [r["seed"] for r in rec["rejected"]] == [4, 1004]
     assert "S-S limit" in rec["rejected"][0]["reason"]
+    assert reference_start(bad, 75.0, 4, min_atoms=48, cache_dir=tmp_path / "bad") == (None, rec)  # verdicts cached
     data["reference"] = {"calculator": "pair_reference:MorsePairs"}
     _, rec = reference_start(parse_training_spec(data), 75.0, 4, min_atoms=48)
     assert "has 6 S within 2.6 A" in rec["rejected"][0]["reason"] and "units {'PS4': 6} became" in rec["rejected"][0]["reason"]
