@@ -125,3 +125,17 @@ def test_broken_frames_of_every_run_before_earlier_census_changes():
             frames.append(f)
     chosen = select(frames, n_failures=4, n_diverse=0, census_by_run={"a": drift, "b": drift}, approach=0)
     assert [c.index for c in chosen] == [3, 7, 0, 4]
+
+
+def test_a_bond_the_reference_holds_is_told_from_one_it_pushes_apart():
+    """Two S 2.2 Å apart: the Morse reference (S-S minimum at 3.4 Å) pushes them apart, a
+    reference that bonds S at 2.05 Å holds them; only the latter is named."""
+    from pair_reference import BondingSulfur, MorsePairs
+
+    from lpsens.train.labelling import label
+    from lpsens.train.selection import bonds_the_reference_holds
+
+    a = Atoms("S2", positions=[[5.0, 5.0, 5.0], [7.2, 5.0, 5.0]], cell=[12.0, 12.0, 12.0], pbc=True)
+    assert bonds_the_reference_holds(label(a, MorsePairs())) == []
+    held = bonds_the_reference_holds(label(a, BondingSulfur()))
+    assert len(held) == 1 and "the reference holds it" in held[0] and "2.20" in held[0]

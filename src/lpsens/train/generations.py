@@ -31,7 +31,7 @@ from lpsens.statepoint import SCHEMA_VERSION
 from lpsens.status import JobStatus, utcnow
 from lpsens.train.configurations import Configuration, generation0
 from lpsens.train.labelling import CONFIG_FILE, LABELLED_FILE, calculator_class
-from lpsens.train.selection import frame_failures, select
+from lpsens.train.selection import bonds_the_reference_holds, frame_failures, select
 from lpsens.train.spec import CrosscheckSpec, ReferenceSpec, TrainingSpec, parse_training_spec
 from lpsens.train.tasks import FRAMES_FILE, GAP_FILE
 
@@ -42,12 +42,11 @@ KIND = "training"
 #: [gates] and the generation limit may change (e.g. to fix a failed fit); the old spec is kept.
 _LABEL_IDENTITY = ("configurations", "reference", "crosscheck")
 #: Config types whose labelled frames are screened for broken chemistry (fused atoms, P with
-#: <= 2 or >= 5 S): a reference MD that breaks units, a built structure that is broken, and the
-#: selected failure frames themselves (issue 10: screen every labelled frame). Where the
-#: reference's own minimum is broken (SevenNet-0 and -l3i5 hold S-S bonds of 2.04-2.12 Å in
-#: minimised glasses) its labels would teach the bond, undoing the contact core; the intact
-#: frames leading into a failure are kept. Compressed copies and scans teach the wall: not screened.
-_SCREENED = ("bulk", "distorted", "md", "selected")
+#: <= 2 or >= 5 S): a reference MD that breaks units, or a built structure that is broken.
+#: Selected failure frames are broken by construction: they are screened only where the reference
+#: holds an S-S bond (:func:`~lpsens.train.selection.bonds_the_reference_holds`). Compressed
+#: copies and scans teach the wall: not screened.
+_SCREENED = ("bulk", "distorted", "md")
 _FINAL = (JobStatus.DONE.value, JobStatus.FAILED.value)
 _DEFAULT_CROSSCHECK = {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(CrosscheckSpec()).items()}
 
@@ -184,7 +183,8 @@ def collect_training_set(project, g: int, spec: TrainingSpec) -> tuple[list, lis
 
     Each frame's ``info`` gets ``config_type``, ``config_name``, ``generation``, ``job_id`` and
     ``reference``; frames of bulk, distorted and MD labels that fail the chemistry checks
-    (:func:`~lpsens.train.selection.frame_failures`) get ``screen`` = the reasons, and so does
+    (:func:`~lpsens.train.selection.frame_failures`) get ``screen`` = the reasons, selected failure
+    frames where their reference holds an S-S bond too, and so does
     any frame on which the ``[crosscheck]`` reference's forces differ from the reference's by
     more than ``force_rms_eV_A`` (RMS). A label job is held out (all its frames) by a hash of its id, so correlated
     MD frames never straddle the split; dimers and isolated atoms are always trained on.
@@ -205,6 +205,8 @@ def collect_training_set(project, g: int, spec: TrainingSpec) -> tuple[list, lis
                 units = unit_census(f.numbers, f.positions, f.cell.array).counts
                 if units.get("other") or units.get("P2S6_edge"):  # 3-coordinated P without a P-P partner
                     reasons.append(f"{units.get('other', 0)} other and {units.get('P2S6_edge', 0)} edge-sharing P2S6 units")
+            elif f.info["config_type"] == "selected":
+                reasons = bonds_the_reference_holds(f)
             rms = f.info.get("crosscheck_force_rms_eV_A")
             if rms is not None and rms > spec.crosscheck.force_rms_eV_A:  # the reference is not trusted here
                 reasons.append(f"{f.info.get('crosscheck')} disagrees: force RMS difference {rms:.3f} > "

@@ -17,7 +17,7 @@ from ase.neighborlist import neighbor_list
 
 from lpsens.chemistry import check_frame, unit_census
 
-__all__ = ["frame_failures", "cur_select", "select", "Selected", "ENERGY_SPIKE_EV_ATOM"]
+__all__ = ["frame_failures", "bonds_the_reference_holds", "cur_select", "select", "Selected", "ENERGY_SPIKE_EV_ATOM"]
 
 #: Per-atom energy jump between consecutive frames of a run that counts as a failure (eV/atom).
 ENERGY_SPIKE_EV_ATOM = 0.05
@@ -46,6 +46,29 @@ def frame_failures(atoms: Atoms, reference_census: dict | None = None) -> list[s
         if {k: v for k, v in census.items() if v} != {k: v for k, v in reference_census.items() if v}:
             reasons.append(f"unit census {census} departs from {reference_census}")
     return reasons
+
+
+def bonds_the_reference_holds(atoms: Atoms) -> list[str]:
+    """S-S contacts closer than the chemistry limit (2.3 Å) that a labelled frame's own reference
+    forces do not push apart (empty list: none).
+
+    Which labelled failures teach restoring forces: where the reference pushes a fused pair apart
+    its labels are what a GAP should learn; where it holds the pair (SevenNet-0 and -l3i5 hold
+    S-S bonds of 2.04-2.20 Å at their own minima of built glasses, docs/training.md) the labels
+    would teach the bond that the contact core exists to forbid. The separating force is
+    (F_j - F_i) . (r_j - r_i)/|r_j - r_i| (eV/Å, > 0: apart), from the frame's stored forces.
+    """
+    forces = atoms.get_forces()
+    out = []
+    for b in check_frame(atoms.numbers, atoms.positions, atoms.cell.array):
+        if b.kind != "S-S":
+            continue
+        i, j = b.atoms
+        d = atoms.get_distance(i, j, mic=True, vector=True)
+        apart = float((forces[j] - forces[i]) @ (d / np.linalg.norm(d)))
+        if apart <= 0.0:
+            out.append(f"{b.message}; the reference holds it (separating force {apart:+.2f} eV/A)")
+    return out
 
 
 def _fingerprint(atoms: Atoms, r_max: float = 5.0, n_bins: int = 25) -> np.ndarray:
