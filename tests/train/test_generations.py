@@ -256,6 +256,7 @@ def test_crosscheck_screens_the_frames_the_second_reference_disagrees_on(tiny_sp
     assert advance(project)["state"] == "fitting"
     assert _launch(project).exit_code == 0
     fit = _jobs(project, train_kind="fit", generation=0)[0]
+    assert set(fit.doc["screened_broken"]) == {f.info["config_name"] for f in checked}  # dropped, still listed
     assert fit.doc["n_train_frames"] == len([f for f in train if not f.info.get("screen")
                                              and f.info["config_type"] not in ("isolated",)])
 

@@ -91,6 +91,7 @@ def _fit_task(job, spec) -> tuple[str, int]:
         eps12 = fitting.contact_core_eps12(spec.fit.core_contact_eV, cutoffs)
         core_file = job_dir / "core.xml"
         core_file.write_text(fitting.core_xml(eps12, cutoffs))
+    screened = sorted({f.info["config_name"] for f in train + heldout if f.info.get("screen")})  # before any is dropped
     if spec.fit.drop_screened:  # the reference's own broken frames would teach broken units as normal
         train = [a for a in train if not a.info.get("screen")]
     if not spec.fit.train_on_dimers:  # the scans still fitted the pair_repulsion core above
@@ -113,7 +114,7 @@ def _fit_task(job, spec) -> tuple[str, int]:
     job.doc.update({"gap_xml": GAP_FILE, "e0_eV": e0, "core_eps12": eps12, "gap_fit_command": cmd,
                     "compiled": compiled, "n_train_frames": len(train), "n_heldout_frames": len(heldout),
                     "skipped_failed_labels": skipped, "gap_xml_bytes": len(text),
-                    "screened_broken": sorted({f.info["config_name"] for f in train + heldout if f.info.get("screen")})})
+                    "screened_broken": screened})
     return "done", len(train)
 
 
