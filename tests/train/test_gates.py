@@ -120,3 +120,21 @@ def test_reference_starts_replace_a_glass_the_reference_breaks(tiny_spec, tmp_pa
     result = validate(bad, demo_potential_path(), seed=4)
     row = {r["gate"]: r for r in result["rows"]}["never_catastrophic"]
     assert row["passed"] is False and "the reference broke all 2 starts" in row["detail"]
+
+
+def test_temperatures_of_a_glass_share_its_reference_start(tiny_spec, tmp_path):
+    """The reference minimises one start per glass composition (the costly step); its
+    temperatures run from that start, and a second composition gets its own seed."""
+    from lpsens.train.spec import parse_training_spec
+
+    data = load_training_spec(tiny_spec()).to_dict()
+    data["gates"].update(reference_starts=True, reference_start_attempts=1, stability_materials=["glass"],
+                         stability_glass_x_mol_pct=[75, 70], stability_temperatures_K=[400, 600], stability_steps=10,
+                         census_steps=0, stability_min_atoms=48)
+    data["reference"] = {"calculator": "quippy.potential:Potential", "kwargs": {"param_filename": str(demo_potential_path())},
+                         "name": "demo GAP"}
+    data["iterate"]["minimise_steps"] = 20
+    result = validate(parse_training_spec(data), demo_potential_path(), seed=4, starts_dir=tmp_path)
+    seeds = {r["run"]: r["reference_start"]["seed"] for r in result["runs"]}
+    assert seeds == {"glass x=75 400 K": 4, "glass x=75 600 K": 4, "glass x=70 400 K": 5, "glass x=70 600 K": 5}
+    assert sorted(p.name for p in tmp_path.glob("*.extxyz")) == ["glass_x70_n48_seed5.extxyz", "glass_x75_n48_seed4.extxyz"]
