@@ -253,11 +253,13 @@ def test_dead_worker_retried_in_the_same_launch(tmp_path, dispatch):
 
 
 # ----------------------------------------------------------------------------- dispatch path (issue 15)
-def test_result_recorded_without_waiting_for_the_worker_teardown(tmp_path):
-    """A worker whose process lingers after its result is written (a slow interpreter teardown):
-    the leader records the result and starts the next task at once, and still reaps the
-    lingering process before the launch returns (no zombie, no orphan)."""
+def test_result_recorded_without_waiting_for_the_worker_teardown(tmp_path, monkeypatch):
+    """A worker whose process lingers after its result is written (a slow interpreter teardown,
+    kept with LPSENS_WORKER_FINALIZE=1): the leader records the result and starts the next task
+    at once, and still reaps the lingering process before the launch returns (no zombie, no orphan)."""
     from lpsens.launch.synthetic import lingering_task
+
+    monkeypatch.setenv("LPSENS_WORKER_FINALIZE", "1")
 
     project = init_synthetic_project(tmp_path / "p", [0.05, 0.05], segments=2)
     for job in project:
@@ -299,6 +301,7 @@ def test_worker_stuck_after_its_result_is_killed_and_its_result_stands(tmp_path,
     from lpsens.launch.synthetic import lingering_task
 
     monkeypatch.setattr(launcher, "TEARDOWN_LIMIT_S", 0.5)
+    monkeypatch.setenv("LPSENS_WORKER_FINALIZE", "1")  # a 1-rank worker would skip its teardown
     project = init_synthetic_project(tmp_path / "p", [0.05], segments=1)
     job = next(iter(project))
     job.doc["synthetic"] = {**job.doc["synthetic"], "linger_s": 20.0}
@@ -306,3 +309,16 @@ def test_worker_stuck_after_its_result_is_killed_and_its_result_stands(tmp_path,
     assert report.counts["done"] == 1 and job.doc["status"] == "done"
     assert not os.path.exists(job.fn("linger_end.txt"))  # killed before its teardown ended
     assert f"the worker of job {job.id} had not exited 0.5 s after its result; killed" in capsys.readouterr().err
+
+
+def test_a_one_rank_worker_skips_the_interpreter_teardown(tmp_path):
+    """By default a 1-rank worker exits right after its result (os._exit): a task's atexit
+    handlers (here one that would linger 3 s and write a file) never run, the result stands."""
+    from lpsens.launch.synthetic import lingering_task
+
+    project = init_synthetic_project(tmp_path / "p", [0.05], segments=2)
+    for job in project:
+        job.doc["synthetic"] = {**job.doc["synthetic"], "linger_s": 3.0}
+    report = launch(project, task_fn=lingering_task, options=_opts())
+    assert report.counts["done"] == 1  # launch() waits for teardowns, so a handler that ran left its file
+    assert not any(os.path.exists(job.fn("linger_end.txt")) for job in project)

