@@ -86,3 +86,25 @@ class ScaledMorse(MorsePairs):
 
 class BondingSulfur(MorsePairs):
     params = {**PARAMS, (16, 16): (1.0, 1.5, 2.05)}
+
+
+class DoubleWellSulfur(Calculator):
+    """S-S only: a bond well at 2.05 Å (2 eV), a 0.3 eV barrier at 2.6 Å and a shallow
+    non-bonded well at 3.3 Å, each a Gaussian in r (no cutoff beyond 6 Å). Two S started just
+    inside the barrier fall into the bond; pushed out past it they stay apart: a reference whose
+    bond is made by the path of a minimisation."""
+
+    implemented_properties = ["energy", "free_energy", "forces"]
+    TERMS = ((-2.0, 2.05, 0.25), (0.3, 2.6, 0.15), (-0.3, 3.3, 0.4))  # (height eV, centre Å, width Å)
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        a = self.atoms
+        i, j, d, D = neighbor_list("ijdD", a, 6.0)
+        s = (a.numbers[i] == 16) & (a.numbers[j] == 16)
+        i, d, D = i[s], d[s], D[s]
+        e = sum(h * np.exp(-((d - c) / w) ** 2) for h, c, w in self.TERMS)
+        de = sum(h * np.exp(-((d - c) / w) ** 2) * (-2 * (d - c) / w ** 2) for h, c, w in self.TERMS)
+        forces = np.zeros((len(a), 3))
+        np.add.at(forces, i, (de / d)[:, None] * D)
+        self.results = {"energy": 0.5 * float(e.sum()), "free_energy": 0.5 * float(e.sum()), "forces": forces}

@@ -137,4 +137,4 @@ def test_temperatures_of_a_glass_share_its_reference_start(tiny_spec, tmp_path):
     result = validate(parse_training_spec(data), demo_potential_path(), seed=4, starts_dir=tmp_path)
     seeds = {r["run"]: r["reference_start"]["seed"] for r in result["runs"]}
     assert seeds == {"glass x=75 400 K": 4, "glass x=75 600 K": 4, "glass x=70 400 K": 5, "glass x=70 600 K": 5}
-    assert sorted(p.name for p in tmp_path.glob("*.extxyz")) == ["glass_x70_n48_seed5.extxyz", "glass_x75_n48_seed4.extxyz"]
+    assert sorted(p.name for p in tmp_path.glob("*.extxyz")) == ["glass_x70_n48_seed5_wall.extxyz", "glass_x75_n48_seed4_wall.extxyz"]

@@ -10,9 +10,9 @@ Gates (issue 10, item 5), thresholds in ``[gates]`` of the spec:
   ``crystal_temperature_K``), each started from the structure minimised with the candidate:
   no fused atoms, no P with <= 2 or >= 5 S within 2.6 Å, no lost atoms (see
   :mod:`lpsens.train.selection`). With ``reference_starts`` a glass start is first minimised
-  with the reference, and a start whose minimum the reference itself breaks is replaced by the
-  next seed (:func:`reference_start`): SevenNet-0 and SevenNet-l3i5 both minimise some built
-  glasses into an S-S bond, so a candidate faithful to them would fail there at step 0.
+  with the reference (behind the contact wall, then alone: :mod:`lpsens.train.wall`), and a
+  start whose minimum the reference itself breaks is replaced by the next seed
+  (:func:`reference_start`): a candidate faithful to its reference would fail there at step 0.
 * ``crystal_units``: in crystals, the fraction of (P, frame) pairs in PS4³⁻/P2S7⁴⁻ units.
 * ``census_vs_reference``: short MD of glasses with the candidate and with the reference from the
   same start (minimised with the reference): the mean fraction of P in each unit kind must agree
@@ -33,6 +33,7 @@ from lpsens.errors import TrainingError
 from lpsens.train.exploration import gap_calculator, md_frames, minimise, uf3_md_frames
 from lpsens.train.selection import frame_failures
 from lpsens.train.spec import TrainingSpec
+from lpsens.train.wall import minimise_behind_wall
 
 __all__ = ["validate", "validate_campaign", "format_gates", "errors_on", "write_json", "reference_start"]
 
@@ -83,8 +84,9 @@ def _stability_runs(spec: TrainingSpec):
 def reference_start(spec: TrainingSpec, x: float, seed: int, *, min_atoms: int, cache_dir=None):
     """A glass start whose minimum under the reference keeps every unit: ``(start, record)``.
 
-    The glass of ``seed`` is built and minimised with ``[reference]`` (FIRE, ``[iterate]
-    minimise_steps``, fmax 0.05 eV/Å); if the minimum has broken chemistry
+    The glass of ``seed`` is built and minimised with ``[reference]`` behind the contact wall,
+    then alone (:func:`lpsens.train.wall.minimise_behind_wall`: FIRE, ``[iterate]
+    minimise_steps`` per stage, fmax 0.05 eV/Å); if the minimum has broken chemistry
     (:func:`lpsens.chemistry.check_frame`) or a unit census other than the built glass's, the
     next seed (``seed + 1000 k``) is tried, up to ``[gates] reference_start_attempts``.
     Minimised starts are cached as extxyz in ``cache_dir`` (the verdict in ``info``).
@@ -102,13 +104,15 @@ def reference_start(spec: TrainingSpec, x: float, seed: int, *, min_atoms: int, 
     record = {"seed": None, "rejected": []}
     for k in range(spec.gates.reference_start_attempts):
         s = seed + _START_SEED_STRIDE * k
-        path = None if cache_dir is None else Path(cache_dir) / f"glass_x{x:g}_n{min_atoms}_seed{s}.extxyz"
+        # "_wall": minimised behind the contact wall (lpsens.train.wall); caches made without it differ
+        path = None if cache_dir is None else Path(cache_dir) / f"glass_x{x:g}_n{min_atoms}_seed{s}_wall.extxyz"
         if path is not None and path.exists():
             start = ase.io.read(path)
         else:
             built = build_structure("glass", float(x), s, min_atoms=min_atoms)
             built.info.clear()
-            start, _ = minimise(built, cached_calculator(spec.reference, file=spec.source), spec.iterate.minimise_steps)
+            start, _ = minimise_behind_wall(built, cached_calculator(spec.reference, file=spec.source),
+                                            spec.iterate.minimise_steps)
             start.calc = None
             broken = [b.message for b in check_frame(start.numbers, start.positions, start.cell.array)]
             before = unit_census(built.numbers, built.positions, built.cell.array).counts
@@ -272,7 +276,8 @@ def census_vs_reference(spec: TrainingSpec, calc, *, uf3_path=None, seed: int = 
     """The ``census_vs_reference`` gate row (see the module docstring).
 
     For each glass of ``census_glass_x_mol_pct`` at ``census_temperature_K``: build
-    (``census_min_atoms``), minimise with the reference (FIRE), then ``census_steps`` of Langevin
+    (``census_min_atoms``), minimise with the reference behind the contact wall, then alone
+    (:func:`lpsens.train.wall.minimise_behind_wall`), then ``census_steps`` of Langevin
     MD with the reference and the same with the candidate (``[gates] backend``) from that start;
     per-frame unit census (:func:`lpsens.chemistry.unit_census`). The largest difference of the
     mean fraction of P per unit kind (and of free S per P) over the glasses is the value.
@@ -290,7 +295,7 @@ def census_vs_reference(spec: TrainingSpec, calc, *, uf3_path=None, seed: int = 
     for k, x in enumerate(g.census_glass_x_mol_pct):
         atoms = build_structure("glass", float(x), seed + 100 + k, min_atoms=g.census_min_atoms)
         atoms.info.clear()
-        start, _ = minimise(atoms, ref, 300)
+        start, _ = minimise_behind_wall(atoms, ref, 300)
         start.calc = None
         md = dict(temperature_K=g.census_temperature_K, steps=g.census_steps, every=g.stability_every,
                   timestep_fs=spec.iterate.timestep_fs, seed=seed + 100 + k, run=f"census x={x:g}")

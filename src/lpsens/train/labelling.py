@@ -143,8 +143,9 @@ def label_md(atoms: Atoms, calc, md: dict, *, seed: int, job_dir: Path, name: st
              should_stop=None) -> tuple[list[Atoms], bool]:
     """Langevin MD with the reference; every ``md["every"]``-th step labelled (step 0 excluded).
 
-    With ``md["minimise_steps"]`` > 0 the start is first relaxed with the reference (ASE FIRE,
-    fmax 0.05 eV/Å): a raw built glass breaks its units within 40-80 fs of MD with SevenNet-0
+    With ``md["minimise_steps"]`` > 0 the start is first relaxed with the reference behind the
+    contact wall, then alone (:func:`lpsens.train.wall.minimise_behind_wall`, fmax 0.05 eV/Å,
+    so the minimum is the glass's own, not an S-S bond made on the way down): a raw built glass breaks its units within 40-80 fs of MD with SevenNet-0
     (issue 10), a minimised one keeps them for picoseconds, and the labels should describe the
     intact glass and the thermal motion around it. Resumes from ``snapshots.partial.extxyz`` in ``job_dir``. Returns (frames, complete);
     ``complete`` is False when ``should_stop()`` said stop between snapshots.
@@ -161,10 +162,9 @@ def label_md(atoms: Atoms, calc, md: dict, *, seed: int, job_dir: Path, name: st
         a.set_momenta(frames[-1].get_momenta())
     else:
         if int(md.get("minimise_steps", 0)) > 0:
-            from ase.optimize import FIRE
+            from lpsens.train.wall import minimise_behind_wall
 
-            a.calc = calc
-            FIRE(a, logfile=None).run(fmax=0.05, steps=int(md["minimise_steps"]))
+            a, _ = minimise_behind_wall(a, calc, int(md["minimise_steps"]))
             a.calc = None
         MaxwellBoltzmannDistribution(a, temperature_K=md["temperature_K"], rng=np.random.default_rng(seed))
     a.calc = calc
