@@ -82,20 +82,22 @@ def _stability_runs(spec: TrainingSpec):
 
 
 def reference_start(spec: TrainingSpec, x: float, seed: int, *, min_atoms: int, cache_dir=None):
-    """A glass start whose minimum under the reference keeps every unit: ``(start, record)``.
+    """A glass start whose minimum under the reference has intact chemistry: ``(start, record)``.
 
     The glass of ``seed`` is built and minimised with ``[reference]`` behind the contact wall,
     then alone (:func:`lpsens.train.wall.minimise_behind_wall`: FIRE, ``[iterate]
     minimise_steps`` per stage, fmax 0.05 eV/Å); if the minimum has broken chemistry
-    (:func:`lpsens.chemistry.check_frame`) or a unit census other than the built glass's, the
-    next seed (``seed + 1000 k``) is tried, up to ``[gates] reference_start_attempts``.
-    Minimised starts are cached as extxyz in ``cache_dir`` (the verdict in ``info``).
+    (:func:`lpsens.chemistry.check_frame`), the next seed (``seed + 1000 k``) is tried, up to
+    ``[gates] reference_start_attempts``. A minimum whose units differ from the built glass's
+    (a bridging S moved: P2S7 + P2S7 -> PS4 + chain) is chemistry the reference does: it is
+    kept, and the change recorded. Minimised starts are cached as extxyz in ``cache_dir``.
 
     Returns
     -------
     start, record
         ``start`` (positions in Å, no calculator) or None when the reference broke every
-        attempt; ``record`` = ``{"seed": the seed used or None, "rejected": [{"seed", "reason"}]}``.
+        attempt; ``record`` = ``{"seed": the seed used or None, "rejected": [{"seed", "reason"}]}``
+        plus ``"units_changed"`` when the reference's minimum has other units than the built glass.
     """
     from lpsens.chemistry import check_frame
     from lpsens.structures import build_structure
@@ -104,32 +106,29 @@ def reference_start(spec: TrainingSpec, x: float, seed: int, *, min_atoms: int, 
     record = {"seed": None, "rejected": []}
     for k in range(spec.gates.reference_start_attempts):
         s = seed + _START_SEED_STRIDE * k
+        built = build_structure("glass", float(x), s, min_atoms=min_atoms)
+        built.info.clear()
         # "_wall": minimised behind the contact wall (lpsens.train.wall); caches made without it differ
         path = None if cache_dir is None else Path(cache_dir) / f"glass_x{x:g}_n{min_atoms}_seed{s}_wall.extxyz"
-        if path is not None and path.exists():
+        if path is not None and path.exists():  # the verdict is recomputed: the cache holds positions only
             start = ase.io.read(path)
+            start.info.clear()
         else:
-            built = build_structure("glass", float(x), s, min_atoms=min_atoms)
-            built.info.clear()
             start, _ = minimise_behind_wall(built, cached_calculator(spec.reference, file=spec.source),
                                             spec.iterate.minimise_steps)
             start.calc = None
-            broken = [b.message for b in check_frame(start.numbers, start.positions, start.cell.array)]
-            before = unit_census(built.numbers, built.positions, built.cell.array).counts
-            after = unit_census(start.numbers, start.positions, start.cell.array).counts
-            if after != before:
-                broken.append(f"units {_nonzero(before)} became {_nonzero(after)}")
-            start.info["reference_intact"] = not broken
-            if broken:
-                start.info["reference_broke"] = "; ".join(broken).replace("Å", "A")
             if path is not None:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 ase.io.write(path, start, format="extxyz")
-        if start.info.pop("reference_intact", False):
-            start.info.pop("reference_broke", None)
+        broken = [b.message for b in check_frame(start.numbers, start.positions, start.cell.array)]
+        if not broken:
+            before = unit_census(built.numbers, built.positions, built.cell.array).counts
+            after = unit_census(start.numbers, start.positions, start.cell.array).counts
+            if after != before:  # chemistry, not a fault: the candidate starts from the reference's units
+                record["units_changed"] = f"{_nonzero(before)} became {_nonzero(after)}"
             record["seed"] = s
             return start, record
-        record["rejected"].append({"seed": s, "reason": str(start.info.get("reference_broke"))})
+        record["rejected"].append({"seed": s, "reason": "; ".join(broken).replace("Å", "A")})
     return None, record
 
 
