@@ -3,10 +3,13 @@
 A built glass sits far above its minimum (forces of several eV/Å). Minimised with the reference
 straight away (FIRE), terminal S of neighbouring units are thrown together on the way down and
 SevenNet-0 (and SevenNet-l3i5) then hold them as an S-S bond of 2.04-2.20 Å: 5 of 8 built P2S7
-glasses ended so (docs/training.md, 2026-12-05). Measured on one of them (x = 67, 156 atoms): the
-same reference minimised behind this wall first, then alone, reaches an intact minimum (no bond,
-shortest S-S 3.0 Å, like the 2.95-3.2 Å of the PBE AIMD frames) that is 0.28 eV *lower* than the
-bonded one. So the bonds were made by the path, not preferred by the reference.
+glasses ended so (docs/training.md, 2026-12-05). Behind this wall first, then alone, the same
+reference reaches a minimum of its own without the bond (x = 67, 156 atoms, two glasses whose
+straight minimisation bonded S: shortest S-S 2.93-3.0 Å, like the 2.95-3.2 Å of the PBE AIMD
+frames). The reference holds both minima; which one FIRE falls into is decided by the path. The
+intact one was 0.28 eV lower in one glass and 0.54 eV higher in the other, so the wall does not
+find the lower minimum: it finds the one without S-S bonds, which the gates and the labels need
+(S-S bonds count as broken chemistry, issue 10).
 
 :func:`minimise_behind_wall` therefore minimises in two stages: the calculator plus
 :class:`ContactWall` (a shifted r^-12 repulsion per pair, ``contact_eV`` at the chemistry
