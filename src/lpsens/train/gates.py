@@ -206,7 +206,7 @@ def validate(spec: TrainingSpec, gap_xml, *, heldout_reference=None, base_dir=No
         start_rec = None
         if m == "glass" and g.reference_starts:
             # one vetted start per composition, shared by its temperatures: the reference's
-            # minimisation costs ~10 min per attempt on one core and rejects most P2S7 glasses
+            # minimisation costs 10-30 min per attempt on one core
             j = list(g.stability_glass_x_mol_pct).index(x)
             atoms, start_rec = reference_start(spec, xx, seed + j, min_atoms=g.stability_min_atoms, cache_dir=starts_dir)
             if atoms is None:  # counted as broken: passing by skipping would prove nothing

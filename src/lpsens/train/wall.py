@@ -100,23 +100,16 @@ def minimise_behind_wall(atoms: Atoms, calc, steps: int, fmax_eV_A: float = 0.05
     minimum, record
         ``minimum`` (a copy with ``calc`` attached) is a minimum of ``calc`` alone;
         ``record``: ``energy_start_eV``, ``energy_walled_eV`` (``calc``'s energy after stage 1),
-        ``energy_min_eV``, ``max_force_eV_A``, ``steps_walled``, ``steps_free``.
+        ``energy_min_eV``, ``max_force_eV_A``.
     """
     from ase.calculators.mixing import SumCalculator
-    from ase.optimize import FIRE
+
+    from lpsens.train.exploration import minimise
 
     a = atoms.copy()
     a.calc = calc
     e0 = float(a.get_potential_energy())
-    a.calc = SumCalculator([calc, ContactWall(contact_eV)])
-    opt = FIRE(a, logfile=None)
-    opt.run(fmax=fmax_eV_A, steps=steps)
-    n1 = opt.nsteps
-    a.calc = calc
-    e1 = float(a.get_potential_energy())
-    opt = FIRE(a, logfile=None)
-    opt.run(fmax=fmax_eV_A, steps=steps)
-    rec = {"energy_start_eV": e0, "energy_walled_eV": e1, "energy_min_eV": float(a.get_potential_energy()),
-           "max_force_eV_A": float(np.linalg.norm(a.get_forces(), axis=1).max()),
-           "steps_walled": int(n1), "steps_free": int(opt.nsteps)}
-    return a, rec
+    walled, _ = minimise(atoms, SumCalculator([calc, ContactWall(contact_eV)]), steps, fmax_eV_A)
+    out, rec = minimise(walled, calc, steps, fmax_eV_A)
+    return out, {"energy_start_eV": e0, "energy_walled_eV": rec["energy_start_eV"],
+                 "energy_min_eV": rec["energy_min_eV"], "max_force_eV_A": rec["max_force_eV_A"]}
