@@ -115,3 +115,12 @@ def test_training_file_keeps_the_provenance_in_ascii():
     (b,) = fit.training_file_frames([a], fit_virials=False)
     assert b.info == {"config_type": "md", "screen": "S 1 and S 2 are 2.06 A apart", "generation": 2}
     assert b.get_potential_energy() == -3.0
+
+
+def test_contact_core_energy_per_pair_overrides_one_pair_only():
+    from lpsens.train.spec import CONTACT_CUTOFF_A, PAIRS
+
+    one = fit.contact_core_eps12(1.0, CONTACT_CUTOFF_A)
+    per_pair = fit.contact_core_eps12({**dict.fromkeys(PAIRS, 1.0), "S-S": 3.0}, CONTACT_CUTOFF_A)
+    assert per_pair["S-S"] == pytest.approx(3.0 * one["S-S"])  # eps12 is linear in the energy at the floor
+    assert {p: v for p, v in per_pair.items() if p != "S-S"} == {p: v for p, v in one.items() if p != "S-S"}

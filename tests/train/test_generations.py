@@ -1,5 +1,6 @@
 """A whole tiny campaign through the (serial) launcher: generations, selection, failures, resume."""
 
+import dataclasses
 import json
 import os
 import signal
@@ -23,7 +24,7 @@ from lpsens.train.generations import (
     training_status,
 )
 from lpsens.train.labelling import PARTIAL_FILE
-from lpsens.train.spec import load_training_spec
+from lpsens.train.spec import CONTACT_CUTOFF_A, load_training_spec
 from lpsens.train.tasks import FRAMES_FILE
 
 
@@ -200,7 +201,7 @@ def test_extra_frames_join_the_training_set_at_the_reference_energy_zero(tiny_sp
 
 def test_fit_with_the_contact_core_and_without_dimer_scans(tiny_spec, tmp_path):
     spec = load_training_spec(tiny_spec(fit_extra='core = "contact"\ncore_contact_eV = 2.0\ntrain_on_dimers = false\n'
-                                                  'drop_screened = true'))
+                                                  'drop_screened = true\ncore_contact_pair_eV = {"S-S" = 3.0}'))
     project, _ = init_training(spec, tmp_path / "c")
     state = advance(project)
     while state["state"] != "exploring":
@@ -218,6 +219,16 @@ def test_fit_with_the_contact_core_and_without_dimer_scans(tiny_spec, tmp_path):
     screened = [a for a in every if a.info.get("screen")]
     assert len(trained) == len([a for a in every if a.info["config_type"] not in ("dimer", "isolated")]) - len(screened)
     assert set(fit_job.doc["core_eps12"]) == {"Li-S", "P-S", "S-S", "P-P", "Li-Li", "Li-P"}
+    from lpsens.train.fit import contact_core_eps12
+
+    two = contact_core_eps12(2.0, {**CONTACT_CUTOFF_A})
+    assert fit_job.doc["core_eps12"]["S-S"] == pytest.approx(1.5 * two["S-S"])  # 3 eV instead of 2 at 2.3 Å
+    assert fit_job.doc["core_eps12"]["P-S"] == pytest.approx(two["P-S"])
+    # [fit] untrusted_contact_A: reference frames with a contact below it are screened, scans are not
+    wary = dataclasses.replace(spec, fit=dataclasses.replace(spec.fit, untrusted_contact_A={"S-S": 6.0}))
+    flagged, _, _ = collect_training_set(project, 0, wary)
+    kinds = {a.info["config_type"] for a in flagged if "below the reference's trusted 6 A" in a.info.get("screen", "")}
+    assert kinds == {"bulk", "distorted", "md"}
     assert "init_args_pot1={IP LJ}" in (Path(fit_job.path) / "gap.xml").read_text()
 
 

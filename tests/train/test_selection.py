@@ -5,7 +5,7 @@ from ase import Atoms
 
 from lpsens.chemistry import unit_census
 from lpsens.structures import build_structure
-from lpsens.train.selection import cur_select, frame_failures, select
+from lpsens.train.selection import cur_select, frame_failures, select, untrusted_contacts
 
 
 def _gamma():
@@ -139,3 +139,16 @@ def test_a_bond_the_reference_holds_is_told_from_one_it_pushes_apart():
     assert bonds_the_reference_holds(label(a, MorsePairs())) == []
     held = bonds_the_reference_holds(label(a, BondingSulfur()))
     assert len(held) == 1 and "the reference holds it" in held[0] and "2.20" in held[0]
+
+
+def test_untrusted_contacts_flag_pairs_below_the_limit_only():
+    a = _gamma()
+    s = np.nonzero(a.numbers == 16)[0]
+    shortest = min(a.get_distances(k, [m for m in s if m != k], mic=True).min() for k in s)
+    assert untrusted_contacts(a, {"S-S": shortest - 0.05}) == []  # the intact crystal's own S-S stay trusted
+    assert untrusted_contacts(a, {}) == []
+    b = Atoms("S2Li", positions=[[1, 1, 1], [3.4, 1, 1], [6, 6, 6]], cell=[10, 10, 10], pbc=True)  # S-S 2.4 Å
+    reasons = untrusted_contacts(b, {"S-S": 2.5, "Li-S": 2.0})
+    assert reasons == ["S-S contact 2.40 A (S 0, S 1) below the reference's trusted 2.5 A"]
+    assert untrusted_contacts(b, {"S-S": 2.3}) == []
+    assert frame_failures(b) == []  # 2.4 Å is no broken chemistry: the limit is about the reference, not the frame

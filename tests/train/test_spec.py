@@ -58,6 +58,9 @@ def test_contact_core_extra_frames_and_uf3_backend_keys(tiny_spec):
         ({"iterate": {"backend": "lammps"}}, "iterate.backend"),
         ({"fit": {"compile": False}}, "fit.compile"),  # uf3 runs need the compiled twin
         ({"configurations": {"extra_frames_range": [100, 160]}}, "configurations.extra_frames_range"),  # overlaps gates
+        ({"fit": {"core_contact_pair_eV": {"S-Se": 3.0}}}, "fit.core_contact_pair_eV.S-Se"),
+        ({"fit": {"core_contact_pair_eV": {"S-S": 0.0}}}, "fit.core_contact_pair_eV.S-S"),
+        ({"fit": {"untrusted_contact_A": {"S-S": -2.5}}}, "fit.untrusted_contact_A.S-S"),
     ]
     for change, key in bad:
         d = {k: dict(v) for k, v in data.items()}

@@ -138,8 +138,11 @@ def contact_floors_A() -> dict[str, float]:
     return {pair: contact_floor_A(*pair.split("-")) for pair in PAIRS}
 
 
-def contact_core_eps12(contact_eV: float, cutoff_A: dict[str, float]) -> dict[str, float]:
+def contact_core_eps12(contact_eV: float | dict[str, float], cutoff_A: dict[str, float]) -> dict[str, float]:
     """``eps12`` per pair of the ``contact`` core: E(floor) = ``contact_eV`` after the shifts.
+
+    ``contact_eV``: one energy (eV) for every pair, or one per pair of
+    :data:`~lpsens.train.spec.PAIRS` (all of them).
 
     A chemistry prior, not a fit: the shifted r^-12 wall (energy and force 0 at the pair's
     cutoff) costs ``contact_eV`` at the contact floor of :mod:`lpsens.chemistry` (S-S 2.3 Å,
@@ -153,7 +156,7 @@ def contact_core_eps12(contact_eV: float, cutoff_A: dict[str, float]) -> dict[st
     for pair in PAIRS:
         r0, rc = floors[pair], float(cutoff_A.get(pair, floors[pair] + 0.3))
         shifted = r0 ** -12 - rc ** -12 + 12 * rc ** -13 * (r0 - rc)  # E/eps12 at r0 with both shifts
-        out[pair] = contact_eV / shifted
+        out[pair] = (contact_eV[pair] if isinstance(contact_eV, dict) else contact_eV) / shifted
     return out
 
 

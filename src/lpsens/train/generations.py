@@ -31,7 +31,12 @@ from lpsens.statepoint import SCHEMA_VERSION
 from lpsens.status import JobStatus, utcnow
 from lpsens.train.configurations import Configuration, generation0
 from lpsens.train.labelling import CONFIG_FILE, LABELLED_FILE, calculator_class
-from lpsens.train.selection import bonds_the_reference_holds, frame_failures, select
+from lpsens.train.selection import (
+    bonds_the_reference_holds,
+    frame_failures,
+    select,
+    untrusted_contacts,
+)
 from lpsens.train.spec import CrosscheckSpec, ReferenceSpec, TrainingSpec, parse_training_spec
 from lpsens.train.tasks import FRAMES_FILE, GAP_FILE
 
@@ -184,7 +189,8 @@ def collect_training_set(project, g: int, spec: TrainingSpec) -> tuple[list, lis
     Each frame's ``info`` gets ``config_type``, ``config_name``, ``generation``, ``job_id`` and
     ``reference``; frames of bulk, distorted and MD labels that fail the chemistry checks
     (:func:`~lpsens.train.selection.frame_failures`) get ``screen`` = the reasons, selected failure
-    frames where their reference holds an S-S bond too, and so does
+    frames where their reference holds an S-S bond too, these frames and selected ones with a
+    contact below ``[fit] untrusted_contact_A`` too, and so does
     any frame on which the ``[crosscheck]`` reference's forces differ from the reference's by
     more than ``force_rms_eV_A`` (RMS). A label job is held out (all its frames) by a hash of its id, so correlated
     MD frames never straddle the split; dimers and isolated atoms are always trained on.
@@ -207,6 +213,8 @@ def collect_training_set(project, g: int, spec: TrainingSpec) -> tuple[list, lis
                     reasons.append(f"{units.get('other', 0)} other and {units.get('P2S6_edge', 0)} edge-sharing P2S6 units")
             elif f.info["config_type"] == "selected":
                 reasons = bonds_the_reference_holds(f)
+            if f.info["config_type"] in (*_SCREENED, "selected"):
+                reasons += untrusted_contacts(f, spec.fit.untrusted_contact_A)
             rms = f.info.get("crosscheck_force_rms_eV_A")
             if rms is not None and rms > spec.crosscheck.force_rms_eV_A:  # the reference is not trusted here
                 reasons.append(f"{f.info.get('crosscheck')} disagrees: force RMS difference {rms:.3f} > "

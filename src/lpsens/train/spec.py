@@ -129,9 +129,11 @@ class FitSpec:
     core_wall_eV: float = 1.0
     core_cutoff_A: float = 2.0
     core_contact_eV: float = 1.0
+    core_contact_pair_eV: dict = field(default_factory=dict)
     core_contact_cutoff_A: dict = field(default_factory=lambda: dict(CONTACT_CUTOFF_A))
     train_on_dimers: bool = True
     drop_screened: bool = False
+    untrusted_contact_A: dict = field(default_factory=dict)
     compile: bool = False
     compile_tolerance_eV_A: float = 0.01
     extra_args: str = ""
@@ -314,6 +316,14 @@ def _check(spec: TrainingSpec, file) -> None:
         if f.core_contact_eV <= 0:
             raise SpecError("core_contact_eV must be > 0 (the core's energy at each contact floor)",
                             file=file, key="fit.core_contact_eV")
+        for pair, e in f.core_contact_pair_eV.items():
+            if pair not in PAIRS or not isinstance(e, (int, float)) or e <= 0:
+                raise SpecError(f"core_contact_pair_eV.{pair} = {e!r}: give a pair of {', '.join(PAIRS)} and an "
+                                "energy > 0 (eV at its contact floor)", file=file, key=f"fit.core_contact_pair_eV.{pair}")
+    for pair, r in f.untrusted_contact_A.items():
+        if pair not in PAIRS or not isinstance(r, (int, float)) or not 0.0 < r < 5.0:
+            raise SpecError(f"untrusted_contact_A.{pair} = {r!r}: give a pair of {', '.join(PAIRS)} and a distance "
+                            "in Å between 0 and 5", file=file, key=f"fit.untrusted_contact_A.{pair}")
     if c.extra_frames:
         if len(c.extra_frames_range) != 2 or not 0 <= c.extra_frames_range[0] < c.extra_frames_range[1]:
             raise SpecError("extra_frames_range must be [start, stop] with 0 <= start < stop",

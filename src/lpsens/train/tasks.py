@@ -27,7 +27,7 @@ from lpsens.train.labelling import (
     label_md,
     write_frames,
 )
-from lpsens.train.spec import CONTACT_CUTOFF_A, ReferenceSpec
+from lpsens.train.spec import CONTACT_CUTOFF_A, PAIRS, ReferenceSpec
 
 __all__ = ["run_train_task", "FRAMES_FILE", "GAP_FILE", "UF3_FILE"]
 
@@ -88,7 +88,8 @@ def _fit_task(job, spec) -> tuple[str, int]:
         core_file.write_text(fitting.core_xml(eps12, spec.fit.core_cutoff_A))
     elif spec.fit.core == "contact":
         cutoffs = {**CONTACT_CUTOFF_A, **spec.fit.core_contact_cutoff_A}
-        eps12 = fitting.contact_core_eps12(spec.fit.core_contact_eV, cutoffs)
+        energy = {pair: spec.fit.core_contact_pair_eV.get(pair, spec.fit.core_contact_eV) for pair in PAIRS}
+        eps12 = fitting.contact_core_eps12(energy, cutoffs)
         core_file = job_dir / "core.xml"
         core_file.write_text(fitting.core_xml(eps12, cutoffs))
     screened = sorted({f.info["config_name"] for f in train + heldout if f.info.get("screen")})  # before any is dropped
