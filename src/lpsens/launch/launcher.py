@@ -62,6 +62,7 @@ log = logging.getLogger("lpsens.launch")
 #: exit status of a launch aborted by an error in the launcher itself (EX_SOFTWARE): the job
 #: script's safety net relaunches on it, unlike 1 (a task failed)
 LAUNCHER_ERROR_EXIT = 70
+ABORT_GRACE_S = 1.0  # time for mpiexec to forward the abort message
 #: seconds a worker may take to exit after reporting its result before it is killed
 TEARDOWN_LIMIT_S = 60.0
 
@@ -159,6 +160,9 @@ def launch(project, *, comm=None, task_fn: Callable | None = None,
             sys.stderr.write(f"lpsens launch: rank {comm.Get_rank()} failed, aborting all ranks\n"
                              + traceback.format_exc())
             sys.stderr.flush()
+            # mpiexec (hydra) tears the job down on Abort without draining the ranks' stderr pipes:
+            # without this pause the reason above was lost in 1 of ~40 CI runs (exit 70, no message)
+            time.sleep(ABORT_GRACE_S)
             comm.Abort(LAUNCHER_ERROR_EXIT)
         raise
     finally:
