@@ -95,3 +95,86 @@ def test_compile_includes_the_core(tmp_path):
     atoms.calc = Potential(param_filename=str(gap))
     e_ref = atoms.get_potential_energy() - 2 * info.e0_eV["S"]
     assert e_uf3 == pytest.approx(e_ref, abs=5e-3)
+
+
+def _with_core_and_prior(tmp_path, prior):
+    """:func:`_with_core` with the tetrahedral prior beside the pair core, as ``lpsens train`` writes it."""
+    from lpsens.train.fit import add_prior_to_core
+
+    text = _with_core(tmp_path).read_text().replace('sigma="1.9" eps6="0.0" eps12="1.0"',
+                                                    'sigma="1.5" eps6="0.0" eps12="1.0"')
+    text = text.replace("</LJ_params>", "</LJ_params>\n" + prior.xml())
+    path = tmp_path / "with_prior.xml"
+    path.write_text(add_prior_to_core(text, path))
+    return path
+
+
+def _fifth_sulfur():
+    """A PS4 tetrahedron with a fifth S at 2.45 A opposite a face (what the prior is for), plus Li."""
+    atoms = _probe()
+    c, tet = atoms.positions[0], atoms.positions[1:5] - atoms.positions[0]
+    atoms.positions[5] = c - tet[0] / np.linalg.norm(tet[0]) * 2.45
+    return atoms
+
+
+def test_prior_is_part_of_the_whole_file(tmp_path):
+    """quippy on the file = GAP + pair core + prior; the prior alone matches its closed form."""
+    from quippy.potential import Potential
+
+    from lpsens.potential.prior import TetrahedralPrior
+
+    prior = TetrahedralPrior(3.0, 1.0, 3.1)
+    path = _with_core_and_prior(tmp_path, prior)
+    assert inspect_potential(path).core_xml_label == LABEL
+    energy = {}
+    for name, calc in (("whole", Potential(param_filename=str(path))),
+                       ("without prior", Potential(f"Sum init_args_pot1={{IP LJ}} init_args_pot2={{IP GAP label={LABEL}}}",
+                                                   param_filename=str(path))),
+                       ("prior", prior.calculator())):
+        atoms = _fifth_sulfur()
+        atoms.calc = calc
+        energy[name] = atoms.get_potential_energy()
+    atoms = _fifth_sulfur()
+    d = atoms.get_all_distances()
+    term = prior.term()
+    closed = sum(float(term.energy_eV(d[0, j], d[0, k], d[j, k])) for j in range(1, 6) for k in range(j + 1, 6))
+    assert energy["prior"] == pytest.approx(closed, rel=1e-10)
+    assert energy["prior"] > 0.3  # the fifth S costs something
+    assert energy["whole"] == pytest.approx(energy["without prior"] + energy["prior"], abs=1e-8)
+
+
+@pytest.mark.slow
+def test_compile_tabulates_the_prior_into_3b(tmp_path):
+    """The prior's contribution to the compiled file (with minus without) equals quippy's on a
+    fifth-S geometry, and the sidecar records the 3B tabulation."""
+    from quippy.potential import Potential
+
+    from lpsens.potential.compile import compile_gap, uf3_energy_forces
+    from lpsens.potential.prior import TetrahedralPrior
+    from lpsens.potential.uf3 import inspect_uf3
+
+    probe = _fifth_sulfur()
+    structures = [("fifth_S", probe)] + [(f"rattled_{k}", probe.copy()) for k in range(3)]
+    for k, (_, atoms) in enumerate(structures[1:]):
+        atoms.positions += np.random.default_rng(k).normal(scale=0.1, size=atoms.positions.shape)
+    got = {}
+    for name, lam in (("with", 3.0), ("without", 1e-12)):
+        (tmp_path / name).mkdir()
+        path = _with_core_and_prior(tmp_path / name, TetrahedralPrior(lam, 1.0, 3.1))
+        compile_gap(path, tmp_path / name / "gap.uf3", structures=structures)
+        info = inspect_uf3(tmp_path / name / "gap.uf3")
+        uf3 = uf3_energy_forces(info.path, [a for _, a in structures])
+        ref = []
+        for _, atoms in structures:
+            a = atoms.copy()
+            a.calc = Potential(param_filename=str(path))
+            ref.append((a.get_potential_energy(), a.get_forces()))
+        got[name] = (uf3, ref, info)
+    core = got["with"][2].sidecar["core"]
+    assert core["tabulated_into"] == "2B+3B" and core["angle_terms"][0]["species"] == ["P", "S", "S"]
+    for k in range(len(structures)):
+        (e_w, f_w), (e_wo, f_wo) = got["with"][0][k], got["without"][0][k]
+        (q_w, g_w), (q_wo, g_wo) = got["with"][1][k], got["without"][1][k]
+        assert abs(q_w - q_wo) > 0.05  # the prior acts on these geometries
+        assert e_w - e_wo == pytest.approx(q_w - q_wo, abs=2e-3)
+        np.testing.assert_allclose(f_w - f_wo, g_w - g_wo, atol=0.01)

@@ -232,6 +232,59 @@ def test_fit_with_the_contact_core_and_without_dimer_scans(tiny_spec, tmp_path):
     assert "init_args_pot1={IP LJ}" in (Path(fit_job.path) / "gap.xml").read_text()
 
 
+def test_fit_with_the_tetrahedral_prior_fits_the_reference_minus_the_prior(tiny_spec, tmp_path):
+    """gap_fit sees the labels minus the S-P-S angle prior; the written file evaluates
+    core + prior + GAP, so the prior is in it exactly once."""
+    from quippy.potential import Potential
+
+    from lpsens.potential.prior import TetrahedralPrior
+
+    spec = load_training_spec(tiny_spec(fit_extra='core = "contact"\ntetrahedral_prior_eV = 3.0\n'
+                                                  'tetrahedral_prior_cutoff_A = 3.0'))
+    project, _ = init_training(spec, tmp_path / "p")
+    state = advance(project)
+    while state["state"] != "exploring":
+        assert _launch(project).exit_code == 0
+        state = advance(project)
+    fit_job = _jobs(project, train_kind="fit", generation=0)[0]
+    assert fit_job.doc["tetrahedral_prior"] == {"lambda_eV": 3.0, "gamma_A": 1.0, "cutoff_A": 3.0}
+    gap_xml = Path(fit_job.path) / "gap.xml"
+    assert "init_args_pot1={Sum init_args_pot1={IP LJ} init_args_pot2={IP SW}}" in gap_xml.read_text()
+    prior = TetrahedralPrior(3.0, 1.0, 3.0).calculator()
+    def key(a):  # MD frames share a config_name
+        return a.info["config_name"], np.round(a.positions, 4).tobytes()
+
+    trained = {key(a): a for a in ase.io.read(Path(fit_job.path) / "train.extxyz", ":")}
+    from lpsens.train.generations import collect_training_set
+
+    labelled, _, _ = collect_training_set(project, 0, spec)
+    acted = matched = 0
+    for ref in labelled:
+        if key(ref) not in trained:
+            continue
+        matched += 1
+        probe = ref.copy()
+        probe.calc = prior
+        e_prior = probe.get_potential_energy()
+        acted += abs(e_prior) > 1e-3
+        got = trained[key(ref)]
+        assert got.get_potential_energy() == pytest.approx(ref.get_potential_energy() - e_prior, abs=1e-6)
+        np.testing.assert_allclose(got.get_forces(), ref.get_forces() - probe.get_forces(), atol=1e-6)
+    assert matched == len(trained) and acted > 0
+    whole = Potential(param_filename=str(gap_xml))
+    atoms = next(iter(trained.values())).copy()
+    atoms.calc = whole
+    e_whole = atoms.get_potential_energy()
+    import re
+
+    gap_label = re.search(r"IP GAP label=(\w+)", gap_xml.read_text()).group(1)
+    atoms.calc = Potential(f"Sum init_args_pot1={{IP LJ}} init_args_pot2={{IP GAP label={gap_label}}}",
+                           param_filename=str(gap_xml))
+    e_without = atoms.get_potential_energy()
+    atoms.calc = prior
+    assert e_whole == pytest.approx(e_without + atoms.get_potential_energy(), abs=1e-8)
+
+
 def test_failed_explorations_are_not_a_verdict_of_no_broken_frames(tiny_spec, tmp_path):
     project, _ = init_training(load_training_spec(tiny_spec()), tmp_path / "c")
     state = advance(project)

@@ -61,6 +61,10 @@ def test_contact_core_extra_frames_and_uf3_backend_keys(tiny_spec):
         ({"fit": {"core_contact_pair_eV": {"S-Se": 3.0}}}, "fit.core_contact_pair_eV.S-Se"),
         ({"fit": {"core_contact_pair_eV": {"S-S": 0.0}}}, "fit.core_contact_pair_eV.S-S"),
         ({"fit": {"untrusted_contact_A": {"S-S": -2.5}}}, "fit.untrusted_contact_A.S-S"),
+        ({"fit": {"tetrahedral_prior_eV": -1.0}}, "fit.tetrahedral_prior_eV"),
+        ({"fit": {"tetrahedral_prior_eV": 3.0, "core": "none"}}, "fit.tetrahedral_prior_eV"),  # stored beside a core
+        ({"fit": {"tetrahedral_prior_gamma_A": 0.0}}, "fit.tetrahedral_prior_gamma_A"),
+        ({"fit": {"tetrahedral_prior_cutoff_A": 2.0}}, "fit.tetrahedral_prior_cutoff_A"),  # inside the P-S bond
     ]
     for change, key in bad:
         d = {k: dict(v) for k, v in data.items()}

@@ -12,8 +12,10 @@ Route (docs/potential.md, "Compiled GAPs"):
    tensor-product least squares on a grid over (r_ij, r_ik, r_jk), last three coefficients 0 along
    r_ij and r_ik.
 3. A core potential (gap_fit ``core_param_file``; the file's top-level ``Sum`` Potential) is
-   evaluated through quippy on dimers and added to V2 when it is a pair potential (checked on
-   trimers); anything else is refused.
+   evaluated through quippy on dimers and added to V2; its Stillinger-Weber angle terms (the
+   tetrahedral prior of :mod:`lpsens.potential.prior`) are added to V3 in closed form (factor 1:
+   SW counts each unordered neighbour pair once, as pair_uf3 does). A trimer must equal its
+   dimers plus those angle terms; any other many-body core is refused.
 4. Per-element e0 cannot be carried by pair_uf3: it goes to the sidecar (``e0_eV``); whoever runs
    the file adds sum_i e0(Z_i).
 5. Fidelity: LAMMPS (pair_style uf3) vs quippy (the whole file) on a validation set; the knot
@@ -35,6 +37,7 @@ from ase import Atoms
 from lpsens.errors import PotentialError
 from lpsens.potential.gap import inspect_potential
 from lpsens.potential.gapterms import NATIVE_BACKENDS, GapTerms, read_gap_terms
+from lpsens.potential.prior import AngleTerm, read_angle_terms
 from lpsens.potential.uf3 import UF3Info, UF3Pair, UF3Triplet, inspect_uf3, write_uf3
 
 __all__ = ["compile_gap", "tabulate", "validation_set", "uf3_energy_forces", "CompileResult",
@@ -117,7 +120,8 @@ def _core_pair_energy(core_pot, a: str, b: str, r):
 
 def tabulate(terms: GapTerms, species=SPECIES, *, spacing_2b_A=0.1, spacing_3b_A=0.12, core=None,
              r_min_2b_A=R_MIN_2B_A, r_min_3b_A=R_MIN_3B_A):
-    """UF3 blocks reproducing ``terms`` (+ ``core``, a callable (a, b, r) -> dimer energy eV).
+    """UF3 blocks reproducing ``terms`` (+ ``core``, a callable (a, b, r) -> dimer energy eV
+    whose ``angles`` are :class:`~lpsens.potential.prior.AngleTerm` s added to the 3B blocks).
 
     Returns
     -------
@@ -144,14 +148,16 @@ def tabulate(terms: GapTerms, species=SPECIES, *, spacing_2b_A=0.1, spacing_3b_A
         pairs.append(UF3Pair(elements=(a, b), knots_A=knots, coefficients_eV=_fit_1d(knots, v2)))
 
     triplets = []
-    rc3 = max([t.cutoff_A for t in terms.triplets], default=0.0)
+    angles = list(core.angles) if core is not None else []
+    rc3 = max([t.cutoff_A for t in terms.triplets] + [t.cutoff_A for t in angles], default=0.0)
     for c in species:
         for a, b in itertools.combinations_with_replacement(species, 2):
             key = (c,) + tuple(sorted((a, b)))
             members = [t for t in terms.triplets if (t.species[0],) + tuple(sorted(t.species[1:])) == key]
-            if not terms.triplets:
+            prior = [t for t in angles if t.species == key]
+            if not terms.triplets and not angles:
                 break
-            if not members:
+            if not members and not prior:
                 # pair_uf3 needs every block: a zero block. (A block of a single knot interval
                 # makes pair_uf3 hang in its knot search, so it gets the ordinary grid.)
                 k1 = _knots(r_min_3b_A, rc3, spacing_3b_A)
@@ -159,11 +165,12 @@ def tabulate(terms: GapTerms, species=SPECIES, *, spacing_2b_A=0.1, spacing_3b_A
                 coeff = np.zeros((len(k1) - 4, len(k1) - 4, len(k2) - 4))
                 triplets.append(UF3Triplet((c, a, b), k1, k1, k2, coeff))
                 continue
-            cut = max(t.cutoff_A for t in members)
+            cut = max(t.cutoff_A for t in members + prior)
             k1 = _knots(r_min_3b_A, cut, spacing_3b_A)
             k2 = _knots(r_min_3b_A, 2 * cut, spacing_3b_A)
-            coeff = _fit_3b(k1, k2, lambda x, y, z, members=members: 2.0 * sum(
-                t.grid_energy_eV(x, y, z) for t in members))
+            coeff = _fit_3b(k1, k2, lambda x, y, z, members=members, prior=prior: 2.0 * sum(
+                (t.grid_energy_eV(x, y, z) for t in members), np.zeros((len(x), len(y), len(z))))
+                + sum((t.grid_energy_eV(x, y, z) for t in prior), np.zeros((len(x), len(y), len(z)))))
             triplets.append(UF3Triplet((c, a, b), k1, k1, k2, coeff))
     knots = {"spacing_2b_A": spacing_2b_A, "spacing_3b_A": spacing_3b_A, "r_min_2b_A": r_min_2b_A,
              "r_min_3b_A": r_min_3b_A, "cutoff_2b_A": rc2, "cutoff_3b_A": rc3}
@@ -327,35 +334,68 @@ def _fidelity(names, structures, ref, got, e0):
 
 @dataclass(frozen=True)
 class _Core:
-    """A pair-potential core evaluated through quippy on dimers (tabulated once, then splined)."""
+    """A core evaluated through quippy on dimers (tabulated once, then splined) plus its
+    Stillinger-Weber angle terms in closed form."""
 
     pot: object
     cutoff_A: float
+    angles: tuple[AngleTerm, ...] = ()
 
     def __call__(self, a, b, r):
         return _core_pair_energy(self.pot, a, b, r)
 
 
-def _core_from_file(gap_path: Path, terms: GapTerms):
-    """The core of a Sum potential as a callable (a, b, r) -> dimer energy, or None.
+def _braced(text: str, key: str) -> str | None:
+    """The value of ``key={...}`` in a QUIP init string, nested braces included, or None."""
+    import re
 
-    Raises PotentialError when the core is not a pair potential (a trimer's energy differs from
-    the sum of its dimers) or reaches beyond 10 Å.
+    m = re.search(re.escape(key) + r"\s*=\s*\{", text)
+    if not m:
+        return None
+    depth, start = 1, m.end()
+    for k in range(start, len(text)):
+        depth += {"{": 1, "}": -1}.get(text[k], 0)
+        if depth == 0:
+            return text[start:k]
+    return None
+
+
+def _angle_energy(angles, trimer: Atoms) -> float:
+    """Energy (eV) of ``angles`` in an isolated trimer: each atom as centre of the other two."""
+    d = trimer.get_all_distances()
+    sym = trimer.get_chemical_symbols()
+    total = 0.0
+    for c in range(3):
+        j, k = (n for n in range(3) if n != c)
+        j, k = sorted((j, k), key=lambda n: sym[n])
+        for t in angles:
+            if t.species == (sym[c], sym[j], sym[k]):
+                total += float(t.energy_eV(d[c, j], d[c, k], d[j, k]))
+    return total
+
+
+def _core_from_file(gap_path: Path, terms: GapTerms):
+    """The core of a Sum potential as a callable (a, b, r) -> dimer energy with its angle terms, or None.
+
+    Raises PotentialError when the core is neither a pair potential nor one plus
+    Stillinger-Weber angle terms (a trimer's energy differs from its dimers plus the angle
+    terms) or reaches beyond 10 Å.
     """
     if terms.core_init_args is None:
         return None
-    import re
+    import xml.etree.ElementTree as ET
 
     from quippy.potential import Potential
 
-    m = re.search(r"init_args_pot1\s*=\s*\{([^}]*)\}", terms.core_init_args)
-    if not m:
+    init = _braced(terms.core_init_args, "init_args_pot1")
+    if not init:
         raise PotentialError(
             f"cannot find the core (init_args_pot1) in the top-level Potential {terms.core_init_args!r}; "
             f"run this GAP with {NATIVE_BACKENDS}",
             file=gap_path,
         )
-    core = Potential(m.group(1), param_filename=str(gap_path))
+    angles = tuple(read_angle_terms(ET.parse(gap_path).getroot(), gap_path)) if "IP SW" in init else ()
+    core = Potential(init, param_filename=str(gap_path))
     # Cutoff: the largest distance at which some dimer still has energy.
     grid = np.linspace(0.6, 10.0, 189)
     cutoff = 0.0
@@ -363,29 +403,30 @@ def _core_from_file(gap_path: Path, terms: GapTerms):
         e = _core_pair_energy(core, a, b, grid)
         if abs(e[-1]) > 1e-10:
             raise PotentialError(
-                f"the core {m.group(1)!r} still acts at 10 Å between {a} and {b}; a long-range core cannot "
+                f"the core {init!r} still acts at 10 Å between {a} and {b}; a long-range core cannot "
                 f"be tabulated to UF3, run this GAP with {NATIVE_BACKENDS}",
                 file=gap_path,
             )
         nz = np.flatnonzero(np.abs(e) > 1e-12)
         if len(nz):
             cutoff = max(cutoff, grid[min(nz[-1] + 1, len(grid) - 1)])
-    # Pair potential? A trimer must equal the sum of its three dimers.
-    r = 0.6 * cutoff if cutoff > 0 else 2.0
-    for a, b, c in itertools.product(SPECIES, repeat=3):
+    # A trimer must equal the sum of its three dimers plus the angle terms (at two sizes: one
+    # inside the angle terms' reach, one inside the pair core's).
+    reach = [0.6 * cutoff if cutoff > 0 else 2.0] + [0.8 * t.cutoff_A for t in angles[:1]]
+    for r, (a, b, c) in itertools.product(reach, itertools.product(SPECIES, repeat=3)):
         pos = np.array([[0, 0, 0], [r, 0, 0], [0.4 * r, 0.8 * r, 0]])
         trimer = Atoms([a, b, c], positions=pos, cell=np.eye(3) * 60.0, pbc=False)
         trimer.calc = core
         d = trimer.get_all_distances()
         pairsum = sum(_core_pair_energy(core, trimer[i].symbol, trimer[j].symbol, d[i, j])[0]
                       for i, j in ((0, 1), (0, 2), (1, 2)))
-        if abs(trimer.get_potential_energy() - pairsum) > 1e-8:
+        if abs(trimer.get_potential_energy() - pairsum - _angle_energy(angles, trimer)) > 1e-8:
             raise PotentialError(
-                f"the core {m.group(1)!r} is not a pair potential ({a}{b}{c} trimer != sum of its dimers) and "
-                f"cannot be tabulated to UF3; run this GAP with {NATIVE_BACKENDS}",
+                f"the core {init!r} is not a pair potential plus Stillinger-Weber angle terms ({a}{b}{c} trimer "
+                f"!= its dimers + angle terms) and cannot be tabulated to UF3; run this GAP with {NATIVE_BACKENDS}",
                 file=gap_path,
             )
-    return _Core(core, float(cutoff)) if cutoff > 0 else None
+    return _Core(core, float(cutoff), angles) if cutoff > 0 or angles else None
 
 
 def compile_gap(gap_path, out_path, *, label: str | None = None, tolerance_eV_A: float = DEFAULT_TOLERANCE_EV_A,
@@ -499,8 +540,11 @@ def compile_gap(gap_path, out_path, *, label: str | None = None, tolerance_eV_A:
             gap_file=info.path.name,
             tolerance_eV_A=tolerance_eV_A,
             knots=knots,
-            core=None if core is None else {"init_args": terms.core_init_args, "cutoff_A": core.cutoff_A,
-                                            "tabulated_into": "2B"},
+            core=None if core is None else {
+                "init_args": terms.core_init_args, "cutoff_A": core.cutoff_A,
+                "tabulated_into": "2B+3B" if core.angles else "2B",
+                "angle_terms": [{"species": list(t.species), "lambda_eV": t.lambda_eV, "gamma_A": t.gamma_ij_A,
+                                 "cutoff_A": t.cutoff_A} for t in core.angles]},
             e0_note="pair_style uf3 has no one-body term: add sum_i e0_eV[species_i] to the LAMMPS energy",
             fidelity={**fid, "validation": names},
         )

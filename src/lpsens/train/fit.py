@@ -5,6 +5,12 @@ Descriptors are ``distance_2b`` + ``angle_3b`` only, so every fit compiles to LA
 element pair (QUIP ``IP LJ`` with ``eps6 = 0`` and sigma = 1 Å: E = eps12 / r^12 (QUIP's LJ has no factor 4), energy and force shifted
 to 0 at its cutoff), fitted to the reference dimer scans; gap_fit stores it in the GAP XML
 (``core_param_file``/``core_ip_args``) and quippy evaluates ``Sum(core, GAP)``.
+
+The optional tetrahedral prior (:mod:`lpsens.potential.prior`) is a three-body term that gap_fit
+cannot take beside the pair core (quippy-ase 0.10.3's gap_fit crashes on any ``Sum`` in
+``core_ip_args``): lpsens subtracts it from the labels itself (:func:`subtract_prior`), hands its
+``SW_params`` to gap_fit inside the core file (copied verbatim into the XML) and then makes the
+file's core ``Sum(LJ, SW)`` (:func:`add_prior_to_core`).
 """
 
 from __future__ import annotations
@@ -20,9 +26,10 @@ from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
 
 from lpsens.errors import TrainingError
+from lpsens.potential.prior import TetrahedralPrior
 from lpsens.train.spec import PAIRS, FitSpec
 
-__all__ = ["training_file_frames", "fit_e0", "fit_core", "core_xml", "contact_core_eps12", "contact_floors_A", "gap_fit_command", "run_gap_fit", "SPECIES", "Z"]
+__all__ = ["subtract_prior", "core_file_text", "add_prior_to_core", "training_file_frames", "fit_e0", "fit_core", "core_xml", "contact_core_eps12", "contact_floors_A", "gap_fit_command", "run_gap_fit", "SPECIES", "Z"]
 
 SPECIES = ("Li", "P", "S")
 Z = {"Li": 3, "P": 15, "S": 16}
@@ -158,6 +165,49 @@ def contact_core_eps12(contact_eV: float | dict[str, float], cutoff_A: dict[str,
         shifted = r0 ** -12 - rc ** -12 + 12 * rc ** -13 * (r0 - rc)  # E/eps12 at r0 with both shifts
         out[pair] = (contact_eV[pair] if isinstance(contact_eV, dict) else contact_eV) / shifted
     return out
+
+
+def subtract_prior(frames: list[Atoms], prior: TetrahedralPrior) -> list[Atoms]:
+    """Copies of ``frames`` whose labels (energy eV, forces eV/Å, stress eV/Å^3 when present) are
+    the reference's minus the prior's, so that core + prior + GAP fits the reference."""
+    calc = prior.calculator()
+    out = []
+    for a in frames:
+        probe = Atoms(a.numbers, positions=a.positions, cell=a.cell, pbc=a.pbc)
+        probe.calc = calc
+        res = a.calc.results
+        labels = {"energy": a.get_potential_energy() - probe.get_potential_energy(),
+                  "forces": a.get_forces() - probe.get_forces()}
+        if "stress" in res and a.pbc.all():
+            labels["stress"] = a.get_stress() - probe.get_stress()
+        b = a.copy()
+        b.calc = SinglePointCalculator(b, **labels)
+        out.append(b)
+    return out
+
+
+def core_file_text(core: str, prior: TetrahedralPrior | None) -> str:
+    """The gap_fit ``core_param_file``: the pair core's XML alone, or both it and the prior's
+    ``SW_params`` under one ``<core>`` element (gap_fit reads ``IP LJ`` from it and copies it whole)."""
+    if prior is None or not prior.active:
+        return core
+    return f"<core>\n{core}{prior.xml()}</core>\n"
+
+
+def add_prior_to_core(gap_xml: str, file: Path) -> str:
+    """gap_fit's XML with the top-level core ``IP LJ`` replaced by ``Sum(IP LJ, IP SW)``.
+
+    Raises
+    ------
+    TrainingError
+        The XML has no top-level ``Sum`` with ``init_args_pot1={IP LJ}`` (names ``file``).
+    """
+    old = "init_args_pot1={IP LJ}"
+    if gap_xml.count(old) != 1:
+        raise TrainingError(f"gap_fit's XML has {gap_xml.count(old)} top-level cores {old!r}, expected 1; the "
+                            "tetrahedral prior needs [fit] core = \"contact\" or \"pair_repulsion\"",
+                            file=file, key="fit.tetrahedral_prior_eV")
+    return gap_xml.replace(old, "init_args_pot1={Sum init_args_pot1={IP LJ} init_args_pot2={IP SW}}")
 
 
 def gap_fit_binary() -> str:

@@ -136,6 +136,9 @@ class FitSpec:
     untrusted_contact_A: dict = field(default_factory=dict)
     compile: bool = False
     compile_tolerance_eV_A: float = 0.01
+    tetrahedral_prior_eV: float = 0.0
+    tetrahedral_prior_gamma_A: float = 1.0
+    tetrahedral_prior_cutoff_A: float = 3.1
     extra_args: str = ""
 
 
@@ -320,6 +323,18 @@ def _check(spec: TrainingSpec, file) -> None:
             if pair not in PAIRS or not isinstance(e, (int, float)) or e <= 0:
                 raise SpecError(f"core_contact_pair_eV.{pair} = {e!r}: give a pair of {', '.join(PAIRS)} and an "
                                 "energy > 0 (eV at its contact floor)", file=file, key=f"fit.core_contact_pair_eV.{pair}")
+    if f.tetrahedral_prior_eV < 0:
+        raise SpecError("tetrahedral_prior_eV must be >= 0 (eV; 0 switches the S-P-S angle prior off)",
+                        file=file, key="fit.tetrahedral_prior_eV")
+    if f.tetrahedral_prior_eV > 0 and f.core == "none":
+        raise SpecError("the tetrahedral prior is stored beside the repulsive core: set [fit] core = \"contact\" "
+                        "or \"pair_repulsion\", or tetrahedral_prior_eV = 0", file=file, key="fit.tetrahedral_prior_eV")
+    if f.tetrahedral_prior_gamma_A <= 0:
+        raise SpecError("tetrahedral_prior_gamma_A must be > 0 (Å)", file=file, key="fit.tetrahedral_prior_gamma_A")
+    if not 2.2 <= f.tetrahedral_prior_cutoff_A <= 5.0:
+        raise SpecError(f"tetrahedral_prior_cutoff_A = {f.tetrahedral_prior_cutoff_A!r}: give a P-S distance in Å "
+                        "between the P-S bond and the second shell (2.2-5.0)",
+                        file=file, key="fit.tetrahedral_prior_cutoff_A")
     for pair, r in f.untrusted_contact_A.items():
         if pair not in PAIRS or not isinstance(r, (int, float)) or not 0.0 < r < 5.0:
             raise SpecError(f"untrusted_contact_A.{pair} = {r!r}: give a pair of {', '.join(PAIRS)} and a distance "

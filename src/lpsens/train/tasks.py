@@ -17,6 +17,7 @@ import ase.io
 
 from lpsens.errors import TrainingError
 from lpsens.md.task import TaskOutcome, _serial_ase
+from lpsens.potential.prior import TetrahedralPrior
 from lpsens.train import fit as fitting
 from lpsens.train.labelling import (
     CONFIG_FILE,
@@ -78,6 +79,10 @@ def _fit_task(job, spec) -> tuple[str, int]:
         return "done", 0
     g = int(job.sp["generation"])
     train, heldout, skipped = collect_training_set(job.project, g, spec)
+    prior = TetrahedralPrior(spec.fit.tetrahedral_prior_eV, spec.fit.tetrahedral_prior_gamma_A,
+                             spec.fit.tetrahedral_prior_cutoff_A)
+    if prior.active:  # before e0: the GAP and its e0 fit what the prior leaves
+        train = fitting.subtract_prior(train, prior)
     e0 = dict(spec.fit.e0_eV) or fitting.fit_e0(train, spec.fit.e0_method)
     train = [a for a in train if a.info.get("config_type") != "isolated"]  # no descriptors: E = e0 exactly
     core_file = None
@@ -85,13 +90,13 @@ def _fit_task(job, spec) -> tuple[str, int]:
     if spec.fit.core == "pair_repulsion":
         eps12 = fitting.fit_core(train, spec.fit.core_wall_eV)
         core_file = job_dir / "core.xml"
-        core_file.write_text(fitting.core_xml(eps12, spec.fit.core_cutoff_A))
+        core_file.write_text(fitting.core_file_text(fitting.core_xml(eps12, spec.fit.core_cutoff_A), prior))
     elif spec.fit.core == "contact":
         cutoffs = {**CONTACT_CUTOFF_A, **spec.fit.core_contact_cutoff_A}
         energy = {pair: spec.fit.core_contact_pair_eV.get(pair, spec.fit.core_contact_eV) for pair in PAIRS}
         eps12 = fitting.contact_core_eps12(energy, cutoffs)
         core_file = job_dir / "core.xml"
-        core_file.write_text(fitting.core_xml(eps12, cutoffs))
+        core_file.write_text(fitting.core_file_text(fitting.core_xml(eps12, cutoffs), prior))
     screened = sorted({f.info["config_name"] for f in train + heldout if f.info.get("screen")})  # before any is dropped
     if spec.fit.drop_screened:  # the reference's own broken frames would teach broken units as normal
         train = [a for a in train if not a.info.get("screen")]
@@ -105,6 +110,9 @@ def _fit_task(job, spec) -> tuple[str, int]:
     fitting.run_gap_fit(cmd, job_dir / "gap_fit.log", tmp)
     # gap_fit names its sparse-point files after gp_file; keep the XML name and rename it last.
     text = tmp.read_text()
+    if prior.active:
+        text = fitting.add_prior_to_core(text, tmp)
+        tmp.write_text(text)
     compiled = None
     if spec.fit.compile:  # the uf3 twin for exploration and stability runs; before the XML is final
         from lpsens.potential.compile import compile_gap
@@ -115,7 +123,9 @@ def _fit_task(job, spec) -> tuple[str, int]:
     job.doc.update({"gap_xml": GAP_FILE, "e0_eV": e0, "core_eps12": eps12, "gap_fit_command": cmd,
                     "compiled": compiled, "n_train_frames": len(train), "n_heldout_frames": len(heldout),
                     "skipped_failed_labels": skipped, "gap_xml_bytes": len(text),
-                    "screened_broken": screened})
+                    "screened_broken": screened,
+                    "tetrahedral_prior": {"lambda_eV": prior.lambda_eV, "gamma_A": prior.gamma_A,
+                                          "cutoff_A": prior.cutoff_A} if prior.active else None})
     return "done", len(train)
 
 
