@@ -138,3 +138,33 @@ def test_temperatures_of_a_glass_share_its_reference_start(tiny_spec, tmp_path):
     seeds = {r["run"]: r["reference_start"]["seed"] for r in result["runs"]}
     assert seeds == {"glass x=75 400 K": 4, "glass x=75 600 K": 4, "glass x=70 400 K": 5, "glass x=70 600 K": 5}
     assert sorted(p.name for p in tmp_path.glob("*.extxyz")) == ["glass_x70_n48_seed5_wall.extxyz", "glass_x75_n48_seed4_wall.extxyz"]
+
+
+def test_reference_gate_leaves_out_the_screened_frames_as_the_fit_does(tiny_spec, tmp_path):
+    """Held-out frames marked ``screen`` are out of the reference gates when the fit drops them
+    (their error is still reported), and in when it trains on them."""
+    import dataclasses
+
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    calc = gap_calculator(demo_potential_path())
+    frames = []
+    for k, a in enumerate(ase.io.read(DFT, "0:4")):
+        b = a.copy()
+        b.calc = calc
+        forces = b.get_forces() + (1.0 if k == 3 else 0.0)  # the screened frame: labels 1 eV/Å off
+        b.calc = SinglePointCalculator(b, energy=b.get_potential_energy(), forces=forces)
+        b.info.update(config_type="md", **({"screen": "P 3 has 5 S within 2.6 A"} if k == 3 else {}))
+        frames.append(b)
+    ase.io.write(tmp_path / "heldout.extxyz", frames)
+    spec = load_training_spec(tiny_spec())
+    spec = dataclasses.replace(spec, gates=dataclasses.replace(spec.gates, stability_materials=[], heldout_dft=""))
+    rows = {}
+    for drop in (True, False):
+        s = dataclasses.replace(spec, fit=dataclasses.replace(spec.fit, drop_screened=drop))
+        result = validate(s, demo_potential_path(), heldout_reference=tmp_path / "heldout.extxyz")
+        rows[drop] = {r["gate"]: r for r in result["rows"]}
+    kept = rows[True]["reference_force_rmse"]
+    assert kept["value"] < 1e-8 and kept["passed"]
+    assert "3 held-out" in kept["detail"] and "1 screened frames left out" in kept["detail"]
+    assert rows[False]["reference_force_rmse"]["value"] == pytest.approx(0.5, rel=1e-6)  # 1 eV/Å on 1 of 4 frames

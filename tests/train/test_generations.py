@@ -36,6 +36,15 @@ def _jobs(project, **flt):
     return list(project.find_jobs(flt))
 
 
+def _until_exploring(project):
+    """Launch and advance until generation 0's fit is done and its explorations wait."""
+    state = advance(project)
+    while state["state"] != "exploring":
+        assert _launch(project).exit_code == 0
+        state = advance(project)
+    return state
+
+
 def test_generation0_by_the_protocol(tiny_spec, tmp_path):
     spec = load_training_spec(tiny_spec())
     project, n = init_training(spec, tmp_path / "c")
@@ -203,10 +212,7 @@ def test_fit_with_the_contact_core_and_without_dimer_scans(tiny_spec, tmp_path):
     spec = load_training_spec(tiny_spec(fit_extra='core = "contact"\ncore_contact_eV = 2.0\ntrain_on_dimers = false\n'
                                                   'drop_screened = true\ncore_contact_pair_eV = {"S-S" = 3.0}'))
     project, _ = init_training(spec, tmp_path / "c")
-    state = advance(project)
-    while state["state"] != "exploring":
-        assert _launch(project).exit_code == 0
-        state = advance(project)
+    _until_exploring(project)
     fit_job = _jobs(project, train_kind="fit", generation=0)[0]
     core = (Path(fit_job.path) / "core.xml").read_text()
     assert 'type1="3" type2="3"' in core and 'cutoff="2.9"' in core  # S-S wall ends at 2.9 Å
@@ -242,10 +248,7 @@ def test_fit_with_the_tetrahedral_prior_fits_the_reference_minus_the_prior(tiny_
     spec = load_training_spec(tiny_spec(fit_extra='core = "contact"\ntetrahedral_prior_eV = 3.0\n'
                                                   'tetrahedral_prior_cutoff_A = 3.0'))
     project, _ = init_training(spec, tmp_path / "p")
-    state = advance(project)
-    while state["state"] != "exploring":
-        assert _launch(project).exit_code == 0
-        state = advance(project)
+    _until_exploring(project)
     fit_job = _jobs(project, train_kind="fit", generation=0)[0]
     assert fit_job.doc["tetrahedral_prior"] == {"lambda_eV": 3.0, "gamma_A": 1.0, "cutoff_A": 3.0}
     gap_xml = Path(fit_job.path) / "gap.xml"
@@ -287,10 +290,7 @@ def test_fit_with_the_tetrahedral_prior_fits_the_reference_minus_the_prior(tiny_
 
 def test_failed_explorations_are_not_a_verdict_of_no_broken_frames(tiny_spec, tmp_path):
     project, _ = init_training(load_training_spec(tiny_spec()), tmp_path / "c")
-    state = advance(project)
-    while state["state"] != "exploring":
-        assert _launch(project).exit_code == 0
-        state = advance(project)
+    _until_exploring(project)
     for job in _jobs(project, train_kind="explore", generation=0):
         job.doc.update(status="failed", reason="SpecError: made up")
     state = advance(project)
