@@ -30,7 +30,7 @@ from lpsens.train.labelling import (
 )
 from lpsens.train.spec import CONTACT_CUTOFF_A, PAIRS, ReferenceSpec
 
-__all__ = ["run_train_task", "FRAMES_FILE", "GAP_FILE", "UF3_FILE"]
+__all__ = ["run_train_task", "fit_generation", "FRAMES_FILE", "GAP_FILE", "UF3_FILE"]
 
 FRAMES_FILE = "frames.extxyz"
 GAP_FILE = "gap.xml"
@@ -71,14 +71,30 @@ def _label_task(job, spec, should_stop) -> tuple[str, int]:
     return "done", len(frames)
 
 
-def _fit_task(job, spec) -> tuple[str, int]:
+def fit_generation(project, g: int, spec, out_dir: Path) -> dict:
+    """Fit generation ``g``'s GAP from the labels of generations <= g into ``out_dir``.
+
+    Writes ``core.xml`` (when the spec has a core), ``train.extxyz``, ``heldout.extxyz``,
+    ``gap_fit.log``, ``gap.xml`` (renamed into place last) and, with ``[fit] compile``, its uf3
+    twin ``gap.uf3`` (+ sidecar). Usable outside a campaign's fit task, e.g. to refit one
+    generation's training set with another ``[fit]``.
+
+    Returns
+    -------
+    dict
+        What the fit task stores in its job document (e0, core, command, counts, prior, fidelity).
+
+    Raises
+    ------
+    TrainingError
+        gap_fit failed (names its log) or the prior could not be added to its XML.
+    PotentialError
+        The compiled twin missed its tolerance (nothing of it written).
+    """
     from lpsens.train.generations import collect_training_set
 
-    job_dir = Path(job.path)
-    if (job_dir / GAP_FILE).exists() and job.doc.get("gap_xml"):
-        return "done", 0
-    g = int(job.sp["generation"])
-    train, heldout, skipped = collect_training_set(job.project, g, spec)
+    job_dir = Path(out_dir)
+    train, heldout, skipped = collect_training_set(project, g, spec)
     prior = TetrahedralPrior(spec.fit.tetrahedral_prior_eV, spec.fit.tetrahedral_prior_gamma_A,
                              spec.fit.tetrahedral_prior_cutoff_A)
     if prior.active:  # before e0: the GAP and its e0 fit what the prior leaves
@@ -120,13 +136,20 @@ def _fit_task(job, spec) -> tuple[str, int]:
         result = compile_gap(tmp, job_dir / UF3_FILE, tolerance_eV_A=spec.fit.compile_tolerance_eV_A)
         compiled = {"uf3": UF3_FILE, "fidelity": result.fidelity}
     tmp.replace(job_dir / GAP_FILE)
-    job.doc.update({"gap_xml": GAP_FILE, "e0_eV": e0, "core_eps12": eps12, "gap_fit_command": cmd,
-                    "compiled": compiled, "n_train_frames": len(train), "n_heldout_frames": len(heldout),
-                    "skipped_failed_labels": skipped, "gap_xml_bytes": len(text),
-                    "screened_broken": screened,
-                    "tetrahedral_prior": {"lambda_eV": prior.lambda_eV, "gamma_A": prior.gamma_A,
-                                          "cutoff_A": prior.cutoff_A} if prior.active else None})
-    return "done", len(train)
+    return {"gap_xml": GAP_FILE, "e0_eV": e0, "core_eps12": eps12, "gap_fit_command": cmd,
+            "compiled": compiled, "n_train_frames": len(train), "n_heldout_frames": len(heldout),
+            "skipped_failed_labels": skipped, "gap_xml_bytes": len(text), "screened_broken": screened,
+            "tetrahedral_prior": {"lambda_eV": prior.lambda_eV, "gamma_A": prior.gamma_A,
+                                  "cutoff_A": prior.cutoff_A} if prior.active else None}
+
+
+def _fit_task(job, spec) -> tuple[str, int]:
+    job_dir = Path(job.path)
+    if (job_dir / GAP_FILE).exists() and job.doc.get("gap_xml"):
+        return "done", 0
+    record = fit_generation(job.project, int(job.sp["generation"]), spec, job_dir)
+    job.doc.update(record)
+    return "done", record["n_train_frames"]
 
 
 def _explore_task(job, spec) -> tuple[str, int]:
