@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from conftest import subprocess_env
 
+from lpsens.chemistry import check_frame
 from lpsens.errors import ProjectError
 from lpsens.launch.launcher import LaunchOptions, launch
 from lpsens.train.generations import (
@@ -286,6 +287,32 @@ def test_fit_with_the_tetrahedral_prior_fits_the_reference_minus_the_prior(tiny_
     e_without = atoms.get_potential_energy()
     atoms.calc = prior
     assert e_whole == pytest.approx(e_without + atoms.get_potential_energy(), abs=1e-8)
+
+
+def test_coordination_scans_join_the_next_generation(tiny_spec, tmp_path):
+    """[iterate] coordination_scan_A: fifth-S scans from the middle intact frame of every
+    exploration run are labelled in the next generation, beside the selected failures."""
+    path = tiny_spec()
+    path.write_text(path.read_text().replace("[iterate]\n", "[iterate]\ncoordination_scan_A = [2.3, 2.5]\n"
+                                             "coordination_scan_centres = 1\n"))
+    spec = load_training_spec(path)
+    assert spec.iterate.coordination_scan_A == (2.3, 2.5)
+    project, _ = init_training(spec, tmp_path / "c")
+    _until_exploring(project)
+    assert _launch(project).exit_code == 0
+    explore = _jobs(project, train_kind="explore", generation=0)
+    from lpsens.structures import build_structure
+
+    frames = ase.io.read(Path(explore[0].path) / FRAMES_FILE, ":")
+    intact = build_structure("glass", 75.0, 0, min_atoms=48)  # the tiny GAP breaks every frame it runs
+    intact.info = dict(frames[0].info)
+    assert not check_frame(intact.numbers, intact.positions, intact.cell.array)
+    ase.io.write(Path(explore[0].path) / FRAMES_FILE, [intact, *frames[1:]], format="extxyz")
+    assert advance(project)["state"] == "labelling"
+    scans = [j for j in _jobs(project, train_kind="label", generation=1) if j.doc["config_type"] == "coordination_scan"]
+    assert len(scans) == 2 * len(explore)  # one P per run, two distances
+    assert {j.sp["name"].rsplit("/", 1)[1] for j in scans} == {"2.3A", "2.5A"}
+    assert project.doc["generations"]["1"]["labels_created"] == len(_jobs(project, train_kind="label", generation=1))
 
 
 def test_failed_explorations_are_not_a_verdict_of_no_broken_frames(tiny_spec, tmp_path):

@@ -22,14 +22,15 @@ import json
 from pathlib import Path
 
 import ase.io
+import numpy as np
 import signac
 
 from lpsens import __version__
-from lpsens.chemistry import unit_census
+from lpsens.chemistry import check_frame, unit_census
 from lpsens.errors import ProjectError, TrainingError
 from lpsens.statepoint import SCHEMA_VERSION
 from lpsens.status import JobStatus, utcnow
-from lpsens.train.configurations import Configuration, generation0
+from lpsens.train.configurations import Configuration, coordination_scan, generation0
 from lpsens.train.labelling import CONFIG_FILE, LABELLED_FILE, calculator_class
 from lpsens.train.selection import (
     bonds_the_reference_holds,
@@ -213,7 +214,7 @@ def collect_training_set(project, g: int, spec: TrainingSpec) -> tuple[list, lis
                     reasons.append(f"{units.get('other', 0)} other and {units.get('P2S6_edge', 0)} edge-sharing P2S6 units")
             elif f.info["config_type"] == "selected":
                 reasons = bonds_the_reference_holds(f)
-            if f.info["config_type"] in (*_SCREENED, "selected"):
+            if f.info["config_type"] in (*_SCREENED, "selected", "coordination_scan"):
                 reasons += untrusted_contacts(f, spec.fit.untrusted_contact_A)
             rms = f.info.get("crosscheck_force_rms_eV_A")
             if rms is not None and rms > spec.crosscheck.force_rms_eV_A:  # the reference is not trusted here
@@ -361,8 +362,31 @@ def _select_next(project, spec, g: int, explore) -> int:
         atoms = f.copy()
         atoms.info = {}
         _add_label_job(project, spec, g + 1, Configuration(name, "selected", atoms))
-    _note(project, g + 1, labels_created=len(chosen))
-    return len(chosen)
+    n_scans = _add_coordination_scans(project, spec, g, frames)
+    _note(project, g + 1, labels_created=len(chosen) + n_scans)
+    return len(chosen) + n_scans
+
+
+def _add_coordination_scans(project, spec, g: int, frames) -> int:
+    """``[iterate] coordination_scan_A``: fifth-S scans (config_type ``coordination_scan``) from
+    the middle intact frame of every exploration run of generation ``g``, labelled in ``g + 1``."""
+    it = spec.iterate
+    if not it.coordination_scan_A:
+        return 0
+    rng = np.random.default_rng(_seed(spec, "coordination_scan", g))
+    by_run: dict = {}
+    for f in frames:
+        if not check_frame(f.numbers, f.positions, f.cell.array):
+            by_run.setdefault(f.info.get("run", ""), []).append(f)
+    n = 0
+    for run in sorted(by_run):
+        base = by_run[run][len(by_run[run]) // 2]
+        for name, atoms in coordination_scan(base, rng, it.coordination_scan_A, it.coordination_scan_centres):
+            atoms.info = {}
+            cfg = Configuration(f"coordination_scan/{run}/step{int(base.info.get('md_step', -1))}/{name}",
+                                "coordination_scan", atoms)
+            n += _add_label_job(project, spec, g + 1, cfg)
+    return n
 
 
 def training_status(project) -> dict:

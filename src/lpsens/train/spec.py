@@ -156,6 +156,8 @@ class IterateSpec:
     minimise_steps: int = 100
     select_failures: int = 8
     select_diverse: int = 4
+    coordination_scan_A: tuple[float, ...] = ()
+    coordination_scan_centres: int = 2
     backend: str = "quippy"
 
 
@@ -368,6 +370,12 @@ def _check(spec: TrainingSpec, file) -> None:
     for key, value in (("iterate.backend", it.backend), ("gates.backend", g.backend)):
         if value not in MD_BACKENDS:
             raise SpecError(f"backend = {value!r}; allowed: {', '.join(MD_BACKENDS)}", file=file, key=key)
+    if any(not 1.8 <= d <= 3.0 for d in it.coordination_scan_A):
+        raise SpecError(f"coordination_scan_A = {list(it.coordination_scan_A)}: give P-S distances in Å between "
+                        "1.8 and 3.0 (where a fifth S would sit)", file=file, key="iterate.coordination_scan_A")
+    if it.coordination_scan_centres < 1:
+        raise SpecError("coordination_scan_centres must be >= 1 (P per exploration run)", file=file,
+                        key="iterate.coordination_scan_centres")
     if "uf3" in (it.backend, g.backend) and not f.compile:
         raise SpecError("backend = \"uf3\" runs the compiled GAP: set [fit] compile = true", file=file, key="fit.compile")
     if g.reference_start_attempts < 1:
