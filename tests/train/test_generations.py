@@ -313,6 +313,12 @@ def test_coordination_scans_join_the_next_generation(tiny_spec, tmp_path):
     assert len(scans) == 2 * len(explore)  # one P per run, two distances
     assert {j.sp["name"].rsplit("/", 1)[1] for j in scans} == {"2.3A", "2.5A"}
     assert project.doc["generations"]["1"]["labels_created"] == len(_jobs(project, train_kind="label", generation=1))
+    # scans the fit would screen ([fit] untrusted_contact_A) are not labelled at all
+    from lpsens.train.generations import _add_coordination_scans
+
+    wary = dataclasses.replace(spec, fit=dataclasses.replace(spec.fit, untrusted_contact_A={"Li-S": 6.0}))
+    assert _add_coordination_scans(project, wary, 5, [intact]) == 0
+    assert _add_coordination_scans(project, spec, 5, [intact]) == 2
 
 
 def test_failed_explorations_are_not_a_verdict_of_no_broken_frames(tiny_spec, tmp_path):

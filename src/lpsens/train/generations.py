@@ -369,7 +369,8 @@ def _select_next(project, spec, g: int, explore) -> int:
 
 def _add_coordination_scans(project, spec, g: int, frames) -> int:
     """``[iterate] coordination_scan_A``: fifth-S scans (config_type ``coordination_scan``) from
-    the middle intact frame of every exploration run of generation ``g``, labelled in ``g + 1``."""
+    the middle intact frame of every exploration run of generation ``g``, labelled in ``g + 1``;
+    scans with a contact below ``[fit] untrusted_contact_A`` are not made."""
     it = spec.iterate
     if not it.coordination_scan_A:
         return 0
@@ -382,6 +383,8 @@ def _add_coordination_scans(project, spec, g: int, frames) -> int:
     for run in sorted(by_run):
         base = by_run[run][len(by_run[run]) // 2]
         for name, atoms in coordination_scan(base, rng, it.coordination_scan_A, it.coordination_scan_centres):
+            if untrusted_contacts(atoms, spec.fit.untrusted_contact_A):
+                continue  # collect_training_set would screen its label: not worth the reference's time
             atoms.info = {}
             cfg = Configuration(f"coordination_scan/{run}/step{int(base.info.get('md_step', -1))}/{name}",
                                 "coordination_scan", atoms)
