@@ -23,6 +23,19 @@ def test_coordination_scan_moves_one_s_towards_a_p_it_is_not_bonded_to():
         assert any(f"P {p} has 5 S" in m for m in fifth) == (target < 2.6)
 
 
-def test_coordination_scan_without_candidates_is_empty():
+def test_coordination_scan_without_candidates_is_empty_and_refused_frames_do_not_count():
+    from ase import Atoms
+
+    tet = 2.05 / np.sqrt(3) * np.array([[1, 1, 1], [1, -1, -1], [-1, 1, -1], [-1, -1, 1]])
+    lone = Atoms("PS4", positions=np.vstack([[0, 0, 0], tet]) + 6.0, cell=np.eye(3) * 12.0, pbc=True)
+    assert coordination_scan(lone, np.random.default_rng(0), (2.4,), n_centres=1) == []  # only its own S
     atoms = build_structure("gamma_Li3PS4", 75.0, 0, min_atoms=100)
-    assert coordination_scan(atoms, np.random.default_rng(0), (2.4,), n_centres=2, search_A=(3.0, 3.01)) == []
+    seen = []
+
+    def refuse_first_centre(a):
+        seen.append(a)
+        return len(seen) > 2  # both frames of the first P refused
+
+    scans = coordination_scan(atoms, np.random.default_rng(0), (2.3, 2.5), n_centres=1, accept=refuse_first_centre)
+    assert len(seen) == 4 and len(scans) == 2  # the next P was tried
+    assert scans[0][0].split("/")[0] != coordination_scan(atoms, np.random.default_rng(0), (2.3,), n_centres=1)[0][0].split("/")[0]

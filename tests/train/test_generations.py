@@ -316,7 +316,8 @@ def test_coordination_scans_join_the_next_generation(tiny_spec, tmp_path):
     # scans the fit would screen ([fit] untrusted_contact_A) are not labelled at all
     from lpsens.train.generations import _add_coordination_scans
 
-    wary = dataclasses.replace(spec, fit=dataclasses.replace(spec.fit, untrusted_contact_A={"Li-S": 6.0}))
+    wary = dataclasses.replace(spec, fit=dataclasses.replace(spec.fit, untrusted_contact_A={"Li-S": 6.0},
+                                                             drop_screened=True))
     assert _add_coordination_scans(project, wary, 5, [intact]) == 0
     assert _add_coordination_scans(project, spec, 5, [intact]) == 2
 

@@ -1,4 +1,4 @@
-"""Compile a 2-body + 3-body GAP (plus a pair-potential core) to a LAMMPS ``pair_style uf3`` file.
+"""Compile a 2-body + 3-body GAP (plus a pair-potential core and its angle terms) to a LAMMPS ``pair_style uf3`` file.
 
 Route (docs/potential.md, "Compiled GAPs"):
 
@@ -436,7 +436,8 @@ def compile_gap(gap_path, out_path, *, label: str | None = None, tolerance_eV_A:
     Parameters
     ----------
     gap_path
-        GAP XML written by gap_fit (2b/3b descriptors only; a pair-potential core is included).
+        GAP XML written by gap_fit (2b/3b descriptors only; a pair-potential core and
+        Stillinger-Weber angle terms in it are included).
     out_path
         Output ``.uf3`` path; the sidecar goes next to it.
     label
@@ -458,7 +459,7 @@ def compile_gap(gap_path, out_path, *, label: str | None = None, tolerance_eV_A:
     ------
     PotentialError
         Invalid GAP, a descriptor that cannot be tabulated (names it and the backends that can run
-        the GAP), species other than Li/P/S, a core that is not a short-range pair potential, or
+        the GAP), species other than Li/P/S, a core that is not a short-range pair potential (plus angle terms), or
         the tolerance missed at the finest grid. Nothing is written in any of these cases.
     """
     from quippy.potential import Potential

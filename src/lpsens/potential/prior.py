@@ -79,9 +79,11 @@ class TetrahedralPrior:
     Parameters
     ----------
     lambda_eV
-        Strength (eV); 0 switches the prior off.
+        Strength (eV); 0 switches the prior off. Not the energy scale itself: at the 2.05 Å P-S
+        bond the radial factor exp(2 gamma / (r - a)) is 0.15 (gamma 1 Å, a 3.1 Å).
     gamma_A
-        Range of the radial decay (Å): larger spreads the term further towards the cutoff.
+        Steepness of the radial decay (Å): a larger gamma makes the term smaller at every
+        distance and fall off sooner below the cutoff.
     cutoff_A
         P-S distance (Å) where the term ends: above the P-S bond (2.05 Å), below the second
         shell; the chemistry check counts S within 2.6 Å as bonded.
@@ -154,7 +156,11 @@ def read_angle_terms(root: ET.Element, where) -> list[AngleTerm]:
                 (a_ij, s_ij), (a_ik, s_ik) = pair[(zc, zj)], pair[(zc, zk)]
                 out.append(AngleTerm((SYMBOL_OF[zc], SYMBOL_OF[zj], SYMBOL_OF[zk]), lam, gamma * s_ij, gamma * s_ik,
                                      a_ij * s_ij, a_ik * s_ik))
-        except (TypeError, ValueError, KeyError) as exc:
+        except KeyError as exc:
+            raise PotentialError(f"SW_params {sw.get('label', '')!r}: no per_pair_data for Z {exc} or an element "
+                                 "other than Li/P/S; lpsens reads the Li-P-S angle prior it writes "
+                                 "(lpsens.potential.prior)", file=where) from None
+        except (TypeError, ValueError) as exc:
             raise PotentialError(f"unreadable SW_params {sw.get('label', '')!r} ({exc}); lpsens reads the angle "
                                  "prior it writes (lpsens.potential.prior)", file=where) from None
     return out

@@ -71,12 +71,15 @@ def dimer(pair: str, distance_A: float, box_A: float) -> Atoms:
 
 
 def coordination_scan(atoms: Atoms, rng: np.random.Generator, distances_A, n_centres: int,
-                      bond_A: float = 2.6, search_A: tuple[float, float] = (3.0, 4.5)) -> list[tuple[str, Atoms]]:
+                      bond_A: float = 2.6, search_A: tuple[float, float] = (3.0, 4.5),
+                      accept=None) -> list[tuple[str, Atoms]]:
     """Copies of ``atoms`` with one S moved towards a P it is not bonded to: a fifth S.
 
     For up to ``n_centres`` P (random order), the nearest S farther than ``search_A[0]`` and
     within ``search_A[1]`` (Å) that is not among the P's own S (within ``bond_A``) is moved
-    along the P-S line to each of ``distances_A`` from the P, nothing else moved. The frames
+    along the P-S line to each of ``distances_A`` from the P, nothing else moved; frames that
+    ``accept`` (a callable Atoms -> bool, None: all) refuses are left out, and a P none of whose
+    frames is accepted does not count towards ``n_centres``. The frames
     along that line are what a 2-body + 3-body GAP misses in P2S7 glasses: it puts the 5-fold P
     of an S exchange between units about 1 eV too low (docs/training.md, 2026-12-06), and the
     reference, asked there, pushes the S away (0.4-3.3 eV between 2.7 and 2.3 Å).
@@ -88,7 +91,7 @@ def coordination_scan(atoms: Atoms, rng: np.random.Generator, distances_A, n_cen
     """
     i, j, d, D = neighbor_list("ijdD", atoms, search_A[1])
     is_p, is_s = atoms.numbers == 15, atoms.numbers == 16
-    out = []
+    out, centres = [], 0
     for c in rng.permutation(np.flatnonzero(is_p)):
         mine = (i == c) & is_s[j]
         own = set(j[mine & (d < bond_A)].tolist())
@@ -96,11 +99,15 @@ def coordination_scan(atoms: Atoms, rng: np.random.Generator, distances_A, n_cen
         if not far.any():
             continue
         k = np.flatnonzero(far)[np.argmin(d[far])]
+        kept = []
         for target in distances_A:
             a = atoms.copy()
             a.positions[j[k]] = atoms.positions[c] + D[k] / d[k] * target
-            out.append((f"P{c}-S{j[k]}/{target:g}A", a))
-        if len(out) == n_centres * len(distances_A):
+            if accept is None or accept(a):
+                kept.append((f"P{c}-S{j[k]}/{target:g}A", a))
+        out += kept
+        centres += bool(kept)
+        if centres == n_centres:
             break
     return out
 

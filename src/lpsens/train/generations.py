@@ -370,11 +370,14 @@ def _select_next(project, spec, g: int, explore) -> int:
 def _add_coordination_scans(project, spec, g: int, frames) -> int:
     """``[iterate] coordination_scan_A``: fifth-S scans (config_type ``coordination_scan``) from
     the middle intact frame of every exploration run of generation ``g``, labelled in ``g + 1``;
-    scans with a contact below ``[fit] untrusted_contact_A`` are not made."""
+    with ``[fit] drop_screened``, scans with a contact below ``untrusted_contact_A`` are not made."""
     it = spec.iterate
     if not it.coordination_scan_A:
         return 0
     rng = np.random.default_rng(_seed(spec, "coordination_scan", g))
+    limits = spec.fit.untrusted_contact_A
+    # a scan the fit would screen is not worth the reference's time: the next P is tried instead
+    accept = (lambda a: not untrusted_contacts(a, limits)) if spec.fit.drop_screened and limits else None
     by_run: dict = {}
     for f in frames:
         if not check_frame(f.numbers, f.positions, f.cell.array):
@@ -382,9 +385,8 @@ def _add_coordination_scans(project, spec, g: int, frames) -> int:
     n = 0
     for run in sorted(by_run):
         base = by_run[run][len(by_run[run]) // 2]
-        for name, atoms in coordination_scan(base, rng, it.coordination_scan_A, it.coordination_scan_centres):
-            if untrusted_contacts(atoms, spec.fit.untrusted_contact_A):
-                continue  # collect_training_set would screen its label: not worth the reference's time
+        for name, atoms in coordination_scan(base, rng, it.coordination_scan_A, it.coordination_scan_centres,
+                                             accept=accept):
             atoms.info = {}
             cfg = Configuration(f"coordination_scan/{run}/step{int(base.info.get('md_step', -1))}/{name}",
                                 "coordination_scan", atoms)

@@ -326,13 +326,13 @@ def _check(spec: TrainingSpec, file) -> None:
                 raise SpecError(f"core_contact_pair_eV.{pair} = {e!r}: give a pair of {', '.join(PAIRS)} and an "
                                 "energy > 0 (eV at its contact floor)", file=file, key=f"fit.core_contact_pair_eV.{pair}")
     if f.tetrahedral_prior_eV < 0:
-        raise SpecError("tetrahedral_prior_eV must be >= 0 (eV; 0 switches the S-P-S angle prior off)",
+        raise SpecError(f"tetrahedral_prior_eV = {f.tetrahedral_prior_eV!r} must be >= 0 (eV; 0 switches the S-P-S angle prior off)",
                         file=file, key="fit.tetrahedral_prior_eV")
     if f.tetrahedral_prior_eV > 0 and f.core == "none":
         raise SpecError("the tetrahedral prior is stored beside the repulsive core: set [fit] core = \"contact\" "
                         "or \"pair_repulsion\", or tetrahedral_prior_eV = 0", file=file, key="fit.tetrahedral_prior_eV")
     if f.tetrahedral_prior_gamma_A <= 0:
-        raise SpecError("tetrahedral_prior_gamma_A must be > 0 (Å)", file=file, key="fit.tetrahedral_prior_gamma_A")
+        raise SpecError(f"tetrahedral_prior_gamma_A = {f.tetrahedral_prior_gamma_A!r} must be > 0 (Å)", file=file, key="fit.tetrahedral_prior_gamma_A")
     if not 2.2 <= f.tetrahedral_prior_cutoff_A <= 5.0:
         raise SpecError(f"tetrahedral_prior_cutoff_A = {f.tetrahedral_prior_cutoff_A!r}: give a P-S distance in Å "
                         "between the P-S bond and the second shell (2.2-5.0)",
@@ -374,7 +374,7 @@ def _check(spec: TrainingSpec, file) -> None:
         raise SpecError(f"coordination_scan_A = {list(it.coordination_scan_A)}: give P-S distances in Å between "
                         "1.8 and 3.0 (where a fifth S would sit)", file=file, key="iterate.coordination_scan_A")
     if it.coordination_scan_centres < 1:
-        raise SpecError("coordination_scan_centres must be >= 1 (P per exploration run)", file=file,
+        raise SpecError(f"coordination_scan_centres = {it.coordination_scan_centres!r} must be >= 1 (P per exploration run)", file=file,
                         key="iterate.coordination_scan_centres")
     if "uf3" in (it.backend, g.backend) and not f.compile:
         raise SpecError("backend = \"uf3\" runs the compiled GAP: set [fit] compile = true", file=file, key="fit.compile")

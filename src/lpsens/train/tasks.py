@@ -94,6 +94,7 @@ def fit_generation(project, g: int, spec, out_dir: Path) -> dict:
     from lpsens.train.generations import collect_training_set
 
     job_dir = Path(out_dir)
+    job_dir.mkdir(parents=True, exist_ok=True)
     train, heldout, skipped = collect_training_set(project, g, spec)
     prior = TetrahedralPrior(spec.fit.tetrahedral_prior_eV, spec.fit.tetrahedral_prior_gamma_A,
                              spec.fit.tetrahedral_prior_cutoff_A)
@@ -121,6 +122,8 @@ def fit_generation(project, g: int, spec, out_dir: Path) -> dict:
     write_frames(job_dir / "train.extxyz", fitting.training_file_frames(train, spec.fit.sigma[2] > 0))
     if heldout:
         write_frames(job_dir / "heldout.extxyz", heldout)
+    else:  # a refit into a used folder: no held-out file of another fit
+        (job_dir / "heldout.extxyz").unlink(missing_ok=True)
     tmp = job_dir / "gap.tmp.xml"
     cmd = fitting.gap_fit_command(spec.fit, e0, job_dir / "train.extxyz", tmp, core_file, spec.run.seed + g)
     fitting.run_gap_fit(cmd, job_dir / "gap_fit.log", tmp)
