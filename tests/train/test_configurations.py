@@ -1,11 +1,11 @@
-"""Configurations to label: the fifth-S coordination scans."""
+"""Configurations to label: the fifth-S and bond-stretch coordination scans."""
 
 import numpy as np
 import pytest
 
 from lpsens.chemistry import check_frame
 from lpsens.structures import build_structure
-from lpsens.train.configurations import coordination_scan
+from lpsens.train.configurations import coordination_scan, stretch_scan
 
 
 def test_coordination_scan_moves_one_s_towards_a_p_it_is_not_bonded_to():
@@ -39,3 +39,42 @@ def test_coordination_scan_without_candidates_is_empty_and_refused_frames_do_not
     scans = coordination_scan(atoms, np.random.default_rng(0), (2.3, 2.5), n_centres=1, accept=refuse_first_centre)
     assert len(seen) == 4 and len(scans) == 2  # the next P was tried
     assert scans[0][0].split("/")[0] != coordination_scan(atoms, np.random.default_rng(0), (2.3,), n_centres=1)[0][0].split("/")[0]
+
+
+def test_stretch_scan_pulls_one_of_a_ps_own_s_out_along_its_bond():
+    atoms = build_structure("gamma_Li3PS4", 75.0, 0, min_atoms=100)
+    scans = stretch_scan(atoms, np.random.default_rng(0), (2.4, 2.7, 3.0), n_centres=2)
+    assert len(scans) == 6
+    centres = {name.split("/")[0] for name, _ in scans}
+    assert len(centres) == 2
+    for name, a in scans:
+        p, s = (int(t[1:]) for t in name.split("/")[0].split("-"))
+        target = float(name.split("/")[1].removeprefix("stretch")[:-1])
+        before = atoms.get_distance(p, s, mic=True)
+        assert before < 2.2  # one of its own S
+        assert a.get_distance(p, s, mic=True) == pytest.approx(target, abs=1e-9)
+        moved = np.flatnonzero(np.linalg.norm(a.positions - atoms.positions, axis=1) > 1e-12)
+        assert moved.tolist() == [s]
+        # along the bond: the P-S direction is unchanged
+        u0 = atoms.get_distance(p, s, mic=True, vector=True) / before
+        assert np.dot(a.get_distance(p, s, mic=True, vector=True) / target, u0) == pytest.approx(1.0)
+        two = [b.message for b in check_frame(a.numbers, a.positions, a.cell.array)]
+        assert not any(f"P {p} has" in m for m in two)  # 3 S left: a P with <= 2 S is what it guards against
+
+
+def test_stretch_scan_needs_a_p_with_four_s_and_skips_refused_centres():
+    from ase import Atoms
+
+    tri = 2.05 * np.array([[1, 0, 0], [-0.5, 0.866, 0], [-0.5, -0.866, 0]])
+    ps3 = Atoms("PS3", positions=np.vstack([[0, 0, 0], tri]) + 6.0, cell=np.eye(3) * 12.0, pbc=True)
+    assert stretch_scan(ps3, np.random.default_rng(0), (2.6,), n_centres=1) == []
+    atoms = build_structure("gamma_Li3PS4", 75.0, 0, min_atoms=100)
+    seen = []
+
+    def refuse_first_centre(a):
+        seen.append(a)
+        return len(seen) > 1
+
+    scans = stretch_scan(atoms, np.random.default_rng(0), (2.6,), n_centres=1, accept=refuse_first_centre)
+    assert len(seen) == 2 and len(scans) == 1
+    assert scans[0][0].split("/")[0] != stretch_scan(atoms, np.random.default_rng(0), (2.6,), n_centres=1)[0][0].split("/")[0]

@@ -320,6 +320,12 @@ def test_coordination_scans_join_the_next_generation(tiny_spec, tmp_path):
                                                              drop_screened=True))
     assert _add_coordination_scans(project, wary, 5, [intact]) == 0
     assert _add_coordination_scans(project, spec, 5, [intact]) == 2
+    # [iterate] stretch_scan_A adds bond-stretch scans from the same frame, same config_type
+    both = dataclasses.replace(spec, iterate=dataclasses.replace(spec.iterate, stretch_scan_A=(2.6, 2.9)))
+    assert _add_coordination_scans(project, both, 6, [intact]) == 4
+    names = [j.sp["name"] for j in _jobs(project, train_kind="label", generation=7)]
+    assert sorted(n.rsplit("/", 1)[1] for n in names) == ["2.3A", "2.5A", "stretch2.6A", "stretch2.9A"]
+    assert {j.doc["config_type"] for j in _jobs(project, train_kind="label", generation=7)} == {"coordination_scan"}
 
 
 def test_failed_explorations_are_not_a_verdict_of_no_broken_frames(tiny_spec, tmp_path):

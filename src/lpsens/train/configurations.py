@@ -20,7 +20,7 @@ from lpsens.structures import build_structure
 from lpsens.structures.builder import CRYSTAL_X_MOL_PCT
 from lpsens.train.spec import ConfigurationSpec
 
-__all__ = ["Configuration", "generation0", "dimer", "distorted", "coordination_scan"]
+__all__ = ["Configuration", "generation0", "dimer", "distorted", "coordination_scan", "stretch_scan"]
 
 
 @dataclass
@@ -105,6 +105,43 @@ def coordination_scan(atoms: Atoms, rng: np.random.Generator, distances_A, n_cen
             a.positions[j[k]] = atoms.positions[c] + D[k] / d[k] * target
             if accept is None or accept(a):
                 kept.append((f"P{c}-S{j[k]}/{target:g}A", a))
+        out += kept
+        centres += bool(kept)
+        if centres == n_centres:
+            break
+    return out
+
+
+def stretch_scan(atoms: Atoms, rng: np.random.Generator, distances_A, n_centres: int,
+                 bond_A: float = 2.6, accept=None) -> list[tuple[str, Atoms]]:
+    """Copies of ``atoms`` with one of a P's own S pulled out along the P-S bond: a P losing an S.
+
+    For up to ``n_centres`` P with exactly 4 S within ``bond_A`` (Å; random order), one of those
+    S (random) is moved along the P-S line to each of ``distances_A`` from the P, nothing else
+    moved; ``accept`` as in :func:`coordination_scan`. The complement of the fifth-S scans: those
+    teach that an S of another unit at 2.3-2.7 Å is pushed away, these that a P's own S there is
+    pulled back, the two sides of a P that 2-body + 3-body fits confuse (a GAP fitted with fifth-S
+    scans alone broke glasses with a P holding 2 S instead of 5; docs/training.md, 2026-12-06).
+
+    Returns
+    -------
+    list of (name, Atoms)
+        ``name`` = ``P{i}-S{j}/stretch{d}A``; empty when no P holds 4 S.
+    """
+    i, j, d, D = neighbor_list("ijdD", atoms, bond_A)
+    is_p, is_s = atoms.numbers == 15, atoms.numbers == 16
+    out, centres = [], 0
+    for c in rng.permutation(np.flatnonzero(is_p)):
+        own = np.flatnonzero((i == c) & is_s[j])
+        if len(own) != 4:  # an intact PS4 tetrahedron (terminal or bridging S alike)
+            continue
+        k = own[rng.integers(len(own))]
+        kept = []
+        for target in distances_A:
+            a = atoms.copy()
+            a.positions[j[k]] = atoms.positions[c] + D[k] / d[k] * target
+            if accept is None or accept(a):
+                kept.append((f"P{c}-S{j[k]}/stretch{target:g}A", a))
         out += kept
         centres += bool(kept)
         if centres == n_centres:

@@ -30,7 +30,7 @@ from lpsens.chemistry import check_frame, unit_census
 from lpsens.errors import ProjectError, TrainingError
 from lpsens.statepoint import SCHEMA_VERSION
 from lpsens.status import JobStatus, utcnow
-from lpsens.train.configurations import Configuration, coordination_scan, generation0
+from lpsens.train.configurations import Configuration, coordination_scan, generation0, stretch_scan
 from lpsens.train.labelling import CONFIG_FILE, LABELLED_FILE, calculator_class
 from lpsens.train.selection import (
     bonds_the_reference_holds,
@@ -368,13 +368,16 @@ def _select_next(project, spec, g: int, explore) -> int:
 
 
 def _add_coordination_scans(project, spec, g: int, frames) -> int:
-    """``[iterate] coordination_scan_A``: fifth-S scans (config_type ``coordination_scan``) from
-    the middle intact frame of every exploration run of generation ``g``, labelled in ``g + 1``;
-    with ``[fit] drop_screened``, scans with a contact below ``untrusted_contact_A`` are not made."""
+    """``[iterate] coordination_scan_A`` / ``stretch_scan_A``: fifth-S and bond-stretch scans
+    (config_type ``coordination_scan``) from the middle intact frame of every exploration run of
+    generation ``g``, labelled in ``g + 1``; with ``[fit] drop_screened``, scans with a contact
+    below ``untrusted_contact_A`` are not made."""
     it = spec.iterate
-    if not it.coordination_scan_A:
+    if not (it.coordination_scan_A or it.stretch_scan_A):
         return 0
+    # one stream per kind: turning stretch scans on leaves the fifth-S scans' choices as they were
     rng = np.random.default_rng(_seed(spec, "coordination_scan", g))
+    rng_stretch = np.random.default_rng(_seed(spec, "stretch_scan", g))
     limits = spec.fit.untrusted_contact_A
     # a scan the fit would screen is not worth the reference's time: the next P is tried instead
     accept = (lambda a: not untrusted_contacts(a, limits)) if spec.fit.drop_screened and limits else None
@@ -385,8 +388,11 @@ def _add_coordination_scans(project, spec, g: int, frames) -> int:
     n = 0
     for run in sorted(by_run):
         base = by_run[run][len(by_run[run]) // 2]
-        for name, atoms in coordination_scan(base, rng, it.coordination_scan_A, it.coordination_scan_centres,
-                                             accept=accept):
+        scans = coordination_scan(base, rng, it.coordination_scan_A, it.coordination_scan_centres,
+                                  accept=accept) if it.coordination_scan_A else []
+        if it.stretch_scan_A:
+            scans += stretch_scan(base, rng_stretch, it.stretch_scan_A, it.coordination_scan_centres, accept=accept)
+        for name, atoms in scans:
             atoms.info = {}
             cfg = Configuration(f"coordination_scan/{run}/step{int(base.info.get('md_step', -1))}/{name}",
                                 "coordination_scan", atoms)

@@ -158,6 +158,7 @@ class IterateSpec:
     select_diverse: int = 4
     coordination_scan_A: tuple[float, ...] = ()
     coordination_scan_centres: int = 2
+    stretch_scan_A: tuple[float, ...] = ()
     backend: str = "quippy"
 
 
@@ -373,6 +374,9 @@ def _check(spec: TrainingSpec, file) -> None:
     if any(not 1.8 <= d <= 3.0 for d in it.coordination_scan_A):
         raise SpecError(f"coordination_scan_A = {list(it.coordination_scan_A)}: give P-S distances in Å between "
                         "1.8 and 3.0 (where a fifth S would sit)", file=file, key="iterate.coordination_scan_A")
+    if any(not 2.2 <= d <= 3.5 for d in it.stretch_scan_A):
+        raise SpecError(f"stretch_scan_A = {list(it.stretch_scan_A)}: give P-S distances in Å between "
+                        "2.2 and 3.5 (a P's own S pulled out of its 2.05 Å bond)", file=file, key="iterate.stretch_scan_A")
     if it.coordination_scan_centres < 1:
         raise SpecError(f"coordination_scan_centres = {it.coordination_scan_centres!r} must be >= 1 (P per exploration run)", file=file,
                         key="iterate.coordination_scan_centres")
