@@ -168,3 +168,35 @@ def test_reference_gate_leaves_out_the_screened_frames_as_the_fit_does(tiny_spec
     assert kept["value"] < 1e-8 and kept["passed"]
     assert "3 held-out" in kept["detail"] and "1 screened frames left out" in kept["detail"]
     assert rows[False]["reference_force_rmse"]["value"] == pytest.approx(0.5, rel=1e-6)  # 1 eV/Å on 1 of 4 frames
+
+
+def test_reference_gate_counts_the_config_types_it_is_given_and_reports_all(tiny_spec, tmp_path):
+    """[gates] reference_config_types: the gate's RMSE is over those kinds; the others' errors
+    stay in the detail; no frame of those kinds: the gate is not run (None), not passed."""
+    import dataclasses
+
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    calc = gap_calculator(demo_potential_path())
+    frames = []
+    for k, a in enumerate(ase.io.read(DFT, "0:4")):
+        b = a.copy()
+        b.calc = calc
+        off = 2.0 if k >= 2 else 0.0  # the compressed copies: labels 2 eV/Å off the GAP
+        b.calc = SinglePointCalculator(b, energy=b.get_potential_energy(), forces=b.get_forces() + off)
+        b.info.update(config_type="compressed" if k >= 2 else "md")
+        frames.append(b)
+    ase.io.write(tmp_path / "heldout.extxyz", frames)
+    spec = load_training_spec(tiny_spec())
+    gates = dataclasses.replace(spec.gates, stability_materials=[], heldout_dft="")
+    rows = {}
+    for types in ((), ("md",), ("bulk",)):
+        s = dataclasses.replace(spec, gates=dataclasses.replace(gates, reference_config_types=types))
+        result = validate(s, demo_potential_path(), heldout_reference=tmp_path / "heldout.extxyz")
+        rows[types] = {r["gate"]: r for r in result["rows"]}
+    assert rows[()]["reference_force_rmse"]["value"] == pytest.approx(np.sqrt(2.0), rel=1e-6)  # 2 eV/Å on half the frames
+    only_md = rows[("md",)]["reference_force_rmse"]
+    assert only_md["value"] < 1e-8 and only_md["passed"]
+    assert "of config_type md" in only_md["detail"] and "compressed 2: 2.000 eV/Å" in only_md["detail"]
+    none = rows[("bulk",)]["reference_force_rmse"]
+    assert none["passed"] is None and none["value"] is None and "not run" in none["detail"]

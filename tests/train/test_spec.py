@@ -65,6 +65,7 @@ def test_contact_core_extra_frames_and_uf3_backend_keys(tiny_spec):
         ({"iterate": {"coordination_scan_A": [2.4, 1.0]}}, "iterate.coordination_scan_A"),
         ({"iterate": {"coordination_scan_centres": 0}}, "iterate.coordination_scan_centres"),
         ({"iterate": {"stretch_scan_A": [2.6, 4.0]}}, "iterate.stretch_scan_A"),
+        ({"gates": {"reference_config_types": ["md", "MD"]}}, "gates.reference_config_types"),
         ({"fit": {"tetrahedral_prior_eV": 3.0, "core": "none"}}, "fit.tetrahedral_prior_eV"),  # stored beside a core
         ({"fit": {"tetrahedral_prior_gamma_A": 0.0}}, "fit.tetrahedral_prior_gamma_A"),
         ({"fit": {"tetrahedral_prior_cutoff_A": 2.0}}, "fit.tetrahedral_prior_cutoff_A"),  # inside the P-S bond

@@ -184,6 +184,8 @@ class GateSpec:
     census_temperature_K: float = 600.0
     census_min_atoms: int = 60
     census_tolerance: float = 0.1
+    #: held-out labelled frames the reference gates count (empty: all); the others are reported
+    reference_config_types: tuple[str, ...] = ()
     #: glass starts vetted by the reference: minimised with it, a start it breaks is replaced
     reference_starts: bool = False
     reference_start_attempts: int = 4
@@ -382,6 +384,12 @@ def _check(spec: TrainingSpec, file) -> None:
                         key="iterate.coordination_scan_centres")
     if "uf3" in (it.backend, g.backend) and not f.compile:
         raise SpecError("backend = \"uf3\" runs the compiled GAP: set [fit] compile = true", file=file, key="fit.compile")
+    kinds = ("bulk", "distorted", "compressed", "md", "isolated", "dimer", "selected", "coordination_scan",
+             c.extra_frames_name)
+    unknown = [k for k in g.reference_config_types if k not in kinds]
+    if unknown:
+        raise SpecError(f"reference_config_types: unknown config_type {unknown[0]!r}; the campaign labels "
+                        f"{', '.join(kinds)}", file=file, key="gates.reference_config_types")
     if g.reference_start_attempts < 1:
         raise SpecError("reference_start_attempts must be >= 1", file=file, key="gates.reference_start_attempts")
     if len(g.heldout_dft_frames) != 2:
