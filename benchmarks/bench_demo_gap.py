@@ -30,9 +30,8 @@ import time  # noqa: E402
 from importlib import metadata  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-import numpy as np  # noqa: E402
-
 import ase.io  # noqa: E402
+import numpy as np  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE_XML = REPO / "src" / "lpsens" / "data" / "potentials" / "demo_gap.xml"

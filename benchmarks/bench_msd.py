@@ -122,8 +122,9 @@ def main(argv=None):
         if args.no_kinisi:
             return 0
         try:
-            from lpsens.analysis.crosscheck import kinisi_diffusion
             import kinisi
+
+            from lpsens.analysis.crosscheck import kinisi_diffusion  # noqa: F401  (availability)
         except ImportError:
             print("kinisi: not installed (pip install 'lpsens[crosscheck]')")
             return 0

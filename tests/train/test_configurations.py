@@ -5,7 +5,7 @@ import pytest
 
 from lpsens.chemistry import check_frame
 from lpsens.structures import build_structure
-from lpsens.train.configurations import coordination_scan, stretch_scan
+from lpsens.train.configurations import coordination_scan, scan_atoms, stretch_scan
 
 
 def test_coordination_scan_moves_one_s_towards_a_p_it_is_not_bonded_to():
@@ -13,7 +13,7 @@ def test_coordination_scan_moves_one_s_towards_a_p_it_is_not_bonded_to():
     scans = coordination_scan(atoms, np.random.default_rng(0), (2.3, 2.5, 2.8), n_centres=2)
     assert len(scans) == 6
     for name, a in scans:
-        p, s = (int(t[1:]) for t in name.split("/")[0].split("-"))
+        p, s = scan_atoms(f"coordination_scan/g1/glass/75/900K/step300/{name}")  # as the fit reads it back
         target = float(name.split("/")[1][:-1])
         assert a.get_distance(p, s, mic=True) == pytest.approx(target, abs=1e-9)
         assert atoms.get_distance(p, s, mic=True) > 3.0  # not one of its own S
@@ -48,7 +48,7 @@ def test_stretch_scan_pulls_one_of_a_ps_own_s_out_along_its_bond():
     centres = {name.split("/")[0] for name, _ in scans}
     assert len(centres) == 2
     for name, a in scans:
-        p, s = (int(t[1:]) for t in name.split("/")[0].split("-"))
+        p, s = scan_atoms(f"coordination_scan/g1/glass/75/900K/step300/{name}")  # as the fit reads it back
         target = float(name.split("/")[1].removeprefix("stretch")[:-1])
         before = atoms.get_distance(p, s, mic=True)
         assert before < 2.2  # one of its own S
@@ -78,3 +78,10 @@ def test_stretch_scan_needs_a_p_with_four_s_and_skips_refused_centres():
     scans = stretch_scan(atoms, np.random.default_rng(0), (2.6,), n_centres=1, accept=refuse_first_centre)
     assert len(seen) == 2 and len(scans) == 1
     assert scans[0][0].split("/")[0] != stretch_scan(atoms, np.random.default_rng(0), (2.6,), n_centres=1)[0][0].split("/")[0]
+
+
+def test_scan_atoms_reads_only_scan_names():
+    assert scan_atoms("P3-S17/2.5A") == (3, 17)
+    assert scan_atoms("coordination_scan/g2/glass/67/600K/step50/P66-S114/stretch3A") == (66, 114)
+    for other in ("selected/g1/glass/75/900K/step300", "dimer/P-S/2.3A", "glass_x67.0/rattle1", ""):
+        assert scan_atoms(other) is None

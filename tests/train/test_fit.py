@@ -124,3 +124,104 @@ def test_contact_core_energy_per_pair_overrides_one_pair_only():
     per_pair = fit.contact_core_eps12({**dict.fromkeys(PAIRS, 1.0), "S-S": 3.0}, CONTACT_CUTOFF_A)
     assert per_pair["S-S"] == pytest.approx(3.0 * one["S-S"])  # eps12 is linear in the energy at the floor
     assert {p: v for p, v in per_pair.items() if p != "S-S"} == {p: v for p, v in one.items() if p != "S-S"}
+
+
+def test_scan_frames_mask_the_forces_of_atoms_far_from_the_moved_pair():
+    rng = np.random.default_rng(3)
+    atoms = Atoms("P" + "S" * 11, positions=rng.uniform(0, 12, (12, 3)), cell=[12] * 3, pbc=True)
+    scan = _labelled(atoms, -1.0, "coordination_scan")
+    scan.info["config_name"] = "coordination_scan/g1/glass/75/900K/step300/P0-S5/stretch3A"
+    other = _labelled(atoms, -1.0, "selected")
+    other.info["config_name"] = "selected/g1/glass/75/900K/step300"
+    b, c = fit.training_file_frames([scan, other], fit_virials=False, scan_force_radius_A=4.0)
+    d = np.minimum(atoms.get_distances(0, range(12), mic=True), atoms.get_distances(5, range(12), mic=True))
+    assert np.array_equal(b.arrays["force_mask"], d > 4.0)
+    assert not b.arrays["force_mask"][[0, 5]].any() and b.arrays["force_mask"].any()
+    assert "force_mask" not in c.arrays
+    (e,) = fit.training_file_frames([scan], fit_virials=False)  # radius 0: every force fitted
+    assert "force_mask" not in e.arrays
+
+
+def test_gap_fit_leaves_out_the_forces_the_mask_marks(tmp_path):
+    """True in ``force_mask`` means excluded: wrong forces on masked atoms do not reach the fit."""
+    from ase.calculators.lj import LennardJones
+    from quippy.potential import Potential
+
+    from lpsens.train.labelling import write_frames
+
+    rng = np.random.default_rng(7)
+    truth = LennardJones(sigma=2.6, epsilon=0.05, rc=5.0, smooth=True)
+
+    def frame():
+        while True:
+            a = Atoms("S8", positions=rng.uniform(0, 7, (8, 3)), cell=[7] * 3, pbc=True)
+            if a.get_all_distances(mic=True)[np.triu_indices(8, 1)].min() > 2.4:
+                a.calc = truth
+                return a
+
+    train = []
+    for k in range(12):
+        a = frame()
+        b = Atoms(a.numbers, positions=a.positions, cell=a.cell, pbc=True)
+        forces = a.get_forces()
+        if k:  # wrong labels on atoms 0-3; one frame without them or the column: gap_fit takes it whole
+            forces[:4] += rng.normal(0.0, 5.0, (4, 3))
+            b.arrays["force_mask"] = np.arange(8) < 4
+        b.info["config_type"] = "md"
+        b.calc = SinglePointCalculator(b, energy=a.get_potential_energy(), forces=forces)
+        train.append(b)
+    test = [frame() for _ in range(4)]
+    spec = FitSpec(n_sparse_2b=15, n_sparse_3b=10, sigma=(0.001, 0.01, 0.0, 0.0))
+    errors = {}
+    for masked in (True, False):
+        frames = [a.copy() for a in train]
+        for a, src in zip(frames, train, strict=True):
+            a.calc = src.calc
+            if not masked:
+                a.arrays.pop("force_mask", None)
+        write_frames(tmp_path / "train.extxyz", frames)
+        gp = tmp_path / f"gap_{masked}.xml"
+        fit.run_gap_fit(fit.gap_fit_command(spec, {"Li": 0.0, "P": 0.0, "S": 0.0}, tmp_path / "train.extxyz", gp, None, 1),
+                        tmp_path / "gap_fit.log", gp)
+        pot = Potential(param_filename=str(gp))
+        err = []
+        for a in test:
+            b = a.copy()
+            b.calc = pot
+            err.append(b.get_forces() - a.get_forces())
+        errors[masked] = float(np.sqrt(np.mean(np.square(err))))
+    assert errors[True] < 0.1 * errors[False], errors  # measured 0.03 vs 1.35 eV/Å
+
+
+def _s8_frames(n, seed=5):
+    from ase.calculators.lj import LennardJones
+
+    rng = np.random.default_rng(seed)
+    out = []
+    while len(out) < n:
+        a = Atoms("S8", positions=rng.uniform(0, 7, (8, 3)), cell=[7] * 3, pbc=True)
+        if a.get_all_distances(mic=True)[np.triu_indices(8, 1)].min() > 2.4:
+            a.calc = LennardJones(sigma=2.6, epsilon=0.05, rc=5.0, smooth=True)
+            out.append(_labelled(a, a.get_potential_energy(), "md"))
+            out[-1].calc.results["forces"] = a.get_forces()
+    return out
+
+
+def test_gap_fit_that_reads_fewer_energies_than_frames_is_refused(tmp_path):
+    from lpsens.train.labelling import write_frames
+
+    frames = _s8_frames(4)
+    for a in frames:
+        a.info["anion_counts"] = {"PS4": 1, "P2S7": 0}  # as a builder stores it
+    spec = FitSpec(n_sparse_2b=5, n_sparse_3b=5)
+    e0 = {"Li": 0.0, "P": 0.0, "S": 0.0}
+    write_frames(tmp_path / "raw.extxyz", frames)  # the info as it comes: QUIP's reader loses the energies
+    gp = tmp_path / "gap.xml"
+    with pytest.raises(TrainingError, match=r"gap_fit read 0 of 4 energies") as err:
+        fit.run_gap_fit(fit.gap_fit_command(spec, e0, tmp_path / "raw.extxyz", gp, None, 1), tmp_path / "log", gp, n_energies=4)
+    assert err.value.file == str(tmp_path / "log") and not gp.exists()
+    cleaned = fit.training_file_frames(frames, fit_virials=False)
+    assert all("anion_counts" not in a.info and a.info["config_type"] == "md" for a in cleaned)
+    write_frames(tmp_path / "train.extxyz", cleaned)
+    fit.run_gap_fit(fit.gap_fit_command(spec, e0, tmp_path / "train.extxyz", gp, None, 1), tmp_path / "log", gp, n_energies=4)
+    assert gp.exists()

@@ -69,6 +69,8 @@ def test_contact_core_extra_frames_and_uf3_backend_keys(tiny_spec):
         ({"fit": {"tetrahedral_prior_eV": 3.0, "core": "none"}}, "fit.tetrahedral_prior_eV"),  # stored beside a core
         ({"fit": {"tetrahedral_prior_gamma_A": 0.0}}, "fit.tetrahedral_prior_gamma_A"),
         ({"fit": {"tetrahedral_prior_cutoff_A": 2.0}}, "fit.tetrahedral_prior_cutoff_A"),  # inside the P-S bond
+        ({"fit": {"scan_force_radius_A": -1.0}}, "fit.scan_force_radius_A"),
+        ({"fit": {"scan_force_radius_A": "4"}}, "fit.scan_force_radius_A"),
     ]
     for change, key in bad:
         d = {k: dict(v) for k, v in data.items()}

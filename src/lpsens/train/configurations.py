@@ -10,6 +10,7 @@ it and let S atoms fuse, docs/potential.md).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,7 +21,17 @@ from lpsens.structures import build_structure
 from lpsens.structures.builder import CRYSTAL_X_MOL_PCT
 from lpsens.train.spec import ConfigurationSpec
 
-__all__ = ["Configuration", "generation0", "dimer", "distorted", "coordination_scan", "stretch_scan"]
+__all__ = ["Configuration", "generation0", "dimer", "distorted", "coordination_scan", "stretch_scan", "scan_atoms"]
+
+# The last part of a scan frame's name: which P and which S the scan moved, then the distance.
+_SCAN_NAME = re.compile(r"(?:^|/)P(\d+)-S(\d+)/(?:stretch)?[0-9.]+A$")
+
+
+def scan_atoms(name: str) -> tuple[int, int] | None:
+    """(P index, S index) of a :func:`coordination_scan` or :func:`stretch_scan` frame from its
+    name (also as the tail of a longer ``config_name``); ``None`` for any other name."""
+    m = _SCAN_NAME.search(name)
+    return (int(m.group(1)), int(m.group(2))) if m else None
 
 
 @dataclass

@@ -15,6 +15,7 @@ file's core ``Sum(LJ, SW)`` (:func:`add_prior_to_core`).
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -27,6 +28,7 @@ from ase.calculators.singlepoint import SinglePointCalculator
 
 from lpsens.errors import TrainingError
 from lpsens.potential.prior import TetrahedralPrior
+from lpsens.train.configurations import scan_atoms
 from lpsens.train.spec import PAIRS, FitSpec
 
 __all__ = ["subtract_prior", "core_file_text", "add_prior_to_core", "training_file_frames", "fit_e0", "fit_core", "core_xml", "contact_core_eps12", "contact_floors_A", "gap_fit_command", "run_gap_fit", "SPECIES", "Z"]
@@ -80,18 +82,35 @@ def _ascii(value):
     return value
 
 
-def training_file_frames(frames: list[Atoms], fit_virials: bool) -> list[Atoms]:
+def training_file_frames(frames: list[Atoms], fit_virials: bool, scan_force_radius_A: float = 0.0) -> list[Atoms]:
     """Frames as gap_fit reads them: energy, forces (stress only when virials are fitted: gap_fit
     turns any stress into virials and then needs a virial sigma > 0) and the provenance in
     ``info`` made ASCII ("Å" -> "A"): gap_fit copies the training set into the XML, and QUIP's
-    XML parser stops at any non-ASCII character."""
+    XML parser stops at any non-ASCII character. Only scalar ``info`` (str, int, float, bool)
+    is kept: QUIP's extxyz reader loses the frame's energy after a JSON-valued key (measured:
+    a builder's ``anion_counts`` dict made gap_fit find 0 of 10 energies, without an error).
+
+    With ``scan_force_radius_A`` > 0, a scan frame (``config_name`` ending as
+    :func:`lpsens.train.configurations.scan_atoms` reads it) gets the logical column
+    ``force_mask``: True (gap_fit leaves that atom's force out) on every atom farther than the
+    radius (Å, minimum image) from both the scan's P and its moved S. A scan moves one atom of a
+    150-atom frame; its energy and the forces near that atom carry what it teaches, the other
+    atoms' forces repeat the frame it was cut from and cost gap_fit time and memory in
+    proportion (docs/training.md, "Fit time").
+    """
     out = []
     for a in frames:
         b = Atoms(a.numbers, positions=a.positions, cell=a.cell, pbc=a.pbc)
-        b.info.update({k: _ascii(v) for k, v in a.info.items()})
+        b.info.update({k: _ascii(v) for k, v in a.info.items() if isinstance(v, (str, int, float, bool, np.number))})
         stress = a.get_stress() if fit_virials and a.calc is not None and "stress" in a.calc.results else None
         b.calc = SinglePointCalculator(b, energy=a.get_potential_energy(), forces=a.get_forces(),
                                        **({} if stress is None else {"stress": stress}))
+        moved = scan_atoms(str(a.info.get("config_name", ""))) if scan_force_radius_A > 0 else None
+        if moved is not None and max(moved) < len(b):
+            near = np.zeros(len(b), bool)
+            for centre in moved:
+                near |= b.get_distances(centre, np.arange(len(b)), mic=True) <= scan_force_radius_A
+            b.arrays["force_mask"] = ~near
         out.append(b)
     return out
 
@@ -228,7 +247,7 @@ def gap_fit_command(spec: FitSpec, e0: dict, train_file: Path, gp_file: Path, co
     cmd = [gap_fit_binary(), f"at_file={train_file}", f"gap={{{d2} : {d3}}}",
            "default_sigma={" + " ".join(f"{v:g}" for v in spec.sigma) + "}",
            "e0={" + ":".join(f"{s}:{e0[s]:.8f}" for s in SPECIES) + "}",
-           "energy_parameter_name=energy", "force_parameter_name=forces",
+           "energy_parameter_name=energy", "force_parameter_name=forces", "force_mask_parameter_name=force_mask",
            "sparse_jitter=1.0e-8", "sparse_separate_file=F", f"rnd_seed={seed}", f"gp_file={gp_file}"]
     if spec.config_type_sigma:
         cmd.append("config_type_sigma={" + ":".join(f"{k}:" + ":".join(f"{v:g}" for v in s)
@@ -240,16 +259,28 @@ def gap_fit_command(spec: FitSpec, e0: dict, train_file: Path, gp_file: Path, co
     return cmd
 
 
-def run_gap_fit(cmd: list[str], log_file: Path, gp_file: Path) -> None:
+def run_gap_fit(cmd: list[str], log_file: Path, gp_file: Path, n_energies: int | None = None) -> None:
     """Run gap_fit; on failure raise with the log's last line.
+
+    ``n_energies``: the training file's frame count; gap_fit's own count of the energies it read
+    must equal it (it fits forces alone, without a word, when its reader misses the energies).
 
     Raises
     ------
     TrainingError
-        Non-zero exit or no output file (names the log file).
+        Non-zero exit, no output file, or fewer energies read than ``n_energies`` (names the
+        log file; the output is removed).
     """
     with open(log_file, "w") as out:
         rc = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=gp_file.parent).returncode
+    if rc == 0 and gp_file.exists() and n_energies is not None:
+        found = re.search(r"Number of target energies \(property name: \w+\) found: (\d+)", log_file.read_text(errors="replace"))
+        if found is None or int(found.group(1)) != n_energies:
+            gp_file.unlink()  # a GAP fitted without its energies must not look complete
+            got = "no count" if found is None else f"{found.group(1)} of {n_energies} energies"
+            raise TrainingError(f"gap_fit read {got} from its training file; a frame's info the extxyz reader "
+                                "cannot parse hides the energies after it: give frames with scalar info only",
+                                file=log_file, key="fit")
     if rc != 0 or not gp_file.exists():
         tail = [ln.strip() for ln in log_file.read_text(errors="replace").splitlines() if ln.strip()]
         why = tail[-1] if tail else "no output"

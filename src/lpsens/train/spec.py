@@ -139,6 +139,7 @@ class FitSpec:
     tetrahedral_prior_eV: float = 0.0
     tetrahedral_prior_gamma_A: float = 1.0
     tetrahedral_prior_cutoff_A: float = 3.1
+    scan_force_radius_A: float = 0.0
     extra_args: str = ""
 
 
@@ -340,6 +341,9 @@ def _check(spec: TrainingSpec, file) -> None:
         raise SpecError(f"tetrahedral_prior_cutoff_A = {f.tetrahedral_prior_cutoff_A!r}: give a P-S distance in Å "
                         "between the P-S bond and the second shell (2.2-5.0)",
                         file=file, key="fit.tetrahedral_prior_cutoff_A")
+    if not (isinstance(f.scan_force_radius_A, (int, float)) and 0.0 <= f.scan_force_radius_A < 50.0):
+        raise SpecError(f"scan_force_radius_A = {f.scan_force_radius_A!r}: give a radius in Å (0: every atom's "
+                        "force of a scan frame is fitted)", file=file, key="fit.scan_force_radius_A")
     for pair, r in f.untrusted_contact_A.items():
         if pair not in PAIRS or not isinstance(r, (int, float)) or not 0.0 < r < 5.0:
             raise SpecError(f"untrusted_contact_A.{pair} = {r!r}: give a pair of {', '.join(PAIRS)} and a distance "

@@ -119,14 +119,15 @@ def fit_generation(project, g: int, spec, out_dir: Path) -> dict:
         train = [a for a in train if not a.info.get("screen")]
     if not spec.fit.train_on_dimers:  # the scans still fitted the pair_repulsion core above
         train = [a for a in train if a.info.get("config_type") != "dimer"]
-    write_frames(job_dir / "train.extxyz", fitting.training_file_frames(train, spec.fit.sigma[2] > 0))
+    write_frames(job_dir / "train.extxyz", fitting.training_file_frames(train, spec.fit.sigma[2] > 0,
+                                                                           spec.fit.scan_force_radius_A))
     if heldout:
         write_frames(job_dir / "heldout.extxyz", heldout)
     else:  # a refit into a used folder: no held-out file of another fit
         (job_dir / "heldout.extxyz").unlink(missing_ok=True)
     tmp = job_dir / "gap.tmp.xml"
     cmd = fitting.gap_fit_command(spec.fit, e0, job_dir / "train.extxyz", tmp, core_file, spec.run.seed + g)
-    fitting.run_gap_fit(cmd, job_dir / "gap_fit.log", tmp)
+    fitting.run_gap_fit(cmd, job_dir / "gap_fit.log", tmp, n_energies=len(train))
     # gap_fit names its sparse-point files after gp_file; keep the XML name and rename it last.
     text = tmp.read_text()
     if prior.active:
