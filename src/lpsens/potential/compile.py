@@ -109,13 +109,27 @@ def _fit_3b(k1, k2, f, samples_per_interval: int = 3, trailing_zero: int = 2):
 
 
 def _core_pair_energy(core_pot, a: str, b: str, r):
-    """Energy (eV) of an isolated a-b dimer at distances r from a quippy Potential."""
-    out = []
-    for d in np.atleast_1d(r):
-        atoms = Atoms([a, b], positions=[[0, 0, 0], [d, 0, 0]], cell=np.eye(3) * 60.0, pbc=False)
+    """Energy (eV) of an isolated a-b dimer at distances r (Å) from a quippy Potential.
+
+    The dimers go to quippy in batches, side by side along x, each 15 Å beyond the previous
+    one's far atom (the core reaches less than 10 Å: :func:`_core_from_file` checks it), and
+    each dimer's energy is the sum of its two atoms' local energies: one call per batch instead
+    of one per distance (the tabulation evaluated the core ~100× slower dimer by dimer, 72 % of
+    a compile's time).
+    """
+    r = np.atleast_1d(np.asarray(r, float))
+    out = np.empty(len(r))
+    for lo in range(0, len(r), 500):
+        d = r[lo:lo + 500]
+        x0 = np.concatenate([[0.0], np.cumsum(d[:-1] + 15.0)])
+        pos = np.zeros((2 * len(d), 3))
+        pos[0::2, 0], pos[1::2, 0] = x0, x0 + d
+        atoms = Atoms([a, b] * len(d), positions=pos + [1.0, 15.0, 15.0],
+                      cell=np.diag([x0[-1] + d[-1] + 30.0, 30.0, 30.0]), pbc=False)
         atoms.calc = core_pot
-        out.append(atoms.get_potential_energy())
-    return np.array(out)
+        local = atoms.get_potential_energies()
+        out[lo:lo + len(d)] = local[0::2] + local[1::2]
+    return out
 
 
 def tabulate(terms: GapTerms, species=SPECIES, *, spacing_2b_A=0.1, spacing_3b_A=0.12, core=None,
