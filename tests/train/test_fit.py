@@ -147,8 +147,6 @@ def test_gap_fit_leaves_out_the_forces_the_mask_marks(tmp_path):
     from ase.calculators.lj import LennardJones
     from quippy.potential import Potential
 
-    from lpsens.train.labelling import write_frames
-
     rng = np.random.default_rng(7)
     truth = LennardJones(sigma=2.6, epsilon=0.05, rc=5.0, smooth=True)
 
@@ -179,7 +177,7 @@ def test_gap_fit_leaves_out_the_forces_the_mask_marks(tmp_path):
             a.calc = src.calc
             if not masked:
                 a.arrays.pop("force_mask", None)
-        write_frames(tmp_path / "train.extxyz", frames)
+        fit.write_training_file(tmp_path / "train.extxyz", frames)  # the same name twice, as a refit
         gp = tmp_path / f"gap_{masked}.xml"
         fit.run_gap_fit(fit.gap_fit_command(spec, {"Li": 0.0, "P": 0.0, "S": 0.0}, tmp_path / "train.extxyz", gp, None, 1),
                         tmp_path / "gap_fit.log", gp)
@@ -225,3 +223,34 @@ def test_gap_fit_that_reads_fewer_energies_than_frames_is_refused(tmp_path):
     write_frames(tmp_path / "train.extxyz", cleaned)
     fit.run_gap_fit(fit.gap_fit_command(spec, e0, tmp_path / "train.extxyz", gp, None, 1), tmp_path / "log", gp, n_energies=4)
     assert gp.exists()
+
+
+def test_a_rewritten_training_file_is_not_read_through_quips_old_index(tmp_path):
+    import os
+
+    from lpsens.train.labelling import write_frames
+
+    frames = _s8_frames(4)
+    for a in frames:
+        a.arrays["force_mask"] = np.arange(8) < 2
+    spec, e0 = FitSpec(n_sparse_2b=5, n_sparse_3b=5), {"Li": 0.0, "P": 0.0, "S": 0.0}
+    train = tmp_path / "train.extxyz"
+    fit.write_training_file(train, frames)
+    fit.run_gap_fit(fit.gap_fit_command(spec, e0, train, tmp_path / "a.xml", None, 1), tmp_path / "log", tmp_path / "a.xml")
+    index = tmp_path / "train.extxyz.idx"
+    assert index.exists()  # QUIP's
+
+    def rewrite(write):
+        for a in frames:
+            a.arrays.pop("force_mask", None)  # other line lengths: the old index points elsewhere
+        write(train, frames)
+        if index.exists():  # the refit within the index's second, as it happened under load
+            os.utime(train, (index.stat().st_atime - 5, index.stat().st_mtime - 5))
+
+    rewrite(write_frames)
+    with pytest.raises(TrainingError, match="mismatch in number of atoms"):
+        fit.run_gap_fit(fit.gap_fit_command(spec, e0, train, tmp_path / "b.xml", None, 1), tmp_path / "log", tmp_path / "b.xml")
+    rewrite(fit.write_training_file)
+    fit.run_gap_fit(fit.gap_fit_command(spec, e0, train, tmp_path / "b.xml", None, 1), tmp_path / "log", tmp_path / "b.xml",
+                    n_energies=4)
+    assert (tmp_path / "b.xml").exists()

@@ -29,9 +29,10 @@ from ase.calculators.singlepoint import SinglePointCalculator
 from lpsens.errors import TrainingError
 from lpsens.potential.prior import TetrahedralPrior
 from lpsens.train.configurations import scan_atoms
+from lpsens.train.labelling import write_frames
 from lpsens.train.spec import PAIRS, FitSpec
 
-__all__ = ["subtract_prior", "core_file_text", "add_prior_to_core", "training_file_frames", "fit_e0", "fit_core", "core_xml", "contact_core_eps12", "contact_floors_A", "gap_fit_command", "run_gap_fit", "SPECIES", "Z"]
+__all__ = ["subtract_prior", "core_file_text", "add_prior_to_core", "training_file_frames", "fit_e0", "fit_core", "core_xml", "contact_core_eps12", "contact_floors_A", "gap_fit_command", "run_gap_fit", "write_training_file", "SPECIES", "Z"]
 
 SPECIES = ("Li", "P", "S")
 Z = {"Li": 3, "P": 15, "S": 16}
@@ -113,6 +114,15 @@ def training_file_frames(frames: list[Atoms], fit_virials: bool, scan_force_radi
             b.arrays["force_mask"] = ~near
         out.append(b)
     return out
+
+
+def write_training_file(path: Path, frames: list[Atoms]) -> None:
+    """Write gap_fit's training file (atomically) and remove QUIP's index ``<path>.idx`` of an
+    earlier file of that name: QUIP reads the xyz through an index it finds there whenever the
+    index is not older than the file (measured: a rewritten training file, refit in the same
+    folder, failed with "read_xyz: mismatch in number of atoms - expecting 8 but got 0")."""
+    Path(f"{path}.idx").unlink(missing_ok=True)
+    write_frames(path, frames)
 
 
 def fit_core(frames: list[Atoms], wall_eV: float) -> dict[str, float]:

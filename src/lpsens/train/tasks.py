@@ -119,8 +119,8 @@ def fit_generation(project, g: int, spec, out_dir: Path) -> dict:
         train = [a for a in train if not a.info.get("screen")]
     if not spec.fit.train_on_dimers:  # the scans still fitted the pair_repulsion core above
         train = [a for a in train if a.info.get("config_type") != "dimer"]
-    write_frames(job_dir / "train.extxyz", fitting.training_file_frames(train, spec.fit.sigma[2] > 0,
-                                                                           spec.fit.scan_force_radius_A))
+    fitting.write_training_file(job_dir / "train.extxyz", fitting.training_file_frames(
+        train, spec.fit.sigma[2] > 0, spec.fit.scan_force_radius_A))
     if heldout:
         write_frames(job_dir / "heldout.extxyz", heldout)
     else:  # a refit into a used folder: no held-out file of another fit
