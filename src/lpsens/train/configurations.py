@@ -81,6 +81,25 @@ def dimer(pair: str, distance_A: float, box_A: float) -> Atoms:
     return Atoms([a, b], positions=[[0, 0, 0], [distance_A, 0, 0]], cell=[box_A] * 3, pbc=True)
 
 
+def _scans(atoms: Atoms, candidates, distances_A, n_centres: int, accept, kind: str) -> list[tuple[str, Atoms]]:
+    """For each ``(p, s, unit)`` of ``candidates`` in turn, copies of ``atoms`` with S ``s`` at
+    each distance (Å) from P ``p`` along ``unit`` that ``accept`` takes, named as
+    :func:`scan_atoms` reads them back; until ``n_centres`` P gave at least one frame."""
+    out, centres = [], 0
+    for p, s, unit in candidates:
+        kept = []
+        for target in distances_A:
+            a = atoms.copy()
+            a.positions[s] = atoms.positions[p] + unit * target
+            if accept is None or accept(a):
+                kept.append((f"P{p}-S{s}/{kind}{target:g}A", a))
+        out += kept
+        centres += bool(kept)
+        if centres == n_centres:
+            break
+    return out
+
+
 def coordination_scan(atoms: Atoms, rng: np.random.Generator, distances_A, n_centres: int,
                       bond_A: float = 2.6, search_A: tuple[float, float] = (3.0, 4.5),
                       accept=None) -> list[tuple[str, Atoms]]:
@@ -102,25 +121,17 @@ def coordination_scan(atoms: Atoms, rng: np.random.Generator, distances_A, n_cen
     """
     i, j, d, D = neighbor_list("ijdD", atoms, search_A[1])
     is_p, is_s = atoms.numbers == 15, atoms.numbers == 16
-    out, centres = [], 0
-    for c in rng.permutation(np.flatnonzero(is_p)):
-        mine = (i == c) & is_s[j]
-        own = set(j[mine & (d < bond_A)].tolist())
-        far = mine & (d > search_A[0]) & ~np.isin(j, list(own))
-        if not far.any():
-            continue
-        k = np.flatnonzero(far)[np.argmin(d[far])]
-        kept = []
-        for target in distances_A:
-            a = atoms.copy()
-            a.positions[j[k]] = atoms.positions[c] + D[k] / d[k] * target
-            if accept is None or accept(a):
-                kept.append((f"P{c}-S{j[k]}/{target:g}A", a))
-        out += kept
-        centres += bool(kept)
-        if centres == n_centres:
-            break
-    return out
+
+    def candidates():  # lazily: the rng draws only for the P tried
+        for c in rng.permutation(np.flatnonzero(is_p)):
+            mine = (i == c) & is_s[j]
+            own = set(j[mine & (d < bond_A)].tolist())
+            far = mine & (d > search_A[0]) & ~np.isin(j, list(own))
+            if far.any():
+                k = np.flatnonzero(far)[np.argmin(d[far])]
+                yield c, j[k], D[k] / d[k]
+
+    return _scans(atoms, candidates(), distances_A, n_centres, accept, "")
 
 
 def stretch_scan(atoms: Atoms, rng: np.random.Generator, distances_A, n_centres: int,
@@ -141,23 +152,15 @@ def stretch_scan(atoms: Atoms, rng: np.random.Generator, distances_A, n_centres:
     """
     i, j, d, D = neighbor_list("ijdD", atoms, bond_A)
     is_p, is_s = atoms.numbers == 15, atoms.numbers == 16
-    out, centres = [], 0
-    for c in rng.permutation(np.flatnonzero(is_p)):
-        own = np.flatnonzero((i == c) & is_s[j])
-        if len(own) != 4:  # an intact PS4 tetrahedron (terminal or bridging S alike)
-            continue
-        k = own[rng.integers(len(own))]
-        kept = []
-        for target in distances_A:
-            a = atoms.copy()
-            a.positions[j[k]] = atoms.positions[c] + D[k] / d[k] * target
-            if accept is None or accept(a):
-                kept.append((f"P{c}-S{j[k]}/stretch{target:g}A", a))
-        out += kept
-        centres += bool(kept)
-        if centres == n_centres:
-            break
-    return out
+
+    def candidates():  # lazily: the rng draws only for the P tried
+        for c in rng.permutation(np.flatnonzero(is_p)):
+            own = np.flatnonzero((i == c) & is_s[j])
+            if len(own) == 4:  # an intact PS4 tetrahedron (terminal or bridging S alike)
+                k = own[rng.integers(len(own))]
+                yield c, j[k], D[k] / d[k]
+
+    return _scans(atoms, candidates(), distances_A, n_centres, accept, "stretch")
 
 
 def _bases(spec: ConfigurationSpec, seed: int) -> list[tuple[str, Atoms]]:
