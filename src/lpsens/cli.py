@@ -493,6 +493,9 @@ def _add_train(sub):
     what.add_argument("--status", action="store_true", help="tasks per generation and failures")
     what.add_argument("--validate", action="store_true", help="run the gates on the newest (or --generation) GAP")
     p.add_argument("--run", action="store_true", help="also run every task here, serially, until finished")
+    p.add_argument("--in-process", action="store_true",
+                   help="with --run: run the tasks inside this process, not in worker processes (no start-up per "
+                        "task; a crashing task ends the run, which resumes where it stopped)")
     p.add_argument("--generation", type=int, default=None, help="with --validate: the fit of this generation")
     p.add_argument("--json", type=Path, default=None, metavar="PATH",
                    help="with --validate/--status: also write JSON here (--validate default: ROOT/gates_g<G>.json)")
@@ -504,6 +507,10 @@ def main_train(args) -> int:
 
     from lpsens.train import generations
 
+    if args.in_process and not args.run:
+        print("Error: --in-process runs the tasks of --run; give both (or launch with 'lpsens launch --in-process')",
+              file=sys.stderr)
+        return 2
     if args.status or args.validate:
         project = generations.open_training(args.root)
         if args.status:
@@ -531,8 +538,8 @@ def main_train(args) -> int:
     if added:
         print(f"{args.root}: generation 0 with {added} labelling task(s)", file=sys.stderr)
     if args.run:
-        state = generations.run_campaign(project, progress=lambda s: print(f"[{s['state']}] {s['message']}",
-                                                                         file=sys.stderr))
+        state = generations.run_campaign(project, isolate=not args.in_process,
+                                         progress=lambda s: print(f"[{s['state']}] {s['message']}", file=sys.stderr))
     else:
         state = generations.advance(project)
         if state["state"] not in ("finished", "fit_failed", "explore_failed"):

@@ -39,7 +39,9 @@ def test_spec_without_compositions(tiny_spec, tmp_path):
 
 def test_gap_fit_failure_and_status(tiny_spec, tmp_path):
     spec = tiny_spec(fit_extra="sigma = [0.005, 0.0, 0.0, 0.0]")
-    out = _lpsens("train", str(spec), "--root", str(tmp_path / "c"), "--run")
+    line = _one_error_line(_lpsens("train", str(spec), "--root", str(tmp_path / "c"), "--in-process"))  # without --run
+    assert "--in-process" in line and not (tmp_path / "c").exists()
+    out = _lpsens("train", str(spec), "--root", str(tmp_path / "c"), "--run", "--in-process")
     err = [ln for ln in out.stderr.splitlines() if ln.startswith("Error: ")]
     assert out.returncode != 0 and len(err) == 1
     assert "gap_fit failed" in err[0] and "too small force_sigma" in err[0]

@@ -30,7 +30,7 @@ from lpsens.train.tasks import FRAMES_FILE
 
 
 def _launch(project):
-    return launch(project, options=LaunchOptions(progress_interval_s=0), install_signals=False)
+    return launch(project, options=LaunchOptions(progress_interval_s=0, isolate=False), install_signals=False)
 
 
 def _jobs(project, **flt):
@@ -90,7 +90,7 @@ def test_iteration_selects_a_deliberately_broken_frame(tiny_spec, tmp_path):
     assert broken and "Å apart (S-S limit" in broken[0]["reason"]
     names = [j.sp["name"] for j in _jobs(project, train_kind="label", generation=1)]
     assert any(n.endswith("/step10") for n in names)
-    state = run_campaign(project)
+    state = run_campaign(project, isolate=False)
     assert state["state"] == "finished" and state["generation"] == 1
     fit1 = _jobs(project, train_kind="fit", generation=1)[0]
     train = ase.io.read(Path(fit1.path) / "train.extxyz", ":")
@@ -381,3 +381,42 @@ def test_campaign_made_before_crosscheck_existed_still_advances(tiny_spec, tmp_p
     del stored["crosscheck"]  # as written by lpsens before [crosscheck]
     project.doc["spec"] = stored
     assert init_training(spec, tmp_path / "c")[1] == 0
+
+
+def test_failure_md_starts_from_the_last_intact_frame_of_each_broken_run(tiny_spec, tmp_path):
+    """[iterate] failure_md_steps: one reference MD task per broken exploration run, from its last
+    intact frame, at the run's temperature; runs that never broke or broke at once get none."""
+    from lpsens.structures import build_structure
+    from lpsens.train.generations import _add_failure_md
+    from lpsens.train.labelling import CONFIG_FILE
+    from lpsens.train.tasks import run_train_task
+
+    path = tiny_spec()
+    path.write_text(path.read_text().replace("[iterate]\n", "[iterate]\nfailure_md_steps = 20\nfailure_md_every = 10\n"))
+    spec = load_training_spec(path)
+    project, _ = init_training(spec, tmp_path / "c")
+    intact = build_structure("glass", 75.0, 0, min_atoms=48)
+    assert not check_frame(intact.numbers, intact.positions, intact.cell.array)
+    s = np.nonzero(intact.numbers == 16)[0]
+
+    def frame(run, step, broken=False, shift=0.0):
+        a = intact.copy()
+        a.positions[0] += shift  # tells the frames apart
+        if broken:
+            a.positions[s[1]] = a.positions[s[0]] + [1.5, 0.0, 0.0]
+        a.info = {"run": run, "md_step": step}
+        return a
+
+    frames = [frame("hot", 0), frame("hot", 50, shift=0.01), frame("hot", 100, broken=True), frame("hot", 150, broken=True),
+              frame("calm", 0), frame("calm", 50, shift=0.02), frame("at_once", 0, broken=True)]
+    assert _add_failure_md(project, spec, 0, frames, {"hot": 800.0, "calm": 600.0, "at_once": 900.0}) == 1
+    (job,) = _jobs(project, train_kind="label", generation=1)
+    assert job.sp["name"] == "failure_md/hot/step50" and job.doc["config_type"] == "failure_md"
+    assert job.doc["md"] == {"temperature_K": 800.0, "steps": 20, "every": 10, "timestep_fs": 2.0, "minimise_steps": 0}
+    start = ase.io.read(Path(job.path) / CONFIG_FILE)
+    np.testing.assert_allclose(start.positions, frames[1].positions)
+    assert run_train_task(job).status == "done"
+    labelled = ase.io.read(Path(job.path) / "labelled.extxyz", ":")
+    assert [f.info["md_step"] for f in labelled] == [10, 20]
+    off = dataclasses.replace(spec, iterate=dataclasses.replace(spec.iterate, failure_md_steps=0))
+    assert _add_failure_md(project, off, 3, frames, {"hot": 800.0}) == 0

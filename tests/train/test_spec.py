@@ -71,6 +71,9 @@ def test_contact_core_extra_frames_and_uf3_backend_keys(tiny_spec):
         ({"fit": {"tetrahedral_prior_cutoff_A": 2.0}}, "fit.tetrahedral_prior_cutoff_A"),  # inside the P-S bond
         ({"fit": {"scan_force_radius_A": -1.0}}, "fit.scan_force_radius_A"),
         ({"fit": {"scan_force_radius_A": "4"}}, "fit.scan_force_radius_A"),
+        ({"iterate": {"failure_md_steps": 25, "failure_md_every": 10}}, "iterate.failure_md_steps"),
+        ({"iterate": {"failure_md_steps": -10}}, "iterate.failure_md_steps"),
+        ({"iterate": {"failure_md_steps": 20, "failure_md_every": 0}}, "iterate.failure_md_steps"),
     ]
     for change, key in bad:
         d = {k: dict(v) for k, v in data.items()}

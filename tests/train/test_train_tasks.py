@@ -20,7 +20,8 @@ def test_labelling_and_fit_through_the_launcher_on_two_ranks(tiny_spec, tmp_path
     project, n = init_training(load_training_spec(tiny_spec()), root)
     cmd = [str(MPIEXEC), "-n", "2", sys.executable, "-m", "lpsens", "launch", "--root", str(root),
            "--progress-interval", "0"]
-    out = subprocess.run(cmd, env=subprocess_env(), capture_output=True, text=True, timeout=300)
+    # labels as train_demo.toml launches them (--in-process: the reference loaded once per rank)
+    out = subprocess.run(cmd + ["--in-process"], env=subprocess_env(), capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert all(j.doc["status"] == "done" for j in project)
     starts = [r for r in read_journal(journal_path(root)) if r.get("event") == "start"]
@@ -28,7 +29,7 @@ def test_labelling_and_fit_through_the_launcher_on_two_ranks(tiny_spec, tmp_path
     assert {r["group"] for r in starts} == {0, 1}  # both ranks pulled labelling tasks
     assert advance(project)["state"] == "fitting"
     out = subprocess.run(cmd + ["-k", "2"], env=subprocess_env(), capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr[-2000:]  # a 2-rank group: rank 0 fits, rank 1 waits for it
+    assert out.returncode == 0, out.stderr[-2000:]  # worker processes, a 2-rank group: rank 0 fits, rank 1 waits
     assert advance(project)["state"] == "exploring"
 
 

@@ -52,7 +52,7 @@ _LABEL_IDENTITY = ("configurations", "reference", "crosscheck")
 #: Selected failure frames are broken by construction: they are screened only where the reference
 #: holds an S-S bond (:func:`~lpsens.train.selection.bonds_the_reference_holds`). Compressed
 #: copies and scans teach the wall: not screened.
-_SCREENED = ("bulk", "distorted", "md")
+_SCREENED = ("bulk", "distorted", "md", "failure_md")
 _FINAL = (JobStatus.DONE.value, JobStatus.FAILED.value)
 _DEFAULT_CROSSCHECK = {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(CrosscheckSpec()).items()}
 
@@ -340,12 +340,13 @@ def _add_explore_jobs(project, spec, g: int) -> None:
 
 
 def _select_next(project, spec, g: int, explore) -> int:
-    frames, census, origin = [], {}, []
+    frames, census, origin, temperature_K = [], {}, [], {}
     for job in sorted(explore, key=lambda j: j.id):
         if job.doc.get("status") != JobStatus.DONE.value:
             continue
         fr = ase.io.read(Path(job.path) / FRAMES_FILE, ":")
         census[fr[0].info["run"]] = job.doc.get("census_start")
+        temperature_K[fr[0].info["run"]] = float(job.sp["temperature_K"])
         frames.extend(fr)
         origin.extend([job.id] * len(fr))
     chosen = select(frames, n_failures=spec.iterate.select_failures, n_diverse=spec.iterate.select_diverse,
@@ -363,8 +364,48 @@ def _select_next(project, spec, g: int, explore) -> int:
         atoms.info = {}
         _add_label_job(project, spec, g + 1, Configuration(name, "selected", atoms))
     n_scans = _add_coordination_scans(project, spec, g, frames)
-    _note(project, g + 1, labels_created=len(chosen) + n_scans)
-    return len(chosen) + n_scans
+    n_md = _add_failure_md(project, spec, g, frames, temperature_K)
+    _note(project, g + 1, labels_created=len(chosen) + n_scans + n_md)
+    return len(chosen) + n_scans + n_md
+
+
+def _add_failure_md(project, spec, g: int, frames, temperature_K: dict) -> int:
+    """``[iterate] failure_md_steps``: per exploration run of generation ``g`` that broke, one
+    reference Langevin MD labelling task (config_type ``failure_md``, labelled in ``g + 1``) from
+    the run's last intact frame before its first broken one, at the run's temperature, fresh
+    Maxwell-Boltzmann velocities, no minimisation.
+
+    Why: the selected failure frames and the single-atom scans teach the reference along the
+    path the GAP took and along a rigid approach; the glasses of issue 10 reach a P with 5 S
+    along collective paths (an S's own P and neighbours moving with it) that neither samples.
+    The reference's own dynamics from the same place sample the region around that path with
+    the reference's forces. Frames the reference itself breaks are screened like ``md`` frames.
+    """
+    it = spec.iterate
+    if not it.failure_md_steps:
+        return 0
+    by_run: dict = {}
+    for f in frames:
+        by_run.setdefault(f.info.get("run", ""), []).append(f)
+    n = 0
+    for run in sorted(by_run):
+        start = None
+        for f in sorted(by_run[run], key=lambda f: int(f.info.get("md_step", -1))):
+            if check_frame(f.numbers, f.positions, f.cell.array):
+                break
+            start = f
+        else:
+            continue  # the run never broke
+        if start is None or run not in temperature_K:
+            continue  # broken from its first frame: no intact start
+        atoms = start.copy()
+        atoms.info = {}
+        atoms.arrays.pop("momenta", None)
+        md = {"temperature_K": temperature_K[run], "steps": it.failure_md_steps, "every": it.failure_md_every,
+              "timestep_fs": it.timestep_fs, "minimise_steps": 0}
+        n += _add_label_job(project, spec, g + 1, Configuration(
+            f"failure_md/{run}/step{int(start.info.get('md_step', -1))}", "failure_md", atoms, md=md))
+    return n
 
 
 def _add_coordination_scans(project, spec, g: int, frames) -> int:
@@ -437,11 +478,14 @@ def format_status(report: dict) -> str:
     return "\n".join(lines)
 
 
-def run_campaign(project, *, max_rounds: int = 1000, progress=None) -> dict:
-    """Advance and run the tasks in this process (serial launcher) until finished or stuck.
+def run_campaign(project, *, max_rounds: int = 1000, progress=None, isolate: bool = True) -> dict:
+    """Advance and run the tasks from this process (serial launcher) until finished or stuck.
 
     For packed runs use ``mpiexec -n N lpsens launch --root DIR`` between calls of
-    :func:`advance` instead. ``progress(state)`` is called with every state.
+    :func:`advance` instead. ``progress(state)`` is called with every state. ``isolate=False``
+    runs each task inside this process instead of a fresh worker process (as ``lpsens launch
+    --in-process``): no per-task start-up (imports, the reference model loaded once), but a
+    task that crashes the interpreter ends the campaign run (it resumes where it stopped).
 
     Raises
     ------
@@ -462,7 +506,7 @@ def run_campaign(project, *, max_rounds: int = 1000, progress=None) -> dict:
                                 "ROOT' and 'lpsens launch --root ROOT --retry-failed'", file=project.path)
         if state["state"] == "explore_failed":
             raise TrainingError(state["message"], file=project.path)
-        launch(project, options=LaunchOptions(progress_interval_s=0), install_signals=False)
+        launch(project, options=LaunchOptions(progress_interval_s=0, isolate=isolate), install_signals=False)
         new = advance(project)
         if new == state:
             raise TrainingError(f"no progress: {new['message']}; see 'lpsens train --status --root {project.path}'",

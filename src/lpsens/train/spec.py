@@ -160,6 +160,9 @@ class IterateSpec:
     coordination_scan_A: tuple[float, ...] = ()
     coordination_scan_centres: int = 2
     stretch_scan_A: tuple[float, ...] = ()
+    #: reference MD from the last intact frame before each run's first broken one (0: off)
+    failure_md_steps: int = 0
+    failure_md_every: int = 10
     backend: str = "quippy"
 
 
@@ -386,10 +389,15 @@ def _check(spec: TrainingSpec, file) -> None:
     if it.coordination_scan_centres < 1:
         raise SpecError(f"coordination_scan_centres = {it.coordination_scan_centres!r} must be >= 1 (P per exploration run)", file=file,
                         key="iterate.coordination_scan_centres")
+    if not (isinstance(it.failure_md_steps, int) and isinstance(it.failure_md_every, int) and it.failure_md_steps >= 0
+            and it.failure_md_every >= 1 and it.failure_md_steps % it.failure_md_every == 0):
+        raise SpecError(f"failure_md_steps = {it.failure_md_steps!r}, failure_md_every = {it.failure_md_every!r}: give "
+                        "whole numbers of MD steps, the first a multiple of the second (0 steps: off)", file=file,
+                        key="iterate.failure_md_steps")
     if "uf3" in (it.backend, g.backend) and not f.compile:
         raise SpecError("backend = \"uf3\" runs the compiled GAP: set [fit] compile = true", file=file, key="fit.compile")
     kinds = ("bulk", "distorted", "compressed", "md", "isolated", "dimer", "selected", "coordination_scan",
-             c.extra_frames_name)
+             "failure_md", c.extra_frames_name)
     unknown = [k for k in g.reference_config_types if k not in kinds]
     if unknown:
         raise SpecError(f"reference_config_types: unknown config_type {unknown[0]!r}; the campaign labels "
