@@ -77,6 +77,22 @@ def test_iteration_selects_a_deliberately_broken_frame(tiny_spec, tmp_path):
     assert _launch(project).exit_code == 0  # the exploration MD
     explore = _jobs(project, train_kind="explore", generation=0)[0]
     frames = ase.io.read(Path(explore.path) / FRAMES_FILE, ":")
+    # how the run ended, recorded for `lpsens train --status`: its first broken frame, found here directly
+    first = next((f for f in frames if check_frame(f.numbers, f.positions, f.cell.array)), None)
+    outcome = explore.doc["first_broken"]
+    if first is None:
+        assert outcome is None
+    else:
+        step = int(first.info["md_step"])
+        assert outcome["md_step"] == step and outcome["time_ps"] == pytest.approx(step * 2.0 / 1000)
+        assert outcome["reason"] == check_frame(first.numbers, first.positions, first.cell.array)[0].message
+    from lpsens.train.generations import format_status
+
+    runs = training_status(project)["generations"]["0"]["explorations"]
+    assert runs == [{"run": "glass x=75 800 K", "steps_requested": 40, "first_broken": outcome}]
+    text = format_status(training_status(project))
+    assert f"explorations: {int(first is None)} of 1 intact to the end" in text
+    assert (f"broken: glass x=75 800 K at {outcome['time_ps']:.3g} ps" in text) == (first is not None)
     # break one frame: two S of different units 1.5 A apart (S-S fusion)
     bad = frames[1]
     s = np.nonzero(bad.numbers == 16)[0]
@@ -418,5 +434,9 @@ def test_failure_md_starts_from_the_last_intact_frame_of_each_broken_run(tiny_sp
     assert run_train_task(job).status == "done"
     labelled = ase.io.read(Path(job.path) / "labelled.extxyz", ":")
     assert [f.info["md_step"] for f in labelled] == [10, 20]
+    # the verdicts per frame may come precomputed (one check_frame pass shared with the scans)
+    assert _add_failure_md(project, spec, 4, frames, {"hot": 800.0}, [False] * len(frames)) == 0
+    assert _add_failure_md(project, spec, 5, frames, {"hot": 800.0},
+                           [bool(check_frame(f.numbers, f.positions, f.cell.array)) for f in frames]) == 1
     off = dataclasses.replace(spec, iterate=dataclasses.replace(spec.iterate, failure_md_steps=0))
     assert _add_failure_md(project, off, 3, frames, {"hot": 800.0}) == 0

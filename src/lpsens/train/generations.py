@@ -363,13 +363,14 @@ def _select_next(project, spec, g: int, explore) -> int:
         atoms = f.copy()
         atoms.info = {}
         _add_label_job(project, spec, g + 1, Configuration(name, "selected", atoms))
-    n_scans = _add_coordination_scans(project, spec, g, frames)
-    n_md = _add_failure_md(project, spec, g, frames, temperature_K)
+    broken = [bool(check_frame(f.numbers, f.positions, f.cell.array)) for f in frames]  # one pass for both
+    n_scans = _add_coordination_scans(project, spec, g, frames, broken)
+    n_md = _add_failure_md(project, spec, g, frames, temperature_K, broken)
     _note(project, g + 1, labels_created=len(chosen) + n_scans + n_md)
     return len(chosen) + n_scans + n_md
 
 
-def _add_failure_md(project, spec, g: int, frames, temperature_K: dict) -> int:
+def _add_failure_md(project, spec, g: int, frames, temperature_K: dict, broken: list[bool] | None = None) -> int:
     """``[iterate] failure_md_steps``: per exploration run of generation ``g`` that broke, one
     reference Langevin MD labelling task (config_type ``failure_md``, labelled in ``g + 1``) from
     the run's last intact frame before its first broken one, at the run's temperature, fresh
@@ -384,14 +385,15 @@ def _add_failure_md(project, spec, g: int, frames, temperature_K: dict) -> int:
     it = spec.iterate
     if not it.failure_md_steps:
         return 0
+    broken = _broken(frames, broken)
     by_run: dict = {}
-    for f in frames:
-        by_run.setdefault(f.info.get("run", ""), []).append(f)
+    for f, bad in zip(frames, broken, strict=True):
+        by_run.setdefault(f.info.get("run", ""), []).append((f, bad))
     n = 0
     for run in sorted(by_run):
         start = None
-        for f in sorted(by_run[run], key=lambda f: int(f.info.get("md_step", -1))):
-            if check_frame(f.numbers, f.positions, f.cell.array):
+        for f, bad in sorted(by_run[run], key=lambda fb: int(fb[0].info.get("md_step", -1))):
+            if bad:
                 break
             start = f
         else:
@@ -408,7 +410,11 @@ def _add_failure_md(project, spec, g: int, frames, temperature_K: dict) -> int:
     return n
 
 
-def _add_coordination_scans(project, spec, g: int, frames) -> int:
+def _broken(frames, broken: list[bool] | None) -> list[bool]:
+    return broken if broken is not None else [bool(check_frame(f.numbers, f.positions, f.cell.array)) for f in frames]
+
+
+def _add_coordination_scans(project, spec, g: int, frames, broken: list[bool] | None = None) -> int:
     """``[iterate] coordination_scan_A`` / ``stretch_scan_A``: fifth-S and bond-stretch scans
     (config_type ``coordination_scan``) from the middle intact frame of every exploration run of
     generation ``g``, labelled in ``g + 1``; with ``[fit] drop_screened``, scans with a contact
@@ -423,8 +429,8 @@ def _add_coordination_scans(project, spec, g: int, frames) -> int:
     # a scan the fit would screen is not worth the reference's time: the next P is tried instead
     accept = (lambda a: not untrusted_contacts(a, limits)) if spec.fit.drop_screened and limits else None
     by_run: dict = {}
-    for f in frames:
-        if not check_frame(f.numbers, f.positions, f.cell.array):
+    for f, bad in zip(frames, _broken(frames, broken), strict=True):
+        if not bad:
             by_run.setdefault(f.info.get("run", ""), []).append(f)
     n = 0
     for run in sorted(by_run):
@@ -442,7 +448,9 @@ def _add_coordination_scans(project, spec, g: int, frames) -> int:
 
 
 def training_status(project) -> dict:
-    """Per generation: label/fit/explore task counts by status, and the generation record."""
+    """Per generation: label/fit/explore task counts by status, the generation record, and
+    ``explorations``: per finished exploration run, ``run``, ``steps_requested`` and
+    ``first_broken`` (``md_step``, ``time_ps``, ``reason``; ``None`` if it stayed intact)."""
     out = {"root": str(project.path), "generations": {}}
     for job in project:
         sp = job.sp
@@ -454,9 +462,33 @@ def training_status(project) -> dict:
         if st == JobStatus.FAILED.value:
             gen.setdefault("failed", []).append({"job": job.id, "name": sp.get("name", sp.get("train_kind")),
                                                  "reason": job.doc.get("reason")})
+        if sp.get("train_kind") == "explore" and st == JobStatus.DONE.value and "steps_requested" in job.doc:
+            gen.setdefault("explorations", []).append({
+                "run": _run_name(sp), "steps_requested": int(job.doc["steps_requested"]),
+                "first_broken": job.doc.get("first_broken")})
     for g, rec in (project.doc.get("generations") or {}).items():
         out["generations"].setdefault(g, {})["record"] = dict(rec)
+    for gen in out["generations"].values():
+        gen.get("explorations", []).sort(key=lambda r: r["run"])
     return out
+
+
+def _run_name(sp) -> str:
+    x = sp.get("x_Li2S_mol_pct")
+    return f"{sp['material']}{'' if x is None else f' x={float(x):g}'} {float(sp['temperature_K']):g} K"
+
+
+def _format_explorations(runs: list[dict]) -> list[str]:
+    """The exploration outcome of one generation: how many runs held their full length, the
+    steps they lasted before breaking (summed), and how each broken run broke."""
+    broken = [r for r in runs if r["first_broken"]]
+    lasted = sum(r["first_broken"]["md_step"] if r["first_broken"] else r["steps_requested"] for r in runs)
+    lines = [f"  explorations: {len(runs) - len(broken)} of {len(runs)} intact to the end; "
+             f"{lasted} of {sum(r['steps_requested'] for r in runs)} steps before the first broken frame"]
+    for r in broken:
+        b = r["first_broken"]
+        lines.append(f"    broken: {r['run']} at {b['time_ps']:.3g} ps (step {b['md_step']}): {b['reason']}")
+    return lines
 
 
 def format_status(report: dict) -> str:
@@ -473,6 +505,8 @@ def format_status(report: dict) -> str:
             lines.append(f"  selection: {rec['n_failures_found']} broken frame(s) found, {len(rec.get('selected', []))} selected")
         if rec.get("gap"):
             lines.append(f"  GAP: {rec['gap']} ({rec.get('n_train_frames')} training frames)")
+        if gen.get("explorations"):
+            lines.extend(_format_explorations(gen["explorations"]))
         for f in gen.get("failed", []):
             lines.append(f"  FAILED {f['job'][:8]} {f['name']}: {f['reason']}")
     return "\n".join(lines)

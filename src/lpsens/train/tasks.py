@@ -156,6 +156,21 @@ def _fit_task(job, spec) -> tuple[str, int]:
     return "done", record["n_train_frames"]
 
 
+def first_broken(frames, timestep_fs: float) -> dict | None:
+    """How an exploration run ended: its first frame that :func:`lpsens.chemistry.check_frame`
+    calls broken (``md_step``, ``time_ps``, ``reason``: the most severe breakage), or ``None``
+    when every frame is intact. A collapse (atoms closer than
+    :data:`~lpsens.train.exploration.COLLAPSE_A`) is broken too."""
+    from lpsens.chemistry import check_frame
+
+    for f in frames:
+        found = check_frame(f.numbers, f.positions, f.cell.array)
+        if found:
+            step = int(f.info.get("md_step", -1))
+            return {"md_step": step, "time_ps": step * timestep_fs / 1000.0, "reason": found[0].message}
+    return None
+
+
 def _explore_task(job, spec) -> tuple[str, int]:
     from lpsens.chemistry import unit_census
     from lpsens.structures import build_structure
@@ -187,7 +202,8 @@ def _explore_task(job, spec) -> tuple[str, int]:
     census = unit_census(frames[0].numbers, frames[0].positions, frames[0].cell.array).counts
     write_frames(job_dir / FRAMES_FILE, frames)
     job.doc.update({"minimised": rec, "census_start": census, "n_frames": len(frames), "backend": it.backend,
-                    "collapsed": bool(frames[-1].info.get("collapsed", False))})
+                    "collapsed": bool(frames[-1].info.get("collapsed", False)),
+                    "steps_requested": it.md_steps, "first_broken": first_broken(frames, it.timestep_fs)})
     return "done", len(frames)
 
 
