@@ -261,3 +261,28 @@ def test_a_slurm_tool_that_cannot_run_is_a_submit_error(tmp_path):
     with pytest.raises(SubmitError, match="cannot run .*squeue"):
         _slurm_state("4242", str(broken), "no-such-sacct")
     assert _slurm_state("4242", "no-such-squeue", "no-such-sacct") is None  # no SLURM tool: nobody can tell
+
+
+def test_training_script_runs_the_campaign_with_the_packed_launch_as_one_argument(tmp_path):
+    """--train: the job runs `lpsens train SPEC --root ROOT --run --launch "<launch command>"`;
+    the launch command, filters with quotes included, reaches lpsens train as one argument, with
+    the rank count expanded by the job's shell."""
+    import shlex
+
+    script = render_script(load_profile("generic"), root=ROOT, launch_args=LAUNCH_ARGS, python_env="/venv",
+                           train_spec="/home/user/train demo.toml")
+    (line,) = [ln.strip() for ln in script.splitlines() if " -m lpsens train " in ln]
+    assert line.endswith(" &")
+    argv = subprocess.run(["bash", "-c", f'set -- {line[:-2]}; printf "%s\\0" "$@"'], capture_output=True,
+                          text=True, env={**os.environ, "SLURM_NTASKS": "8"}, check=True).stdout.split("\0")[:-1]
+    assert argv[:9] == ["python", "-m", "lpsens", "train", "/home/user/train demo.toml", "--root", ROOT, "--run",
+                        "--launch"]
+    assert shlex.split(argv[9]) == ["mpiexec", "-n", "8", "python", "-m", "lpsens", "launch", "--root", ROOT,
+                                    *LAUNCH_ARGS]
+    assert shutil.which("shellcheck") is None or subprocess.run(
+        ["shellcheck", "-s", "bash", "-"], input=script, capture_output=True, text=True).returncode == 0
+
+
+def test_submit_train_needs_the_spec_file(tmp_path):
+    with pytest.raises(SubmitError, match=r"missing.toml: --train: no such training spec"):
+        submit(tmp_path, load_profile("generic"), train_spec=tmp_path / "missing.toml", dry_run=True)

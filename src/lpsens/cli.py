@@ -255,6 +255,9 @@ def _add_submit(sub):
                    help="run every task on this many ranks (passed to lpsens launch; default: the profile's, "
                    "else each job's potential.ranks_per_task)")
     p.add_argument("--dry-run", action="store_true", help="print the script to stdout; write and submit nothing")
+    p.add_argument("--train", type=Path, default=None, metavar="SPEC",
+                   help="run the training campaign of this spec in --root instead (lpsens train SPEC --run, each "
+                        "stage's tasks packed by the launch)")
     p.add_argument("launch_args", nargs=argparse.REMAINDER, help="after '--': options for lpsens launch")
     p.set_defaults(func=main_submit)
 
@@ -281,7 +284,7 @@ def main_submit(args) -> int:
         raise
     launch_args = args.launch_args[1:] if args.launch_args[:1] == ["--"] else args.launch_args
     text, path, job_id = submit(args.root, profile, launch_args=launch_args, jobscripts=args.jobscripts,
-                                dry_run=args.dry_run)
+                                dry_run=args.dry_run, train_spec=args.train)
     if args.dry_run:
         sys.stdout.write(text)
     else:
@@ -496,6 +499,9 @@ def _add_train(sub):
     p.add_argument("--in-process", action="store_true",
                    help="with --run: run the tasks inside this process, not in worker processes (no start-up per "
                         "task; a crashing task ends the run, which resumes where it stopped)")
+    p.add_argument("--launch", metavar="CMD", default=None,
+                   help="with --run: run each stage's tasks with this command, packed on its ranks (e.g. "
+                        "\"mpiexec -n 64 lpsens launch --in-process\"; --root is added); stop signals are passed on")
     p.add_argument("--generation", type=int, default=None, help="with --validate: the fit of this generation")
     p.add_argument("--json", type=Path, default=None, metavar="PATH",
                    help="with --validate/--status: also write JSON here (--validate default: ROOT/gates_g<G>.json)")
@@ -511,6 +517,22 @@ def main_train(args) -> int:
         print("Error: --in-process runs the tasks of --run; give both (or launch with 'lpsens launch --in-process')",
               file=sys.stderr)
         return 2
+    if args.launch is not None and not args.run:
+        print("Error: --launch runs the tasks of --run; give both", file=sys.stderr)
+        return 2
+    if args.launch is not None and args.in_process:
+        print("Error: --in-process and --launch both say how the tasks run; put --in-process into the --launch "
+              "command (e.g. --launch \"mpiexec -n 2 lpsens launch --in-process\")", file=sys.stderr)
+        return 2
+    launch_command = None
+    if args.launch is not None:
+        import shlex
+
+        launch_command = shlex.split(args.launch)
+        if "launch" not in launch_command:
+            print(f"Error: --launch {args.launch!r} does not run 'lpsens launch'; give e.g. "
+                  "\"mpiexec -n 2 lpsens launch --in-process\"", file=sys.stderr)
+            return 2
     if args.status or args.validate:
         project = generations.open_training(args.root)
         if args.status:
@@ -538,7 +560,7 @@ def main_train(args) -> int:
     if added:
         print(f"{args.root}: generation 0 with {added} labelling task(s)", file=sys.stderr)
     if args.run:
-        state = generations.run_campaign(project, isolate=not args.in_process,
+        state = generations.run_campaign(project, isolate=not args.in_process, launch_command=launch_command,
                                          progress=lambda s: print(f"[{s['state']}] {s['message']}", file=sys.stderr))
     else:
         state = generations.advance(project)

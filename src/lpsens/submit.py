@@ -173,13 +173,21 @@ def load_profile(name: str, *, jobscripts: str | Path | None = None, root: str |
         raise SubmitError(exc.reason, file=path, key=exc.key) from None
 
 
+def _in_double_quotes(word: str) -> str:
+    """``word`` (already shell-quoted) made safe inside a double-quoted shell string."""
+    return "".join("\\" + c if c in '\\"$`' else c for c in word)
+
+
 def render_script(profile: Profile, *, root: str | Path, launch_args: list[str] | tuple[str, ...] = (),
                   jobscripts: str | Path | None = None, job_name: str = "lpsens",
-                  python_env: str | Path | None = None) -> str:
+                  python_env: str | Path | None = None, train_spec: str | Path | None = None) -> str:
     """The sbatch script text for ``profile`` running ``lpsens launch`` on the project ``root``.
 
     ``root`` is used as given (absolute paths make the script independent of the submit
     directory); ``launch_args`` are extra ``lpsens launch`` options (filters, --max-retries...).
+    With ``train_spec`` the script runs a whole training campaign in the allocation instead:
+    ``lpsens train SPEC --root ROOT --run --launch "<the launch command>"`` advances the
+    campaign and runs each stage's tasks with the same packed launch (docs/training.md).
 
     Raises
     ------
@@ -208,6 +216,11 @@ def render_script(profile: Profile, *, root: str | Path, launch_args: list[str] 
                q(profile.python), "-m", "lpsens", "launch", "--root", q(root_s),
                *(["--ranks-per-task", str(profile.ranks_per_task)] if profile.ranks_per_task else []),
                *(q(a) for a in launch_args)]
+    if train_spec is not None:
+        # the launch command becomes one argument of `lpsens train --launch`, expanded by this shell
+        inner = " ".join(a[1:-1] if a.startswith('"${') else _in_double_quotes(a) for a in command)
+        command = [q(profile.python), "-m", "lpsens", "train", q(str(train_spec)), "--root", q(root_s), "--run",
+                   "--launch", f'"{inner}"']
     try:
         return template.substitute(
             profile=profile.name, description=profile.description or "", job_name=q(job_name),
@@ -236,10 +249,12 @@ def _append(path: Path, record: dict) -> None:
 
 
 def submit(root: str | Path, profile: Profile, *, launch_args=(), jobscripts=None, dry_run: bool = False,
-           sbatch: str = "sbatch") -> tuple[str, Path | None, str | None]:
+           sbatch: str = "sbatch", train_spec: str | Path | None = None) -> tuple[str, Path | None, str | None]:
     """Render, write and ``sbatch`` the script; returns ``(text, script path, SLURM job id)``.
 
-    With ``dry_run`` nothing is written or submitted (path and id are ``None``).
+    With ``dry_run`` nothing is written or submitted (path and id are ``None``). With
+    ``train_spec`` the job runs the training campaign of that spec in ``root`` (see
+    :func:`render_script`); the spec path is made absolute.
 
     Raises
     ------
@@ -247,7 +262,13 @@ def submit(root: str | Path, profile: Profile, *, launch_args=(), jobscripts=Non
         If sbatch is not on PATH, fails, or answers without a job id.
     """
     root = Path(root).resolve()
-    text = render_script(profile, root=root, launch_args=launch_args, jobscripts=jobscripts)
+    if train_spec is not None:
+        train_spec = Path(train_spec).resolve()
+        if not train_spec.is_file():
+            raise SubmitError("no such training spec; give the TOML file of the campaign", file=train_spec,
+                              option="--train")
+    text = render_script(profile, root=root, launch_args=launch_args, jobscripts=jobscripts,
+                         job_name="lpsens-train" if train_spec is not None else "lpsens", train_spec=train_spec)
     if dry_run:
         return text, None, None
     exe = shutil.which(sbatch)
@@ -276,7 +297,8 @@ def submit(root: str | Path, profile: Profile, *, launch_args=(), jobscripts=Non
         raise SubmitError(f"unexpected sbatch output {proc.stdout.strip()!r}", file=path)
     _append(submissions_path(root), {"time": time.time(), "slurm_job_id": job_id, "script": str(path),
                                      "profile": profile.name, "n_ranks": profile.n_ranks,
-                                     "walltime": profile.walltime, "launch_args": list(launch_args)})
+                                     "walltime": profile.walltime, "launch_args": list(launch_args),
+                                     **({"train_spec": str(train_spec)} if train_spec is not None else {})})
     return text, path, job_id
 
 

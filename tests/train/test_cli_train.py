@@ -41,6 +41,11 @@ def test_gap_fit_failure_and_status(tiny_spec, tmp_path):
     spec = tiny_spec(fit_extra="sigma = [0.005, 0.0, 0.0, 0.0]")
     line = _one_error_line(_lpsens("train", str(spec), "--root", str(tmp_path / "c"), "--in-process"))  # without --run
     assert "--in-process" in line and not (tmp_path / "c").exists()
+    for bad, says in ((["--launch", "mpiexec -n 2 lpsens launch"], "--launch runs the tasks of --run"),
+                      (["--run", "--in-process", "--launch", "mpiexec -n 2 lpsens launch"], "put --in-process into"),
+                      (["--run", "--launch", "mpiexec -n 2 sleep 1"], "does not run 'lpsens launch'")):
+        line = _one_error_line(_lpsens("train", str(spec), "--root", str(tmp_path / "c"), *bad))
+        assert says in line and not (tmp_path / "c").exists()
     out = _lpsens("train", str(spec), "--root", str(tmp_path / "c"), "--run", "--in-process")
     err = [ln for ln in out.stderr.splitlines() if ln.startswith("Error: ")]
     assert out.returncode != 0 and len(err) == 1

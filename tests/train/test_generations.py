@@ -440,3 +440,17 @@ def test_failure_md_starts_from_the_last_intact_frame_of_each_broken_run(tiny_sp
                            [bool(check_frame(f.numbers, f.positions, f.cell.array)) for f in frames]) == 1
     off = dataclasses.replace(spec, iterate=dataclasses.replace(spec.iterate, failure_md_steps=0))
     assert _add_failure_md(project, off, 3, frames, {"hot": 800.0}) == 0
+
+
+def test_a_launch_command_that_dies_is_an_error_naming_it(tiny_spec, tmp_path):
+    """run_campaign(launch_command=...): status 0 or 1 (a task failed) lets the campaign go on;
+    anything else stops it with one error naming the command and its status, nothing advanced."""
+    from lpsens.errors import TrainingError
+
+    project, _ = init_training(load_training_spec(tiny_spec()), tmp_path / "c")
+    dies = [sys.executable, "-c", "import sys; sys.exit(3)", "launch"]
+    with pytest.raises(TrainingError, match=r"ended with status 3; see its messages above"):
+        run_campaign(project, launch_command=dies)
+    assert advance(project)["state"] == "labelling"
+    with pytest.raises(TrainingError, match=r"cannot run the launch command .*no-such-mpiexec"):
+        run_campaign(project, launch_command=["/no-such-mpiexec", "lpsens", "launch"])

@@ -15,22 +15,22 @@ MPIEXEC = Path(sys.executable).parent / "mpiexec"
 
 
 @pytest.mark.mpi
-def test_labelling_and_fit_through_the_launcher_on_two_ranks(tiny_spec, tmp_path):
+def test_fit_on_a_two_rank_group_of_worker_processes(tiny_spec, tmp_path):
+    """The fit as one task of a 2-rank group (``-k 2``, worker processes): rank 0 fits, rank 1 waits.
+    (Labels packed on both ranks: test_campaign_in_one_allocation_stops_on_usr1_and_resumes.)"""
+    from lpsens.launch.launcher import LaunchOptions, launch
+
     root = tmp_path / "c"
     project, n = init_training(load_training_spec(tiny_spec()), root)
-    cmd = [str(MPIEXEC), "-n", "2", sys.executable, "-m", "lpsens", "launch", "--root", str(root),
-           "--progress-interval", "0"]
-    # labels as train_demo.toml launches them (--in-process: the reference loaded once per rank)
-    out = subprocess.run(cmd + ["--in-process"], env=subprocess_env(), capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert all(j.doc["status"] == "done" for j in project)
-    starts = [r for r in read_journal(journal_path(root)) if r.get("event") == "start"]
-    assert len(starts) == n
-    assert {r["group"] for r in starts} == {0, 1}  # both ranks pulled labelling tasks
+    assert launch(project, options=LaunchOptions(progress_interval_s=0, isolate=False), install_signals=False).exit_code == 0
     assert advance(project)["state"] == "fitting"
-    out = subprocess.run(cmd + ["-k", "2"], env=subprocess_env(), capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr[-2000:]  # worker processes, a 2-rank group: rank 0 fits, rank 1 waits
+    cmd = [str(MPIEXEC), "-n", "2", sys.executable, "-m", "lpsens", "launch", "--root", str(root),
+           "--progress-interval", "0", "-k", "2"]
+    out = subprocess.run(cmd, env=subprocess_env(), capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
     assert advance(project)["state"] == "exploring"
+    (fit,) = [r for r in read_journal(journal_path(root)) if r.get("event") == "start"][-1:]
+    assert fit["job"] == next(iter(project.find_jobs({"train_kind": "fit"}))).id
 
 
 def test_unknown_train_kind_fails_only_that_job(tiny_spec, tmp_path):
@@ -56,3 +56,67 @@ def test_launcher_cost_of_training_tasks(tiny_spec, tmp_path):
     assert costs["bulk"].steps_left == 1 and costs["bulk"].cls == "train_label"
     assert costs["md"].steps_left == 20 + 2  # 20 MD steps + 2 labelled snapshots
     assert costs["md"].n_atoms == costs["bulk"].n_atoms > 1
+
+
+@pytest.mark.mpi
+def test_campaign_in_one_allocation_stops_on_usr1_and_resumes(tiny_spec, tmp_path):
+    """`lpsens submit --train`'s job script, run with bash outside SLURM on 2 ranks: the labels are
+    packed on both ranks; USR1 (SLURM's warning before the walltime) reaches the reference MD task
+    through lpsens train and mpiexec, which checkpoints it and stops the campaign without advancing;
+    the same script resumes it and finishes."""
+    import os
+    import signal
+    import time
+
+    import ase.io
+
+    from lpsens.submit import load_profile, render_script
+    from lpsens.train.labelling import PARTIAL_FILE
+
+    spec_path = tiny_spec()
+    text = spec_path.read_text().replace("md_steps = 20\nmd_every = 10", "md_steps = 200\nmd_every = 10")
+    spec_path.write_text(text.replace("max_generations = 1", "max_generations = 0")
+                         .replace('crystals = ["gamma_Li3PS4"]', "crystals = []"))
+    root = tmp_path / "c"
+    (root / ".lpsens" / "submit").mkdir(parents=True)  # as `lpsens submit` leaves it: the script's log folder
+    profile = load_profile("generic").with_overrides(python=sys.executable, setup=(), ranks_per_node=2)
+    script = tmp_path / "train.sbatch"
+    script.write_text(render_script(profile, root=root, train_spec=spec_path,
+                                    launch_args=["--in-process", "--progress-interval", "0"]))
+    env = {**subprocess_env(), "PATH": f"{MPIEXEC.parent}{os.pathsep}{os.environ['PATH']}"}
+    env.pop("SLURM_NTASKS", None)
+    p = subprocess.Popen(["bash", str(script)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        t0 = time.time()
+        partial = None
+        while time.time() - t0 < 120 and p.poll() is None:
+            md = [d for d in root.glob("workspace/*") if (d / PARTIAL_FILE).exists()] if root.exists() else []
+            if md and len(ase.io.read(md[0] / PARTIAL_FILE, ":")) >= 2:
+                partial = md[0]
+                break
+            time.sleep(0.2)
+        assert partial is not None, "the reference MD task never wrote a checkpoint"
+        p.send_signal(signal.SIGUSR1)
+        out, err = p.communicate(timeout=120)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 0, err[-3000:]
+    assert "[stopped] generation 0: stopped by SIGUSR1 during 'labelling'" in out
+    from lpsens.train.generations import open_training
+
+    project = open_training(root)
+    md_job = project.open_job(id=partial.name)
+    assert md_job.doc["status"] == "timeout"  # checkpointed, not lost, not failed
+    assert not list(project.find_jobs({"train_kind": "fit"}))  # nothing advanced after the signal
+    n_before = len(ase.io.read(partial / PARTIAL_FILE, ":"))
+    out = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "[finished] generation 0" in out.stdout
+    assert md_job.doc["status"] == "done" and md_job.doc["n_labelled"] == 200 // 10
+    starts = [r for r in read_journal(journal_path(root)) if r.get("event") == "start"]
+    assert {r["group"] for r in starts if r.get("job") != md_job.id} == {0, 1}  # both ranks pulled labels
+    resumed = [r for r in starts if r.get("job") == md_job.id]
+    assert len(resumed) == 2 and n_before >= 2  # started, stopped, resumed from its checkpoint
+    (fit,) = project.find_jobs({"train_kind": "fit"})
+    assert (Path(fit.path) / "gap.xml").exists()

@@ -512,38 +512,118 @@ def format_status(report: dict) -> str:
     return "\n".join(lines)
 
 
-def run_campaign(project, *, max_rounds: int = 1000, progress=None, isolate: bool = True) -> dict:
-    """Advance and run the tasks from this process (serial launcher) until finished or stuck.
+def run_campaign(project, *, max_rounds: int = 1000, progress=None, isolate: bool = True,
+                 launch_command: list[str] | None = None) -> dict:
+    """Advance and run the tasks until finished or stuck: the whole campaign from one command.
 
-    For packed runs use ``mpiexec -n N lpsens launch --root DIR`` between calls of
-    :func:`advance` instead. ``progress(state)`` is called with every state. ``isolate=False``
-    runs each task inside this process instead of a fresh worker process (as ``lpsens launch
-    --in-process``): no per-task start-up (imports, the reference model loaded once), but a
-    task that crashes the interpreter ends the campaign run (it resumes where it stopped).
+    Without ``launch_command`` the tasks run from this process (the serial launcher);
+    ``isolate=False`` runs each inside this process instead of a fresh worker process (as
+    ``lpsens launch --in-process``): no per-task start-up (imports, the reference model loaded
+    once), but a task that crashes the interpreter ends the campaign run (it resumes where it
+    stopped). With ``launch_command`` (e.g. ``["mpiexec", "-n", "64", "python", "-m",
+    "lpsens", "launch", "--in-process"]``; ``--root`` is added when missing) each stage's tasks
+    run through that command, packed on its ranks, and this process only advances between
+    launches: the form for one SLURM allocation (``lpsens submit --train SPEC``). SIGTERM,
+    SIGUSR1 and SIGINT received meanwhile are passed to the launch (its tasks checkpoint and stop)
+    and end the run with state ``stopped``, without advancing; the same command resumes.
+    ``progress(state)`` is called with every state.
 
     Raises
     ------
     TrainingError
-        A stage's tasks ran but the campaign cannot move on (all failed, or a failed fit).
+        A stage's tasks ran but the campaign cannot move on (all failed, or a failed fit), or the
+        launch command could not run or ended other than with status 0 or 1 (1: a task failed,
+        which the campaign handles).
     """
     from lpsens.errors import TrainingError
     from lpsens.launch.launcher import LaunchOptions, launch
 
+    runner = _SubprocessLauncher(project, launch_command) if launch_command else None
     state = advance(project)
-    for _ in range(max_rounds):
-        if progress is not None:
-            progress(state)
-        if state["state"] == "finished":
-            return state
-        if state["state"] == "fit_failed":
-            raise TrainingError(state["message"] + "; fix [fit] in the spec, then run 'lpsens train SPEC --root "
-                                "ROOT' and 'lpsens launch --root ROOT --retry-failed'", file=project.path)
-        if state["state"] == "explore_failed":
-            raise TrainingError(state["message"], file=project.path)
-        launch(project, options=LaunchOptions(progress_interval_s=0, isolate=isolate), install_signals=False)
-        new = advance(project)
-        if new == state:
-            raise TrainingError(f"no progress: {new['message']}; see 'lpsens train --status --root {project.path}'",
-                                file=project.path)
-        state = new
+    try:
+        for _ in range(max_rounds):
+            if progress is not None:
+                progress(state)
+            if state["state"] == "finished":
+                return state
+            if state["state"] == "fit_failed":
+                raise TrainingError(state["message"] + "; fix [fit] in the spec, then run 'lpsens train SPEC --root "
+                                    "ROOT' and 'lpsens launch --root ROOT --retry-failed'", file=project.path)
+            if state["state"] == "explore_failed":
+                raise TrainingError(state["message"], file=project.path)
+            if runner is None:
+                launch(project, options=LaunchOptions(progress_interval_s=0, isolate=isolate), install_signals=False)
+            elif runner.run():
+                state = _state("stopped", state["generation"], f"stopped by {runner.stopped_by} during '{state['state']}'"
+                               f"; the same command resumes")
+                if progress is not None:
+                    progress(state)
+                return state
+            new = advance(project)
+            if new == state:
+                raise TrainingError(f"no progress: {new['message']}; see 'lpsens train --status --root {project.path}'",
+                                    file=project.path)
+            state = new
+    finally:
+        if runner is not None:
+            runner.restore()
     return state
+
+
+class _SubprocessLauncher:
+    """Runs the launch command as a child process and passes stop signals on to it."""
+
+    SIGNALS = ("SIGTERM", "SIGUSR1", "SIGINT")
+
+    def __init__(self, project, command: list[str]):
+        import signal
+
+        self.command = [*command, *(() if "--root" in command else ("--root", str(project.path)))]
+        self.root = project.path
+        self.child = None
+        self.stopped_by: str | None = None
+        self._old = {}
+        for name in self.SIGNALS:
+            signum = getattr(signal, name)
+            self._old[signum] = signal.signal(signum, self._forward)
+
+    def _forward(self, signum, _frame):
+        import signal
+
+        self.stopped_by = signal.Signals(signum).name
+        if self.child is not None and self.child.poll() is None:
+            self.child.send_signal(signum)
+
+    def run(self) -> bool:
+        """One launch; True if a stop signal arrived (before or during it)."""
+        import subprocess
+
+        from lpsens.errors import TrainingError
+
+        if self.stopped_by:
+            return True
+        try:
+            self.child = subprocess.Popen(self.command)
+        except OSError as exc:
+            raise TrainingError(f"cannot run the launch command {' '.join(self.command)!r}: {exc}; give a command "
+                                "that runs 'lpsens launch' (e.g. 'mpiexec -n 2 lpsens launch')", file=self.root) from None
+        while True:
+            try:
+                code = self.child.wait()
+                break
+            except InterruptedError:  # pragma: no cover -- PEP 475 retries wait() itself
+                continue
+        self.child = None
+        if self.stopped_by:
+            return True
+        if code not in (0, 1):
+            raise TrainingError(f"the launch command {' '.join(self.command)!r} ended with status {code}; see its "
+                                "messages above, fix the cause and run the same 'lpsens train' command again",
+                                file=self.root)
+        return False
+
+    def restore(self) -> None:
+        import signal
+
+        for signum, old in self._old.items():
+            signal.signal(signum, old)
