@@ -62,8 +62,10 @@ def test_gap_fit_failure_is_one_clear_error(tmp_path):
     import ase.io
 
     ase.io.write(train, [_labelled(a, -10.0, "bulk")])
-    spec = FitSpec(sigma=(0.005, 0.0, 0.0, 0.0))  # zero force sigma: gap_fit refuses
+    spec = FitSpec(sigma=(0.005, 0.0, 0.0, 0.0), theta_3b_A=0.7)  # zero force sigma: gap_fit refuses
     cmd = fit.gap_fit_command(spec, {"Li": 0.0, "P": 0.0, "S": 0.0}, train, tmp_path / "gap.xml", None, 1)
+    d2, d3 = next(a for a in cmd if a.startswith("gap={")).strip("gap={}").split(" : ")
+    assert "theta_uniform=1 " in d2 and "theta_uniform=0.7 " in d3  # [fit] theta_2b_A (default), theta_3b_A
     with pytest.raises(TrainingError, match=r"gap_fit failed \(exit [1-9]") as err:
         fit.run_gap_fit(cmd, tmp_path / "gap_fit.log", tmp_path / "gap.xml")
     assert "\n" not in str(err.value)

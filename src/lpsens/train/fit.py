@@ -251,9 +251,9 @@ def gap_fit_command(spec: FitSpec, e0: dict, train_file: Path, gp_file: Path, co
                     seed: int) -> list[str]:
     """The gap_fit argument list (2b + 3b, per-config_type sigma, e0, optional core)."""
     d2 = (f"distance_2b cutoff={spec.cutoff_2b_A:g} cutoff_transition_width=1.0 covariance_type=ard_se "
-          f"delta={spec.delta_2b:g} theta_uniform=1.0 sparse_method=uniform n_sparse={spec.n_sparse_2b} add_species=T")
+          f"delta={spec.delta_2b:g} theta_uniform={spec.theta_2b_A:g} sparse_method=uniform n_sparse={spec.n_sparse_2b} add_species=T")
     d3 = (f"angle_3b cutoff={spec.cutoff_3b_A:g} cutoff_transition_width=0.6 covariance_type=ard_se "
-          f"delta={spec.delta_3b:g} theta_uniform=1.0 sparse_method=random n_sparse={spec.n_sparse_3b} add_species=T")
+          f"delta={spec.delta_3b:g} theta_uniform={spec.theta_3b_A:g} sparse_method=random n_sparse={spec.n_sparse_3b} add_species=T")
     cmd = [gap_fit_binary(), f"at_file={train_file}", f"gap={{{d2} : {d3}}}",
            "default_sigma={" + " ".join(f"{v:g}" for v in spec.sigma) + "}",
            "e0={" + ":".join(f"{s}:{e0[s]:.8f}" for s in SPECIES) + "}",

@@ -121,6 +121,8 @@ class FitSpec:
     cutoff_3b_A: float = 3.2
     n_sparse_3b: int = 100
     delta_3b: float = 0.1
+    theta_2b_A: float = 1.0
+    theta_3b_A: float = 1.0
     sigma: tuple[float, ...] = (0.005, 0.15, 0.0, 0.0)
     config_type_sigma: dict = field(default_factory=dict)
     e0_eV: dict = field(default_factory=dict)
@@ -312,6 +314,11 @@ def _check(spec: TrainingSpec, file) -> None:
         raise SpecError("min_bridged_P_fraction must be in [0, 1]", file=file, key="crosscheck.min_bridged_P_fraction")
     if x.force_rms_eV_A <= 0:
         raise SpecError("force_rms_eV_A must be > 0 (eV/Å)", file=file, key="crosscheck.force_rms_eV_A")
+    for key in ("theta_2b_A", "theta_3b_A"):
+        v = getattr(f, key)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.05 <= v <= 10.0:
+            raise SpecError(f"{key} = {v!r}: give the kernel length scale in Å, between 0.05 and 10 (default 1.0)",
+                            file=file, key=f"fit.{key}")
     if f.e0_method not in ("isolated", "composition"):
         raise SpecError(f"e0_method = {f.e0_method!r}; allowed: isolated, composition", file=file, key="fit.e0_method")
     if f.core not in CORES:
