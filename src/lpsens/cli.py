@@ -528,7 +528,11 @@ def main_train(args) -> int:
     if args.launch is not None:
         import shlex
 
-        launch_command = shlex.split(args.launch)
+        try:
+            launch_command = shlex.split(args.launch)
+        except ValueError as exc:
+            print(f"Error: --launch {args.launch!r}: {exc}; quote it as a shell would", file=sys.stderr)
+            return 2
         if "launch" not in launch_command:
             print(f"Error: --launch {args.launch!r} does not run 'lpsens launch'; give e.g. "
                   "\"mpiexec -n 2 lpsens launch --in-process\"", file=sys.stderr)
@@ -560,8 +564,12 @@ def main_train(args) -> int:
     if added:
         print(f"{args.root}: generation 0 with {added} labelling task(s)", file=sys.stderr)
     if args.run:
+        def progress(s):  # the final state is the stdout line below
+            if s["state"] not in ("finished", "stopped"):
+                print(f"[{s['state']}] {s['message']}", file=sys.stderr)
+
         state = generations.run_campaign(project, isolate=not args.in_process, launch_command=launch_command,
-                                         progress=lambda s: print(f"[{s['state']}] {s['message']}", file=sys.stderr))
+                                         progress=progress)
     else:
         state = generations.advance(project)
         if state["state"] not in ("finished", "fit_failed", "explore_failed"):

@@ -141,6 +141,11 @@ class TrainingError(LpsensError, RuntimeError):
     """A training-campaign step failed (reference calculator, gap_fit, selection, gates)."""
 
 
+class FitStopped(TrainingError):
+    """gap_fit was stopped by a stop signal (a launch's walltime or USR1) before it finished:
+    not a failure of the spec; the fit task ends as ``timeout`` and reruns at the next launch."""
+
+
 class DemoError(LpsensError, RuntimeError):
     """A stage of the demo failed; the message names the stage and the command to rerun it."""
 

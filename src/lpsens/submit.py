@@ -235,6 +235,15 @@ def render_script(profile: Profile, *, root: str | Path, launch_args: list[str] 
         raise SubmitError(f"template placeholder problem: {exc}", file=TEMPLATE_NAME) from None
 
 
+def _check_training(spec_path: Path, root: Path) -> None:
+    """Refuse now what the job would refuse when it starts: a bad spec, or a root that holds an MD
+    project or another campaign (raises the spec's or the project's own error)."""
+    from lpsens.train.generations import check_campaign
+    from lpsens.train.spec import load_training_spec
+
+    check_campaign(load_training_spec(spec_path), root)
+
+
 def submissions_path(root: str | Path) -> Path:
     return Path(root) / ".lpsens" / "submissions.jsonl"
 
@@ -265,8 +274,9 @@ def submit(root: str | Path, profile: Profile, *, launch_args=(), jobscripts=Non
     if train_spec is not None:
         train_spec = Path(train_spec).resolve()
         if not train_spec.is_file():
-            raise SubmitError("no such training spec; give the TOML file of the campaign", file=train_spec,
-                              option="--train")
+            raise SubmitError(("is a directory" if train_spec.is_dir() else "no such training spec")
+                              + "; give the TOML file of the campaign", file=train_spec, option="--train")
+        _check_training(train_spec, root)
     text = render_script(profile, root=root, launch_args=launch_args, jobscripts=jobscripts,
                          job_name="lpsens-train" if train_spec is not None else "lpsens", train_spec=train_spec)
     if dry_run:

@@ -43,7 +43,8 @@ def test_gap_fit_failure_and_status(tiny_spec, tmp_path):
     assert "--in-process" in line and not (tmp_path / "c").exists()
     for bad, says in ((["--launch", "mpiexec -n 2 lpsens launch"], "--launch runs the tasks of --run"),
                       (["--run", "--in-process", "--launch", "mpiexec -n 2 lpsens launch"], "put --in-process into"),
-                      (["--run", "--launch", "mpiexec -n 2 sleep 1"], "does not run 'lpsens launch'")):
+                      (["--run", "--launch", "mpiexec -n 2 sleep 1"], "does not run 'lpsens launch'"),
+                      (["--run", "--launch", "mpiexec -n 2 lpsens launch 'x"], "No closing quotation")):
         line = _one_error_line(_lpsens("train", str(spec), "--root", str(tmp_path / "c"), *bad))
         assert says in line and not (tmp_path / "c").exists()
     out = _lpsens("train", str(spec), "--root", str(tmp_path / "c"), "--run", "--in-process")
@@ -60,3 +61,29 @@ def test_gap_fit_failure_and_status(tiny_spec, tmp_path):
     assert rerun.returncode == 0, rerun.stderr
     after = _lpsens("train", str(spec), "--root", str(tmp_path / "c"))
     assert "[exploring]" in after.stdout
+
+
+def test_submit_train_refuses_now_what_the_job_would_refuse(tiny_spec, tmp_path):
+    """`lpsens submit --train`: a bad spec, a root with an MD project or another campaign's labels
+    are one error line at submission, not a failed job hours later; nothing is written."""
+    import signac
+
+    spec = tiny_spec()
+    bad = tiny_spec(fit_extra="theta_3b_A = 0.0", name="bad.toml")
+    md = tmp_path / "md"
+    signac.init_project(str(md)).doc["kind"] = "md"
+    other = tiny_spec(name="other.toml")
+    other.write_text(other.read_text().replace("rattle_A = [0.05]", "rattle_A = [0.07]"))
+    from lpsens.train.generations import init_training
+    from lpsens.train.spec import load_training_spec
+
+    init_training(load_training_spec(spec), tmp_path / "c")
+    for args, says in (([str(tmp_path / "new"), str(bad)], "fit.theta_3b_A"),
+                       ([str(md), str(spec)], "is not a training campaign"),
+                       ([str(tmp_path / "c"), str(other)], "[configurations] differ"),
+                       ([str(tmp_path / "new"), str(tmp_path)], "is a directory")):
+        line = _one_error_line(_lpsens("submit", "--root", args[0], "--train", args[1], "--dry-run"))
+        assert says in line, line
+    assert not (tmp_path / "new").exists() and not (md / ".lpsens").exists()
+    ok = _lpsens("submit", "--root", str(tmp_path / "c"), "--train", str(spec), "--dry-run")
+    assert ok.returncode == 0 and f"train {spec} --root {tmp_path / 'c'} --run --launch" in ok.stdout

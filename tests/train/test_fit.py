@@ -256,3 +256,23 @@ def test_a_rewritten_training_file_is_not_read_through_quips_old_index(tmp_path)
     fit.run_gap_fit(fit.gap_fit_command(spec, e0, train, tmp_path / "b.xml", None, 1), tmp_path / "log", tmp_path / "b.xml",
                     n_energies=4)
     assert (tmp_path / "b.xml").exists()
+
+
+def test_gap_fit_stopped_by_the_launcher_or_a_signal_is_not_a_failed_fit(tmp_path):
+    """A stop request terminates gap_fit (it cannot checkpoint) and a signal-killed gap_fit is
+    FitStopped, which the fit task reports as timeout (rerun at the next launch), not 'fix [fit]'."""
+    import sys
+    import time
+
+    from lpsens.errors import FitStopped
+
+    gp = tmp_path / "gap.xml"
+    t0 = time.monotonic()
+    with pytest.raises(FitStopped, match="stopped by SIGTERM before it finished"):
+        fit.run_gap_fit([sys.executable, "-c", "import time; time.sleep(60)"], tmp_path / "log", gp,
+                        should_stop=lambda: time.monotonic() - t0 > 0.5)
+    assert time.monotonic() - t0 < 20 and not gp.exists()
+    killed = "import os, signal, pathlib; pathlib.Path('gap.xml').write_text('half'); os.kill(os.getpid(), signal.SIGUSR1)"
+    with pytest.raises(FitStopped, match="stopped by SIGUSR1"):
+        fit.run_gap_fit([sys.executable, "-c", killed], tmp_path / "log", gp)
+    assert not gp.exists()  # a half-written output never looks complete

@@ -55,6 +55,16 @@ def test_generation0_by_the_protocol(tiny_spec, tmp_path):
     assert types.count("dimer") == 30 and types.count("md") == 2 and types.count("isolated") == 3
     assert project.doc["kind"] == "training"
     assert init_training(spec, tmp_path / "c")[1] == 0  # same spec: nothing added
+    assert "generation0_incomplete" not in project.doc
+    # interrupted while generation 0 was written (a signal, a kill): the next call completes it
+    jobs = sorted(project.find_jobs({"train_kind": "label"}), key=lambda j: j.id)
+    for j in jobs[:5]:
+        j.remove()
+    jobs[5].doc.clear()  # made, its document not yet written
+    project.doc["generation0_incomplete"] = True
+    assert init_training(spec, tmp_path / "c")[1] == 6
+    assert sorted(j.doc["config_type"] for j in project) == sorted(types)
+    assert "generation0_incomplete" not in project.doc and project.doc["generations"]["0"]["labels_created"] == n
     other = tiny_spec(calculator="pair_reference:FailingMorse", name="other.toml")
     with pytest.raises(ProjectError, match=r"\[reference\] differ"):
         init_training(load_training_spec(other), tmp_path / "c")
@@ -92,7 +102,10 @@ def test_iteration_selects_a_deliberately_broken_frame(tiny_spec, tmp_path):
     assert runs == [{"run": "glass x=75 800 K", "steps_requested": 40, "first_broken": outcome}]
     text = format_status(training_status(project))
     assert f"explorations: {int(first is None)} of 1 intact to the end" in text
-    assert (f"broken: glass x=75 800 K at {outcome['time_ps']:.3g} ps" in text) == (first is not None)
+    if first is not None:
+        when = f"at {outcome['time_ps']:.3g} ps" if outcome["md_step"] else "from the start (its minimised structure)"
+        assert f"broken: glass x=75 800 K {when}: {outcome['reason']}" in text
+    json.dumps(training_status(project))  # --status --json: plain values only
     # break one frame: two S of different units 1.5 A apart (S-S fusion)
     bad = frames[1]
     s = np.nonzero(bad.numbers == 16)[0]

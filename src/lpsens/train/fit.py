@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import unicodedata
@@ -26,7 +27,7 @@ import numpy as np
 from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
 
-from lpsens.errors import TrainingError
+from lpsens.errors import FitStopped, TrainingError
 from lpsens.potential.prior import TetrahedralPrior
 from lpsens.train.configurations import scan_atoms
 from lpsens.train.labelling import write_frames
@@ -269,20 +270,45 @@ def gap_fit_command(spec: FitSpec, e0: dict, train_file: Path, gp_file: Path, co
     return cmd
 
 
-def run_gap_fit(cmd: list[str], log_file: Path, gp_file: Path, n_energies: int | None = None) -> None:
+def run_gap_fit(cmd: list[str], log_file: Path, gp_file: Path, n_energies: int | None = None,
+                should_stop=None) -> None:
     """Run gap_fit; on failure raise with the log's last line.
 
     ``n_energies``: the training file's frame count; gap_fit's own count of the energies it read
     must equal it (it fits forces alone, without a word, when its reader misses the energies).
+    ``should_stop()`` (the launcher's stop request) is polled every second; when it turns true
+    gap_fit is terminated (it cannot checkpoint).
 
     Raises
     ------
+    FitStopped
+        Terminated on ``should_stop`` or killed by a signal (gp_file removed).
     TrainingError
         Non-zero exit, no output file, or fewer energies read than ``n_energies`` (names the
         log file; the output is removed).
     """
     with open(log_file, "w") as out:
-        rc = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=gp_file.parent).returncode
+        # its own session: a signal to the launch's process group reaches the launch, which decides
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=gp_file.parent, start_new_session=True)
+        try:
+            while True:
+                try:
+                    rc = proc.wait(timeout=1.0)
+                    break
+                except subprocess.TimeoutExpired:
+                    if should_stop is not None and should_stop():
+                        proc.terminate()
+                        proc.wait()
+                        rc = -signal.SIGTERM
+                        break
+        finally:
+            if proc.poll() is None:  # an exception here (KeyboardInterrupt): no gap_fit left behind
+                proc.kill()
+                proc.wait()
+    if rc < 0:
+        gp_file.unlink(missing_ok=True)
+        raise FitStopped(f"gap_fit stopped by {signal.Signals(-rc).name} before it finished; the fit reruns at the "
+                         "next launch", file=log_file, key="fit")
     if rc == 0 and gp_file.exists() and n_energies is not None:
         found = re.search(r"Number of target energies \(property name: \w+\) found: (\d+)", log_file.read_text(errors="replace"))
         if found is None or int(found.group(1)) != n_energies:

@@ -19,6 +19,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import shlex
+import signal
+import subprocess
 from pathlib import Path
 
 import ase.io
@@ -41,7 +44,7 @@ from lpsens.train.selection import (
 from lpsens.train.spec import CrosscheckSpec, ReferenceSpec, TrainingSpec, parse_training_spec
 from lpsens.train.tasks import FRAMES_FILE, GAP_FILE
 
-__all__ = ["init_training", "open_training", "advance", "training_status", "collect_training_set", "newest_gap"]
+__all__ = ["init_training", "check_campaign", "open_training", "advance", "training_status", "collect_training_set", "newest_gap"]
 
 KIND = "training"
 #: Spec tables that define the labels; a campaign refuses a spec that changes them. [fit], [iterate],
@@ -81,9 +84,9 @@ def _new_job(project, sp: dict, doc: dict):
 def _add_label_job(project, spec, g: int, cfg: Configuration) -> bool:
     sp = {"train_kind": "label", "generation": g, "name": cfg.name}
     job = project.open_job(sp)
-    if job in project:
+    if job in project and job.doc.get("status") is not None:
         return False
-    job.init()
+    job.init()  # a job made before an interruption, without its document, is made again
     a = cfg.atoms.copy()
     a.info = {"config_type": cfg.config_type, "config_name": cfg.name, "generation": g}
     ase.io.write(Path(job.path) / CONFIG_FILE, a, format="extxyz")
@@ -115,6 +118,29 @@ def open_training(root):
     return project
 
 
+def check_campaign(spec: TrainingSpec, root):
+    """The campaign at ``root`` if ``spec`` may advance it, ``None`` if there is none yet.
+
+    Raises
+    ------
+    ProjectError
+        ``root`` holds another kind of project, or a training campaign whose ``[configurations]``,
+        ``[reference]`` or ``[crosscheck]`` differ from ``spec``'s (labels would be mixed).
+    """
+    root = Path(root)
+    if not ((root / ".signac").is_dir() or (root / "signac.rc").exists()):
+        return None
+    project = open_training(root)
+    old, new = _plain(project.doc.get("spec") or {}), spec.to_dict()
+    old.setdefault("crosscheck", _DEFAULT_CROSSCHECK)  # campaigns made before [crosscheck] existed
+    changed = sorted(k for k in _LABEL_IDENTITY if json.dumps(old.get(k)) != json.dumps(new.get(k)))
+    if changed:
+        raise ProjectError(f"{root.resolve()} holds a training campaign whose [{'], ['.join(changed)}] differ from "
+                           "this spec's; labels would be mixed. Give the same tables, or a new --root",
+                           file=spec.source, key=changed[0])
+    return project
+
+
 def init_training(spec: TrainingSpec, root) -> tuple[object, int]:
     """Create the data space with generation 0 (or check that ``root`` holds this spec's campaign).
 
@@ -134,20 +160,18 @@ def init_training(spec: TrainingSpec, root) -> tuple[object, int]:
         A builder cannot make a generation-0 structure (nothing is written then).
     """
     root = Path(root)
-    if (root / ".signac").is_dir() or (root / "signac.rc").exists():
-        project = open_training(root)
+    project = check_campaign(spec, root)
+    if project is not None:
         old, new = _plain(project.doc.get("spec") or {}), spec.to_dict()
         old.setdefault("crosscheck", _DEFAULT_CROSSCHECK)  # campaigns made before [crosscheck] existed
-        changed = sorted(k for k in _LABEL_IDENTITY if json.dumps(old.get(k)) != json.dumps(new.get(k)))
-        if changed:
-            raise ProjectError(f"{root.resolve()} holds a training campaign whose [{'], ['.join(changed)}] differ from "
-                               "this spec's; labels would be mixed. Give the same tables, or a new --root",
-                               file=spec.source, key=changed[0])
         if json.dumps(old) != json.dumps(new):  # [fit], [iterate], [gates], limits: apply from now on
             history = list(project.doc.get("spec_history") or [])
             history.append({"at": utcnow(), "spec": old})
             project.doc.update({"spec": new, "spec_history": history})
-        return project, 0
+        if not project.doc.get("generation0_incomplete"):
+            return project, 0
+        n = _add_generation0(project, spec)  # interrupted while generation 0 was written: finish it
+        return project, n
     calculator_class(spec.reference, file=spec.source)  # everything may raise before anything is written
     if spec.crosscheck.calculator:
         calculator_class(ReferenceSpec(calculator=spec.crosscheck.calculator), file=spec.source, section="crosscheck")
@@ -157,10 +181,20 @@ def init_training(spec: TrainingSpec, root) -> tuple[object, int]:
     project.doc.update({"lpsens_schema_version": SCHEMA_VERSION, "kind": KIND, "created": utcnow(),
                         "lpsens_version": __version__, "spec": spec.to_dict(),
                         "spec_file": None if spec.source is None else str(Path(spec.source).resolve()),
-                        "generations": {}})
+                        "generations": {}, "generation0_incomplete": True})
+    return project, _add_generation0(project, spec, configs)
+
+
+def _add_generation0(project, spec, configs=None) -> int:
+    """Write generation 0's labelling tasks; the flag ``generation0_incomplete`` stays set until
+    all are written, so a campaign interrupted meanwhile is completed by the next call."""
+    if configs is None:
+        configs = generation0(spec.configurations, spec.run.seed)  # deterministic: the same set again
     n = sum(_add_label_job(project, spec, 0, c) for c in configs)
-    _note(project, 0, labels_created=n)
-    return project, n
+    n_total = sum(1 for _ in project.find_jobs({"train_kind": "label", "generation": 0}))
+    _note(project, 0, labels_created=n_total)
+    del project.doc["generation0_incomplete"]
+    return n
 
 
 def _note(project, g: int, **fields) -> None:
@@ -465,9 +499,9 @@ def training_status(project) -> dict:
         if sp.get("train_kind") == "explore" and st == JobStatus.DONE.value and "steps_requested" in job.doc:
             gen.setdefault("explorations", []).append({
                 "run": _run_name(sp), "steps_requested": int(job.doc["steps_requested"]),
-                "first_broken": job.doc.get("first_broken")})
+                "first_broken": _plain(job.doc.get("first_broken"))})
     for g, rec in (project.doc.get("generations") or {}).items():
-        out["generations"].setdefault(g, {})["record"] = dict(rec)
+        out["generations"].setdefault(g, {})["record"] = _plain(rec)
     for gen in out["generations"].values():
         gen.get("explorations", []).sort(key=lambda r: r["run"])
     return out
@@ -487,7 +521,9 @@ def _format_explorations(runs: list[dict]) -> list[str]:
              f"{lasted} of {sum(r['steps_requested'] for r in runs)} steps before the first broken frame"]
     for r in broken:
         b = r["first_broken"]
-        lines.append(f"    broken: {r['run']} at {b['time_ps']:.3g} ps (step {b['md_step']}): {b['reason']}")
+        when = (f"at {b['time_ps']:.3g} ps (step {b['md_step']})" if b["md_step"] > 0
+                else "from the start (its minimised structure)")
+        lines.append(f"    broken: {r['run']} {when}: {b['reason']}")
     return lines
 
 
@@ -561,8 +597,9 @@ def run_campaign(project, *, max_rounds: int = 1000, progress=None, isolate: boo
                 return state
             new = advance(project)
             if new == state:
-                raise TrainingError(f"no progress: {new['message']}; see 'lpsens train --status --root {project.path}'",
-                                    file=project.path)
+                by = f" after the launch command {runner.shown}, which ran no task" if runner is not None else ""
+                raise TrainingError(f"no progress{by}: {new['message']}; see 'lpsens train --status --root "
+                                    f"{project.path}'", file=project.path)
             state = new
     finally:
         if runner is not None:
@@ -576,9 +613,8 @@ class _SubprocessLauncher:
     SIGNALS = ("SIGTERM", "SIGUSR1", "SIGINT")
 
     def __init__(self, project, command: list[str]):
-        import signal
-
         self.command = [*command, *(() if "--root" in command else ("--root", str(project.path)))]
+        self.shown = f"'{shlex.join(self.command)}'"
         self.root = project.path
         self.child = None
         self.stopped_by: str | None = None
@@ -588,24 +624,22 @@ class _SubprocessLauncher:
             self._old[signum] = signal.signal(signum, self._forward)
 
     def _forward(self, signum, _frame):
-        import signal
-
         self.stopped_by = signal.Signals(signum).name
         if self.child is not None and self.child.poll() is None:
-            self.child.send_signal(signum)
+            # the launch checkpoints on TERM and USR1; an INT would reach its ranks as KeyboardInterrupt
+            self.child.send_signal(signal.SIGTERM if signum == signal.SIGINT else signum)
 
     def run(self) -> bool:
         """One launch; True if a stop signal arrived (before or during it)."""
-        import subprocess
-
         from lpsens.errors import TrainingError
 
         if self.stopped_by:
             return True
         try:
-            self.child = subprocess.Popen(self.command)
+            # its own session: a terminal's Ctrl-C reaches this process only, which passes it on as TERM
+            self.child = subprocess.Popen(self.command, start_new_session=True)
         except OSError as exc:
-            raise TrainingError(f"cannot run the launch command {' '.join(self.command)!r}: {exc}; give a command "
+            raise TrainingError(f"cannot run the launch command {self.shown}: {exc}; give a command "
                                 "that runs 'lpsens launch' (e.g. 'mpiexec -n 2 lpsens launch')", file=self.root) from None
         while True:
             try:
@@ -617,13 +651,11 @@ class _SubprocessLauncher:
         if self.stopped_by:
             return True
         if code not in (0, 1):
-            raise TrainingError(f"the launch command {' '.join(self.command)!r} ended with status {code}; see its "
+            raise TrainingError(f"the launch command {self.shown} ended with status {code}; see its "
                                 "messages above, fix the cause and run the same 'lpsens train' command again",
                                 file=self.root)
         return False
 
     def restore(self) -> None:
-        import signal
-
         for signum, old in self._old.items():
             signal.signal(signum, old)

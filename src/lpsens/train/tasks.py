@@ -71,7 +71,7 @@ def _label_task(job, spec, should_stop) -> tuple[str, int]:
     return "done", len(frames)
 
 
-def fit_generation(project, g: int, spec, out_dir: Path) -> dict:
+def fit_generation(project, g: int, spec, out_dir: Path, should_stop=None) -> dict:
     """Fit generation ``g``'s GAP from the labels of generations <= g into ``out_dir``.
 
     Writes ``core.xml`` (when the spec has a core), ``train.extxyz``, ``heldout.extxyz``,
@@ -86,6 +86,8 @@ def fit_generation(project, g: int, spec, out_dir: Path) -> dict:
 
     Raises
     ------
+    FitStopped
+        ``should_stop()`` turned true or a signal killed gap_fit (no gap.xml written).
     TrainingError
         gap_fit failed (names its log) or the prior could not be added to its XML.
     PotentialError
@@ -127,7 +129,7 @@ def fit_generation(project, g: int, spec, out_dir: Path) -> dict:
         (job_dir / "heldout.extxyz").unlink(missing_ok=True)
     tmp = job_dir / "gap.tmp.xml"
     cmd = fitting.gap_fit_command(spec.fit, e0, job_dir / "train.extxyz", tmp, core_file, spec.run.seed + g)
-    fitting.run_gap_fit(cmd, job_dir / "gap_fit.log", tmp, n_energies=len(train))
+    fitting.run_gap_fit(cmd, job_dir / "gap_fit.log", tmp, n_energies=len(train), should_stop=should_stop)
     # gap_fit names its sparse-point files after gp_file; keep the XML name and rename it last.
     text = tmp.read_text()
     if prior.active:
@@ -147,11 +149,16 @@ def fit_generation(project, g: int, spec, out_dir: Path) -> dict:
                                   "cutoff_A": prior.cutoff_A} if prior.active else None}
 
 
-def _fit_task(job, spec) -> tuple[str, int]:
+def _fit_task(job, spec, should_stop=None) -> tuple[str, int]:
+    from lpsens.errors import FitStopped
+
     job_dir = Path(job.path)
     if (job_dir / GAP_FILE).exists() and job.doc.get("gap_xml"):
         return "done", 0
-    record = fit_generation(job.project, int(job.sp["generation"]), spec, job_dir)
+    try:
+        record = fit_generation(job.project, int(job.sp["generation"]), spec, job_dir, should_stop=should_stop)
+    except FitStopped:
+        return "timeout", 0  # stopped before the walltime or by a signal: the next launch fits again
     job.doc.update(record)
     return "done", record["n_train_frames"]
 
@@ -245,7 +252,7 @@ def run_train_task(job, *, comm=None, should_stop=None, on_segment=None, **kw) -
                 if kind == "label":
                     result = _label_task(job, spec, should_stop)
                 elif kind == "fit":
-                    result = _fit_task(job, spec)
+                    result = _fit_task(job, spec, should_stop)
                 elif kind == "explore":
                     result = _explore_task(job, spec)
                 else:
