@@ -118,5 +118,8 @@ def test_campaign_in_one_allocation_stops_on_usr1_and_resumes(tiny_spec, tmp_pat
     assert {r["group"] for r in starts} == {0, 1}  # both ranks pulled labels
     resumed = [r for r in starts if r.get("job") == md_job.id]
     assert len(resumed) == 2 and n_before >= 2  # started, stopped, resumed from its checkpoint
+    first, second = md_job.doc["runs"][-2:]
+    assert first["from_step"] == 0 and second["from_step"] == first["steps"] > 0  # frames, per run
+    assert first["steps"] + second["steps"] == 400 // 10
     (fit,) = project.find_jobs({"train_kind": "fit"})
     assert (Path(fit.path) / "gap.xml").exists()

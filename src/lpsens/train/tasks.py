@@ -51,11 +51,13 @@ def _label_task(job, spec, should_stop) -> tuple[str, int]:
     calc = cached_calculator(spec.reference, file=spec.source)
     name = spec.reference.name or spec.reference.calculator
     md = job.doc.get("md")
+    before = int(job.doc.get("progress_steps") or 0)  # frames of earlier runs (a resumed reference MD)
     if md:
         frames, complete = label_md(atoms, calc, dict(md), seed=int(job.doc["seed"]), job_dir=job_dir,
                                     name=name, should_stop=should_stop)
+        job.doc["progress_steps"] = len(frames)  # the launcher's run record: from this frame on
         if not complete:
-            return "timeout", len(frames)
+            return "timeout", len(frames) - before
         for f in frames:
             f.arrays.pop("momenta", None)
     else:
@@ -68,7 +70,7 @@ def _label_task(job, spec, should_stop) -> tuple[str, int]:
         job.doc["crosscheck"] = {"n_checked": len(rms), "max_force_rms_eV_A": max(rms, default=None)}
     write_frames(job_dir / LABELLED_FILE, frames)
     job.doc["n_labelled"] = len(frames)
-    return "done", len(frames)
+    return "done", len(frames) - before
 
 
 def fit_generation(project, g: int, spec, out_dir: Path, should_stop=None) -> dict:
