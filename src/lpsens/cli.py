@@ -495,6 +495,9 @@ def _add_train(sub):
     what = p.add_mutually_exclusive_group()
     what.add_argument("--status", action="store_true", help="tasks per generation and failures")
     what.add_argument("--validate", action="store_true", help="run the gates on the newest (or --generation) GAP")
+    what.add_argument("--refit", type=int, metavar="G", default=None,
+                      help="refit generation G's training set with --set changes into --out and rerun its explorations "
+                           "(an A/B of a [fit] choice; the campaign is not changed)")
     p.add_argument("--run", action="store_true", help="also run every task here, serially, until finished")
     p.add_argument("--in-process", action="store_true",
                    help="with --run: run the tasks inside this process, not in worker processes (no start-up per "
@@ -502,6 +505,11 @@ def _add_train(sub):
     p.add_argument("--launch", metavar="CMD", default=None,
                    help="with --run: run each stage's tasks with this command, packed on its ranks (e.g. "
                         "\"mpiexec -n 64 lpsens launch --in-process\"; --root is added); stop signals are passed on")
+    p.add_argument("--set", action="append", default=[], metavar="fit.KEY=VALUE", dest="overrides",
+                   help="with --refit: a [fit] value (TOML syntax), e.g. fit.delta_3b=0.5; repeatable")
+    p.add_argument("--out", type=Path, default=None, help="with --refit: a new folder for the refit and its runs")
+    p.add_argument("--explore", default="all", metavar="MATERIALS",
+                   help="with --refit: rerun the explorations of these materials (comma-separated), 'all' or 'none'")
     p.add_argument("--generation", type=int, default=None, help="with --validate: the fit of this generation")
     p.add_argument("--json", type=Path, default=None, metavar="PATH",
                    help="with --validate/--status: also write JSON here (--validate default: ROOT/gates_g<G>.json)")
@@ -537,6 +545,11 @@ def main_train(args) -> int:
             print(f"Error: --launch {args.launch!r} does not run 'lpsens launch'; give e.g. "
                   "\"mpiexec -n 2 lpsens launch --in-process\"", file=sys.stderr)
             return 2
+    if args.refit is not None:
+        return _train_refit(args)
+    if args.overrides or args.out is not None:
+        print("Error: --set and --out belong to --refit G; give --refit", file=sys.stderr)
+        return 2
     if args.status or args.validate:
         project = generations.open_training(args.root)
         if args.status:
@@ -577,6 +590,34 @@ def main_train(args) -> int:
                   f"--root {args.root} again", file=sys.stderr)
     print(f"[{state['state']}] generation {state['generation']}: {state['message']}")
     return 1 if state["state"] in ("fit_failed", "explore_failed") else 0
+
+
+def _train_refit(args) -> int:
+    from lpsens.train import generations, refit
+
+    if args.out is None:
+        print("Error: --refit needs --out DIR, a new folder outside the campaign for the refit", file=sys.stderr)
+        return 2
+    project = generations.open_training(args.root)
+    fits = {int(j.sp["generation"]) for j in project.find_jobs({"train_kind": "fit"}) if j.doc.get("status") == "done"}
+    if args.refit not in fits:
+        print(f"Error: --refit {args.refit}: generation {args.refit} has no finished fit in {args.root} (finished: "
+              f"{', '.join(map(str, sorted(fits))) or 'none'}); give one of those", file=sys.stderr)
+        return 2
+    spec = refit.refit_spec(generations.spec_of(project), args.overrides)
+    materials = None if args.explore == "all" else [] if args.explore == "none" else args.explore.split(",")
+    unknown = sorted(set(materials or ()) - set(spec.iterate.materials))
+    if unknown:
+        print(f"Error: --explore {args.explore}: {', '.join(unknown)} not among [iterate] materials "
+              f"({', '.join(spec.iterate.materials)})", file=sys.stderr)
+        return 2
+    record = refit.refit(project, args.refit, spec, args.out)
+    print(f"refit of generation {args.refit} in {args.out}: {record['n_train_frames']} training frames", file=sys.stderr)
+    rows = [] if materials == [] else refit.rerun_explorations(project, args.refit, spec, args.out, materials)
+    if rows:
+        print(refit.format_comparison(rows))
+    print(f"wrote {refit.write_comparison(args.out, args.refit, args.overrides, record, rows)}", file=sys.stderr)
+    return 0
 
 
 # --------------------------------------------------------------------------- entry point

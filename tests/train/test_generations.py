@@ -467,3 +467,46 @@ def test_a_launch_command_that_dies_is_an_error_naming_it(tiny_spec, tmp_path):
     assert advance(project)["state"] == "labelling"
     with pytest.raises(TrainingError, match=r"cannot run the launch command .*no-such-mpiexec"):
         run_campaign(project, launch_command=["/no-such-mpiexec", "lpsens", "launch"])
+
+
+def test_refit_with_the_same_fit_reruns_the_explorations_exactly_and_a_change_is_applied(tiny_spec, tmp_path, capsys):
+    """`lpsens train --refit G`: a refit with no change reproduces the campaign's explorations run
+    for run (same labels, starts and seeds); a --set change reaches gap_fit; bad --set values and
+    an output inside the campaign are one error line each, and the campaign is not changed."""
+    from lpsens.train.refit import REFIT_FILE
+
+    project, _ = init_training(load_training_spec(tiny_spec()), tmp_path / "c")
+    _until_exploring(project)
+    assert _launch(project).exit_code == 0
+    (explore,) = _jobs(project, train_kind="explore", generation=0)
+    before = json.dumps(dict(project.doc), sort_keys=True, default=str)
+
+    from lpsens.cli import main
+
+    def lpsens(*args):  # the CLI in this process (the subprocess path of `lpsens train` is tested elsewhere)
+        capsys.readouterr()
+        code = main(["train", "--root", str(tmp_path / "c"), *args])
+        out = capsys.readouterr()
+        return subprocess.CompletedProcess(args, code, out.out, out.err)
+
+    same = lpsens("--refit", "0", "--out", str(tmp_path / "same"))
+    assert same.returncode == 0, same.stderr
+    (row,) = json.loads((tmp_path / "same" / REFIT_FILE).read_text())["runs"]
+    assert row["run"] == "glass x=75 800 K" and row["refit"] == explore.doc["first_broken"]
+    assert "| glass x=75 800 K |" in same.stdout
+    changed = lpsens("--refit", "0", "--set", "fit.theta_3b_A=0.7", "--explore", "none", "--out", str(tmp_path / "th"))
+    assert changed.returncode == 0, changed.stderr
+    assert "theta_uniform=0.7" in (tmp_path / "th" / "gap_fit.log").read_text()
+    assert json.loads((tmp_path / "th" / REFIT_FILE).read_text())["runs"] == []
+    for args, says in ((["--set", "fit.theta_3b_A=0"], "fit.theta_3b_A"),
+                       (["--set", "iterate.md_steps=10"], "changes [fit] only"),
+                       (["--set", "fit.delta_3b=abc"], "not a TOML value"),
+                       (["--explore", "glas"], "not among [iterate] materials"),
+                       (["--out", str(tmp_path / "c" / "inside")], "inside the campaign"),
+                       (["--out", str(tmp_path / "same")], "holds a refit already")):
+        out = lpsens("--refit", "0", *(args if "--out" in args else [*args, "--out", str(tmp_path / "x")]))
+        lines = [ln for ln in out.stderr.splitlines() if ln.strip()]
+        assert out.returncode != 0 and len(lines) == 1 and lines[0].startswith("Error: ") and says in lines[0], out.stderr
+    bad_g = lpsens("--refit", "3", "--out", str(tmp_path / "x"))
+    assert bad_g.returncode == 2 and "no finished fit" in bad_g.stderr
+    assert json.dumps(dict(project.doc), sort_keys=True, default=str) == before

@@ -180,34 +180,41 @@ def first_broken(frames, timestep_fs: float) -> dict | None:
     return None
 
 
-def _explore_task(job, spec) -> tuple[str, int]:
-    from lpsens.chemistry import unit_census
+def exploration_frames(spec, sp, seed: int, fit_dir: Path) -> tuple[list, dict]:
+    """One exploration run of state point ``sp`` (``material``, ``x_Li2S_mol_pct``,
+    ``temperature_K``, ``generation``): the built structure of ``seed``, minimised with the fit in
+    ``fit_dir`` (its ``gap.uf3`` or ``gap.xml`` by ``[iterate] backend``), then MD; returns the
+    frames and the minimisation record. Deterministic in ``seed``: a refit of the same generation
+    reruns the same runs (:mod:`lpsens.train.refit`)."""
     from lpsens.structures import build_structure
     from lpsens.structures.builder import CRYSTAL_X_MOL_PCT
     from lpsens.train.exploration import gap_calculator, md_frames, minimise, uf3_md_frames
 
-    job_dir = Path(job.path)
-    if (job_dir / FRAMES_FILE).exists():
-        return "done", 0
-    sp = job.sp
-    g = int(sp["generation"])
-    fit_job = job.project.open_job({"train_kind": "fit", "generation": g})
     it = spec.iterate
     material = sp["material"]
     x = float(sp["x_Li2S_mol_pct"]) if material == "glass" else CRYSTAL_X_MOL_PCT[material]
-    seed = int(job.doc["seed"])
     atoms = build_structure(material, x, seed, min_atoms=it.min_atoms)
     atoms.info.clear()
-    run = f"g{g}/{material}/{x:g}/{float(sp['temperature_K']):g}K"
+    run = f"g{int(sp['generation'])}/{material}/{x:g}/{float(sp['temperature_K']):g}K"
     md = dict(temperature_K=float(sp["temperature_K"]), steps=it.md_steps, every=it.md_every,
               timestep_fs=it.timestep_fs, seed=seed, run=run)
     if it.backend == "uf3":
-        frames, rec = uf3_md_frames(atoms, Path(fit_job.path) / UF3_FILE, minimise_steps=it.minimise_steps,
-                                    stop_on_broken=True, **md)
-    else:
-        calc = gap_calculator(Path(fit_job.path) / GAP_FILE)
-        start, rec = minimise(atoms, calc, it.minimise_steps)
-        frames = md_frames(start, calc, **md)
+        return uf3_md_frames(atoms, Path(fit_dir) / UF3_FILE, minimise_steps=it.minimise_steps,
+                             stop_on_broken=True, **md)
+    calc = gap_calculator(Path(fit_dir) / GAP_FILE)
+    start, rec = minimise(atoms, calc, it.minimise_steps)
+    return md_frames(start, calc, **md), rec
+
+
+def _explore_task(job, spec) -> tuple[str, int]:
+    from lpsens.chemistry import unit_census
+
+    job_dir = Path(job.path)
+    if (job_dir / FRAMES_FILE).exists():
+        return "done", 0
+    it = spec.iterate
+    fit_job = job.project.open_job({"train_kind": "fit", "generation": int(job.sp["generation"])})
+    frames, rec = exploration_frames(spec, job.sp, int(job.doc["seed"]), Path(fit_job.path))
     census = unit_census(frames[0].numbers, frames[0].positions, frames[0].cell.array).counts
     write_frames(job_dir / FRAMES_FILE, frames)
     job.doc.update({"minimised": rec, "census_start": census, "n_frames": len(frames), "backend": it.backend,
