@@ -451,6 +451,19 @@ def test_failure_md_starts_from_the_last_intact_frame_of_each_broken_run(tiny_sp
     assert _add_failure_md(project, spec, 4, frames, {"hot": 800.0}, [False] * len(frames)) == 0
     assert _add_failure_md(project, spec, 5, frames, {"hot": 800.0},
                            [bool(check_frame(f.numbers, f.positions, f.cell.array)) for f in frames]) == 1
+    # failure_md_max_runs: spread over the systems, the earliest-broken run of each first
+    from lpsens.train.generations import _failure_md_runs
+
+    starts = {"g0/glass/67/600K": (None, 500), "g0/glass/67/800K": (None, 100), "g0/glass/75/800K": (None, 300),
+              "g0/beta/75/900K": (None, 900)}
+    assert _failure_md_runs(starts, 0) == sorted(starts)
+    assert _failure_md_runs(starts, 2) == ["g0/glass/67/800K", "g0/glass/75/800K"]
+    assert _failure_md_runs(starts, 3) == ["g0/beta/75/900K", "g0/glass/67/800K", "g0/glass/75/800K"]
+    capped = dataclasses.replace(spec, iterate=dataclasses.replace(spec.iterate, failure_md_max_runs=1))
+    two = frames + [frame("hot2", 0, shift=0.03), frame("hot2", 50, broken=True, shift=0.04)]
+    assert _add_failure_md(project, capped, 6, two, {"hot": 800.0, "hot2": 800.0}) == 1
+    (job,) = _jobs(project, train_kind="label", generation=7)
+    assert job.sp["name"] == "failure_md/hot2/step0"  # broke first (step 50 against 100)
     off = dataclasses.replace(spec, iterate=dataclasses.replace(spec.iterate, failure_md_steps=0))
     assert _add_failure_md(project, off, 3, frames, {"hot": 800.0}) == 0
 

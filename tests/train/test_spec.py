@@ -75,6 +75,7 @@ def test_contact_core_extra_frames_and_uf3_backend_keys(tiny_spec):
         ({"iterate": {"failure_md_steps": -10}}, "iterate.failure_md_steps"),
         ({"iterate": {"failure_md_steps": 20, "failure_md_every": 0}}, "iterate.failure_md_steps"),
         ({"fit": {"theta_3b_A": 0.0}}, "fit.theta_3b_A"),
+        ({"iterate": {"failure_md_max_runs": -1}}, "iterate.failure_md_max_runs"),
         ({"fit": {"theta_2b_A": "1.0"}}, "fit.theta_2b_A"),
     ]
     for change, key in bad:

@@ -415,6 +415,8 @@ def _add_failure_md(project, spec, g: int, frames, temperature_K: dict, broken: 
     along collective paths (an S's own P and neighbours moving with it) that neither samples.
     The reference's own dynamics from the same place sample the region around that path with
     the reference's forces. Frames the reference itself breaks are screened like ``md`` frames.
+    ``failure_md_max_runs`` caps the tasks per generation (:func:`_failure_md_runs` chooses):
+    with a DFT reference each costs ``failure_md_steps`` DFT calculations.
     """
     it = spec.iterate
     if not it.failure_md_steps:
@@ -423,17 +425,18 @@ def _add_failure_md(project, spec, g: int, frames, temperature_K: dict, broken: 
     by_run: dict = {}
     for f, bad in zip(frames, broken, strict=True):
         by_run.setdefault(f.info.get("run", ""), []).append((f, bad))
-    n = 0
+    starts = {}  # run -> (last intact frame, md_step of the first broken one)
     for run in sorted(by_run):
         start = None
         for f, bad in sorted(by_run[run], key=lambda fb: int(fb[0].info.get("md_step", -1))):
             if bad:
+                if start is not None and run in temperature_K:  # else broken from its first frame: no intact start
+                    starts[run] = (start, int(f.info.get("md_step", -1)))
                 break
             start = f
-        else:
-            continue  # the run never broke
-        if start is None or run not in temperature_K:
-            continue  # broken from its first frame: no intact start
+    n = 0
+    for run in _failure_md_runs(starts, it.failure_md_max_runs):
+        start = starts[run][0]
         atoms = start.copy()
         atoms.info = {}
         atoms.arrays.pop("momenta", None)
@@ -442,6 +445,22 @@ def _add_failure_md(project, spec, g: int, frames, temperature_K: dict, broken: 
         n += _add_label_job(project, spec, g + 1, Configuration(
             f"failure_md/{run}/step{int(start.info.get('md_step', -1))}", "failure_md", atoms, md=md))
     return n
+
+
+def _failure_md_runs(starts: dict, max_runs: int) -> list[str]:
+    """The broken runs that get a failure-MD task: all (``max_runs`` 0), else at most
+    ``max_runs``, spread over the systems (run names ``g/material/x/T``): the earliest-broken
+    run of each system in turn, earliest first, then the next of each."""
+    runs = sorted(starts, key=lambda r: (starts[r][1], r))
+    if not max_runs or len(runs) <= max_runs:
+        return sorted(runs)
+    rank: dict = {}
+    order = []
+    for r in runs:
+        system = r.rsplit("/", 1)[0]
+        rank[system] = rank.get(system, -1) + 1
+        order.append((rank[system], starts[r][1], r))
+    return sorted(r for _, _, r in sorted(order)[:max_runs])
 
 
 def _broken(frames, broken: list[bool] | None) -> list[bool]:

@@ -165,6 +165,7 @@ class IterateSpec:
     #: reference MD from the last intact frame before each run's first broken one (0: off)
     failure_md_steps: int = 0
     failure_md_every: int = 10
+    failure_md_max_runs: int = 0
     backend: str = "quippy"
 
 
@@ -401,6 +402,9 @@ def _check(spec: TrainingSpec, file) -> None:
         raise SpecError(f"failure_md_steps = {it.failure_md_steps!r}, failure_md_every = {it.failure_md_every!r}: give "
                         "whole numbers of MD steps, the first a multiple of the second (0 steps: off)", file=file,
                         key="iterate.failure_md_steps")
+    if isinstance(it.failure_md_max_runs, bool) or not isinstance(it.failure_md_max_runs, int) or it.failure_md_max_runs < 0:
+        raise SpecError(f"failure_md_max_runs = {it.failure_md_max_runs!r}: give the most failure-MD tasks per "
+                        "generation, an integer >= 0 (0: one per broken run)", file=file, key="iterate.failure_md_max_runs")
     if "uf3" in (it.backend, g.backend) and not f.compile:
         raise SpecError("backend = \"uf3\" runs the compiled GAP: set [fit] compile = true", file=file, key="fit.compile")
     kinds = ("bulk", "distorted", "compressed", "md", "isolated", "dimer", "selected", "coordination_scan",
