@@ -85,3 +85,20 @@ def test_scan_atoms_reads_only_scan_names():
     assert scan_atoms("coordination_scan/g2/glass/67/600K/step50/P66-S114/stretch3A") == (66, 114)
     for other in ("selected/g1/glass/75/900K/step300", "dimer/P-S/2.3A", "glass_x67.0/rattle1", ""):
         assert scan_atoms(other) is None
+
+
+def test_a_scan_never_puts_its_s_on_another_atom():
+    """A Li on the P-S line: the scan frames that would put the moved S within SCAN_CLEARANCE_A of
+    it are not made (whatever `accept` says), the others along the line are."""
+    from ase import Atoms
+
+    from lpsens.train.configurations import SCAN_CLEARANCE_A
+
+    tet = 2.05 / np.sqrt(3) * np.array([[1, 1, 1], [1, -1, -1], [-1, 1, -1], [-1, -1, 1]])
+    # P, its 4 S, a fifth S 4.4 A out along -x... and a Li on that line 2.5 A from the P
+    pos = np.vstack([[0, 0, 0], tet, [-4.4, 0, 0], [-2.5, 0, 0]]) + 8.0
+    atoms = Atoms("PS4SLi", positions=pos, cell=np.eye(3) * 16.0, pbc=True)
+    scans = coordination_scan(atoms, np.random.default_rng(0), (2.3, 2.5, 2.8, 4.3), n_centres=1, accept=lambda a: True)
+    assert [n for n, _ in scans] == ["P0-S5/4.3A"]  # 0.2, 0.0 and 0.3 A from the Li; 4.3 is 1.8 A from it
+    d = scans[0][1].get_distances(5, [6], mic=True)[0]
+    assert d == pytest.approx(1.8) and d >= SCAN_CLEARANCE_A["Li"]

@@ -81,17 +81,34 @@ def dimer(pair: str, distance_A: float, box_A: float) -> Atoms:
     return Atoms([a, b], positions=[[0, 0, 0], [distance_A, 0, 0]], cell=[box_A] * 3, pbc=True)
 
 
+#: How close (Å) a scan's moved S may come to any atom but its P, by that atom's element. A scan
+#: moves one S along a line and stops at nothing in its way: in the campaign of 2026-12-07 fifth-S
+#: scans put an S 0.8-1.2 Å from a Li, labels that stretched the GAP's 2-body range down to 0.8 Å
+#: and left a GAP its uf3 twin could not follow (0.52 eV/Å). Li 1.7: below the closest Li-S the
+#: reference's own MD reaches at 900 K (1.84 Å); S 2.3: the fused-S floor; P 2.3: the scans' own
+#: closest P-S distance.
+SCAN_CLEARANCE_A = {"Li": 1.7, "P": 2.3, "S": 2.3}
+
+
+def _clear(a: Atoms, moved: int, centre: int) -> bool:
+    d = a.get_distances(moved, np.arange(len(a)), mic=True)
+    d[[moved, centre]] = np.inf
+    limit = np.array([SCAN_CLEARANCE_A.get(sym, 0.0) for sym in a.get_chemical_symbols()])
+    return bool((d >= limit).all())
+
+
 def _scans(atoms: Atoms, candidates, distances_A, n_centres: int, accept, kind: str) -> list[tuple[str, Atoms]]:
     """For each ``(p, s, unit)`` of ``candidates`` in turn, copies of ``atoms`` with S ``s`` at
-    each distance (Å) from P ``p`` along ``unit`` that ``accept`` takes, named as
-    :func:`scan_atoms` reads them back; until ``n_centres`` P gave at least one frame."""
+    each distance (Å) from P ``p`` along ``unit`` that keep :data:`SCAN_CLEARANCE_A` and that
+    ``accept`` takes, named as :func:`scan_atoms` reads them back; until ``n_centres`` P gave at
+    least one frame."""
     out, centres = [], 0
     for p, s, unit in candidates:
         kept = []
         for target in distances_A:
             a = atoms.copy()
             a.positions[s] = atoms.positions[p] + unit * target
-            if accept is None or accept(a):
+            if _clear(a, s, p) and (accept is None or accept(a)):
                 kept.append((f"P{p}-S{s}/{kind}{target:g}A", a))
         out += kept
         centres += bool(kept)
