@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -546,9 +547,15 @@ def main_train(args) -> int:
                   "\"mpiexec -n 2 lpsens launch --in-process\"", file=sys.stderr)
             return 2
     if args.refit is not None:
+        for given, why in ((args.spec is not None, "a spec (the refit uses the campaign's own; change [fit] with --set)"),
+                           (args.run, "--run"), (args.json is not None, "--json (the refit writes OUT/refit.json)"),
+                           (args.launch is not None, "--launch"), (args.in_process, "--in-process")):
+            if given:
+                print(f"Error: --refit takes no {why}", file=sys.stderr)
+                return 2
         return _train_refit(args)
-    if args.overrides or args.out is not None:
-        print("Error: --set and --out belong to --refit G; give --refit", file=sys.stderr)
+    if args.overrides or args.out is not None or args.explore != "all":
+        print("Error: --set, --out and --explore belong to --refit G; give --refit", file=sys.stderr)
         return 2
     if args.status or args.validate:
         project = generations.open_training(args.root)
@@ -604,6 +611,7 @@ def _train_refit(args) -> int:
         print(f"Error: --refit {args.refit}: generation {args.refit} has no finished fit in {args.root} (finished: "
               f"{', '.join(map(str, sorted(fits))) or 'none'}); give one of those", file=sys.stderr)
         return 2
+    refit.check_out_dir(project, args.out)  # before the spec work: nothing to undo
     spec = refit.refit_spec(generations.spec_of(project), args.overrides)
     materials = None if args.explore == "all" else [] if args.explore == "none" else args.explore.split(",")
     unknown = sorted(set(materials or ()) - set(spec.iterate.materials))
@@ -648,3 +656,6 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("Error: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `lpsens ... | head`: the reader left; nothing to report
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0

@@ -515,11 +515,17 @@ def test_refit_with_the_same_fit_reruns_the_explorations_exactly_and_a_change_is
                        (["--set", "iterate.md_steps=10"], "changes [fit] only"),
                        (["--set", "fit.delta_3b=abc"], "not a TOML value"),
                        (["--explore", "glas"], "not among [iterate] materials"),
+                       (["--set", "fit.delta_3b=-1"], "fit.delta_3b"),
+                       (["--set", "fit.delta_3b=0.2", "--set", "fit.delta_3b=0.3"], "given more than once"),
                        (["--out", str(tmp_path / "c" / "inside")], "inside the campaign"),
-                       (["--out", str(tmp_path / "same")], "holds a refit already")):
+                       (["--out", str(tmp_path / "same")], "holds files already"),
+                       (["--out", str(tmp_path / "same" / "inner")], "is inside the refit"),
+                       (["--run"], "--refit takes no --run")):
         out = lpsens("--refit", "0", *(args if "--out" in args else [*args, "--out", str(tmp_path / "x")]))
         lines = [ln for ln in out.stderr.splitlines() if ln.strip()]
         assert out.returncode != 0 and len(lines) == 1 and lines[0].startswith("Error: ") and says in lines[0], out.stderr
+        assert "--set" in lines[0] or "--set" not in args  # a bad --set value is blamed on --set, not the spec file
+    assert not (tmp_path / "x").exists()
     bad_g = lpsens("--refit", "3", "--out", str(tmp_path / "x"))
     assert bad_g.returncode == 2 and "no finished fit" in bad_g.stderr
     assert json.dumps(dict(project.doc), sort_keys=True, default=str) == before

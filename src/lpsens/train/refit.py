@@ -32,6 +32,10 @@ def refit_spec(spec: TrainingSpec, overrides: list[str]) -> TrainingSpec:
         Not ``fit.key=value``, a value TOML cannot read, or a value the spec refuses (key named).
     """
     data = spec.to_dict()
+    keys = [item.partition("=")[0].strip() for item in overrides]
+    twice = sorted({k for k in keys if keys.count(k) > 1})
+    if twice:
+        raise SpecError(f"{', '.join(twice)} given more than once; give each key once", option="--set")
     for item in overrides:
         key, sep, value = item.partition("=")
         section, dot, name = key.strip().partition(".")
@@ -45,7 +49,11 @@ def refit_spec(spec: TrainingSpec, overrides: list[str]) -> TrainingSpec:
         except tomllib.TOMLDecodeError:
             raise SpecError(f"--set {item!r}: {value.strip()!r} is not a TOML value (strings in quotes, lists in [])",
                             option="--set") from None
-    return dataclasses.replace(parse_training_spec(data, file=spec.source), source=spec.source)
+    try:
+        parsed = parse_training_spec(data)
+    except SpecError as exc:  # the campaign's own spec was valid: the --set value is what is wrong
+        raise SpecError(f"{exc.reason}", option="--set", key=exc.key) from None
+    return dataclasses.replace(parsed, source=spec.source)
 
 
 def refit(project, g: int, spec: TrainingSpec, out_dir, should_stop=None) -> dict:
@@ -61,11 +69,30 @@ def refit(project, g: int, spec: TrainingSpec, out_dir, should_stop=None) -> dic
     from lpsens.train.tasks import fit_generation
 
     out = Path(out_dir).resolve()
-    if out.is_relative_to(Path(project.path).resolve()):
-        raise TrainingError("the refit's folder is inside the campaign; give a folder outside it", file=out)
-    if (out / REFIT_FILE).exists():
-        raise TrainingError(f"holds a refit already ({REFIT_FILE}); give a new --out folder", file=out)
+    check_out_dir(project, out)
     return fit_generation(project, g, spec, out, should_stop=should_stop)
+
+
+def check_out_dir(project, out_dir) -> None:
+    """A refit writes only into a new (or empty) folder outside the campaign and other refits.
+
+    Raises
+    ------
+    TrainingError
+        ``out_dir`` is a file, a folder with files, inside the campaign or inside another refit.
+    """
+    out = Path(out_dir).resolve()
+    if out.is_relative_to(Path(project.path).resolve()):
+        raise TrainingError("the refit's folder is inside the campaign; give a new folder outside it", file=out,
+                            option="--out")
+    if out.exists() and not out.is_dir():
+        raise TrainingError("is a file; give a new folder for the refit", file=out, option="--out")
+    if out.is_dir() and any(out.iterdir()):
+        raise TrainingError("holds files already (a refit writes gap.xml, train.extxyz, refit.json); give a new folder",
+                            file=out, option="--out")
+    for parent in out.parents:
+        if (parent / REFIT_FILE).exists():
+            raise TrainingError(f"is inside the refit {parent}; give a folder outside it", file=out, option="--out")
 
 
 def rerun_explorations(project, g: int, spec: TrainingSpec, fit_dir, materials=None) -> list[dict]:

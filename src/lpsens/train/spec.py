@@ -315,6 +315,10 @@ def _check(spec: TrainingSpec, file) -> None:
         raise SpecError("min_bridged_P_fraction must be in [0, 1]", file=file, key="crosscheck.min_bridged_P_fraction")
     if x.force_rms_eV_A <= 0:
         raise SpecError("force_rms_eV_A must be > 0 (eV/Å)", file=file, key="crosscheck.force_rms_eV_A")
+    for key in ("delta_2b", "delta_3b"):
+        v = getattr(f, key)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0:
+            raise SpecError(f"{key} = {v!r}: give the kernel amplitude in eV, > 0", file=file, key=f"fit.{key}")
     for key in ("theta_2b_A", "theta_3b_A"):
         v = getattr(f, key)
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.05 <= v <= 10.0:
