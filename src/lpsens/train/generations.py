@@ -133,7 +133,7 @@ def check_campaign(spec: TrainingSpec, root):
     project = open_training(root)
     old, new = _plain(project.doc.get("spec") or {}), spec.to_dict()
     old.setdefault("crosscheck", _DEFAULT_CROSSCHECK)  # campaigns made before [crosscheck] existed
-    changed = sorted(k for k in _LABEL_IDENTITY if json.dumps(old.get(k)) != json.dumps(new.get(k)))
+    changed = sorted(k for k in _LABEL_IDENTITY if json.dumps(old.get(k), sort_keys=True) != json.dumps(new.get(k), sort_keys=True))
     if changed:
         raise ProjectError(f"{root.resolve()} holds a training campaign whose [{'], ['.join(changed)}] differ from "
                            "this spec's; labels would be mixed. Give the same tables, or a new --root",
@@ -164,7 +164,7 @@ def init_training(spec: TrainingSpec, root) -> tuple[object, int]:
     if project is not None:
         old, new = _plain(project.doc.get("spec") or {}), spec.to_dict()
         old.setdefault("crosscheck", _DEFAULT_CROSSCHECK)  # campaigns made before [crosscheck] existed
-        if json.dumps(old) != json.dumps(new):  # [fit], [iterate], [gates], limits: apply from now on
+        if json.dumps(old, sort_keys=True) != json.dumps(new, sort_keys=True):  # [fit], [iterate], [gates], limits: apply from now on
             history = list(project.doc.get("spec_history") or [])
             history.append({"at": utcnow(), "spec": old})
             project.doc.update({"spec": new, "spec_history": history})
