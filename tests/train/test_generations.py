@@ -534,3 +534,36 @@ def test_refit_with_the_same_fit_reruns_the_explorations_exactly_and_a_change_is
     bad_g = lpsens("--refit", "3", "--out", str(tmp_path / "x"))
     assert bad_g.returncode == 2 and "no finished fit" in bad_g.stderr
     assert json.dumps(dict(project.doc), sort_keys=True, default=str) == before
+
+
+def test_serial_campaign_stops_on_usr1_with_the_task_checkpointed(tiny_spec, tmp_path):
+    """`lpsens train --run --in-process` (no --launch): USR1 during a reference MD label stops it at
+    its next frame as timeout and ends the run as `stopped`, nothing advanced; the rerun finishes."""
+    import threading
+
+    spec_path = tiny_spec()
+    text = spec_path.read_text().replace("md_steps = 20\nmd_every = 10", "md_steps = 400\nmd_every = 10")
+    spec_path.write_text(text.replace("max_generations = 1", "max_generations = 0")
+                         .replace('crystals = ["gamma_Li3PS4"]', "crystals = []"))
+    project, _ = init_training(load_training_spec(spec_path), tmp_path / "c")
+    md_job = next(j for j in project if j.doc["config_type"] == "md")
+    partial = Path(md_job.path) / PARTIAL_FILE
+
+    def signal_when_the_md_has_frames():
+        t0 = time.time()
+        while time.time() - t0 < 120:
+            if partial.exists() and len(ase.io.read(partial, ":")) >= 2:
+                os.kill(os.getpid(), signal.SIGUSR1)
+                return
+            time.sleep(0.1)
+
+    before = signal.getsignal(signal.SIGUSR1)
+    watcher = threading.Thread(target=signal_when_the_md_has_frames, daemon=True)
+    watcher.start()
+    state = run_campaign(project, isolate=False)
+    watcher.join(timeout=5)
+    assert state["state"] == "stopped" and "SIGUSR1 during 'labelling'" in state["message"]
+    assert md_job.doc["status"] == "timeout" and not list(project.find_jobs({"train_kind": "fit"}))
+    assert signal.getsignal(signal.SIGUSR1) == before  # the launch's handlers are gone again
+    assert run_campaign(project, isolate=False)["state"] == "finished"
+    assert md_job.doc["status"] == "done" and md_job.doc["n_labelled"] == 400 // 10

@@ -83,11 +83,14 @@ class LaunchReport:
         (eligible when the launch started but not run by it: done meanwhile by a concurrent
         launch, or left for the next launch by the walltime rule or a stop signal), and
         ``unreadable`` (jobs skipped because their job document could not be read).
+    stopped_by
+        Name of the stop signal (SIGTERM, SIGUSR1) this rank received, or None.
     """
 
     launch_id: str
     n_groups: int
     counts: dict[str, int] = field(default_factory=dict)
+    stopped_by: str | None = None
 
     @property
     def exit_code(self) -> int:
@@ -358,7 +361,8 @@ class _Launch:
                     "a longer --walltime, a --prior-rate measured on this machine, or a shorter [protocol] segment_ps\n")
         if group is not None and group is not w:
             group.Free()
-        return LaunchReport(launch_id=launch_id, n_groups=self.n_groups, counts=total)
+        return LaunchReport(launch_id=launch_id, n_groups=self.n_groups, counts=total,
+                            stopped_by=signal.Signals(self.stop.signum).name if self.stop.signum else None)
 
     def _bind_group(self, w) -> int:
         """The leader takes the cores of its group's ranks on its node; returns its slots (0: not a leader).

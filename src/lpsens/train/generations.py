@@ -22,6 +22,7 @@ import json
 import shlex
 import signal
 import subprocess
+import threading
 from pathlib import Path
 
 import ase.io
@@ -607,7 +608,16 @@ def run_campaign(project, *, max_rounds: int = 1000, progress=None, isolate: boo
             if state["state"] == "explore_failed":
                 raise TrainingError(state["message"], file=project.path)
             if runner is None:
-                launch(project, options=LaunchOptions(progress_interval_s=0, isolate=isolate), install_signals=False)
+                # in the main thread, TERM and USR1 stop the tasks at their next checkpoint, then the run
+                main = threading.current_thread() is threading.main_thread()
+                report = launch(project, options=LaunchOptions(progress_interval_s=0, isolate=isolate),
+                                install_signals=main)
+                if report.stopped_by:
+                    state = _state("stopped", state["generation"], f"stopped by {report.stopped_by} during "
+                                   f"'{state['state']}'; the same command resumes")
+                    if progress is not None:
+                        progress(state)
+                    return state
             elif runner.run():
                 state = _state("stopped", state["generation"], f"stopped by {runner.stopped_by} during '{state['state']}'"
                                f"; the same command resumes")
