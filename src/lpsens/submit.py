@@ -238,10 +238,23 @@ def render_script(profile: Profile, *, root: str | Path, launch_args: list[str] 
 def _check_training(spec_path: Path, root: Path) -> None:
     """Refuse now what the job would refuse when it starts: a bad spec, or a root that holds an MD
     project or another campaign (raises the spec's or the project's own error)."""
+    import importlib.util
+
     from lpsens.train.generations import check_campaign
     from lpsens.train.spec import load_training_spec
 
-    check_campaign(load_training_spec(spec_path), root)
+    spec = load_training_spec(spec_path)
+    check_campaign(spec, root)
+    # the module is looked up, not imported (a torch model would load on the login node)
+    module = spec.reference.calculator.partition(":")[0]
+    try:
+        found = importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        found = False
+    if not found:
+        raise SubmitError(f"no module {module!r} of calculator {spec.reference.calculator!r} in this Python "
+                          "environment, which the job uses; install the package that provides it or fix the import "
+                          "path", file=spec_path, option="--train")
 
 
 def submissions_path(root: str | Path) -> Path:

@@ -81,7 +81,9 @@ def test_submit_train_refuses_now_what_the_job_would_refuse(tiny_spec, tmp_path)
     for args, says in (([str(tmp_path / "new"), str(bad)], "fit.theta_3b_A"),
                        ([str(md), str(spec)], "is not a training campaign"),
                        ([str(tmp_path / "c"), str(other)], "[configurations] differ"),
-                       ([str(tmp_path / "new"), str(tmp_path)], "is a directory")):
+                       ([str(tmp_path / "new"), str(tmp_path)], "is a directory"),
+                       ([str(tmp_path / "new"), str(tiny_spec(calculator="pair_nope:Morse", name="nope.toml"))],
+                        "no module 'pair_nope'")):
         line = _one_error_line(_lpsens("submit", "--root", args[0], "--train", args[1], "--dry-run"))
         assert says in line, line
     assert not (tmp_path / "new").exists() and not (md / ".lpsens").exists()
