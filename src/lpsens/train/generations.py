@@ -670,12 +670,7 @@ class _SubprocessLauncher:
         except OSError as exc:
             raise TrainingError(f"cannot run the launch command {self.shown}: {exc}; give a command "
                                 "that runs 'lpsens launch' (e.g. 'mpiexec -n 2 lpsens launch')", file=self.root) from None
-        while True:
-            try:
-                code = self.child.wait()
-                break
-            except InterruptedError:  # pragma: no cover -- PEP 475 retries wait() itself
-                continue
+        code = self.child.wait()  # a signal handled meanwhile does not end the wait (PEP 475)
         self.child = None
         if self.stopped_by:
             return True
