@@ -40,6 +40,38 @@ def test_uf3_md_stops_at_the_first_broken_frame(gamma):
     assert check_frame(frames[-1].numbers, frames[-1].positions, frames[-1].cell.array)
 
 
+def test_uf3_md_keeps_the_path_into_the_first_break_without_changing_the_run(gamma, tmp_path):
+    """path_every: the frames every path_every steps of the segment that ends at the first broken
+    frame, up to the first broken one, come before it; the run itself is the same (the toy
+    potential has no P-S bond, so the crystal falls apart within a few hundred steps)."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from uf3_toy import write_toy_uf3
+
+    toy = write_toy_uf3(tmp_path / "toy.uf3", "0" * 64)
+    md = dict(temperature_K=300.0, steps=2000, every=50, timestep_fs=2.0, seed=3, run="t", minimise_steps=0,
+              stop_on_broken=True)
+    plain, _ = uf3_md_frames(gamma, toy, **md)
+    with_path, _ = uf3_md_frames(gamma, toy, path_every=10, **md)
+    path = [f for f in with_path if f.info.get("path")]
+    main = [f for f in with_path if not f.info.get("path")]
+    assert [f.info["md_step"] for f in main] == [f.info["md_step"] for f in plain]
+    for a, b in zip(main, plain, strict=True):
+        np.testing.assert_array_equal(a.positions, b.positions)
+    broken = [bool(check_frame(f.numbers, f.positions, f.cell.array)) for f in with_path]
+    last, first_bad = main[-2].info["md_step"], main[-1].info["md_step"]
+    assert broken[-1] and not any(broken[:len(main) - 2]) and len(main) >= 3  # intact, then broken mid-run
+    assert path and with_path[-1 - len(path):-1] == path  # just before the broken frame
+    steps = [f.info["md_step"] for f in path]
+    assert steps == list(range(last + 10, last + 10 * len(path) + 1, 10)) and steps[-1] < first_bad
+    assert not any(broken[-1 - len(path):-2])  # the path stops at its first broken frame
+    assert len(path) == 4 or broken[-2]
+    intact, _ = uf3_md_frames(gamma, toy, **{**md, "steps": 50}, path_every=10)  # no break: no path
+    assert [f.info["md_step"] for f in intact] == [0, 50] and not any(f.info.get("path") for f in intact)
+
+
 _SIDE_BY_SIDE = """
 import sys
 from mpi4py import MPI

@@ -473,6 +473,50 @@ def test_failure_md_starts_from_the_last_intact_frame_of_each_broken_run(tiny_sp
     assert _add_failure_md(project, off, 3, frames, {"hot": 800.0}) == 0
 
 
+def test_failure_paths_of_the_explorations_are_labelled_next(tiny_spec, tmp_path):
+    """[iterate] failure_path_every: an exploration that breaks keeps its path into the break
+    (failure_path.extxyz, beside its frames) and the next generation labels every path frame as
+    a selected one (an exploration that holds has none: test_exploration.py). Explorations through the
+    compiled toy potential of tests/uf3_toy.py (no P-S bond: the glass breaks within 100 steps)."""
+    import shutil
+
+    from uf3_toy import write_toy_uf3
+
+    from lpsens.train.generations import _add_explore_jobs, _select_next
+    from lpsens.train.labelling import CONFIG_FILE
+    from lpsens.train.tasks import PATH_FILE, UF3_FILE, run_train_task
+
+    path = tiny_spec(fit_extra="compile = true")
+    text = path.read_text().replace("[iterate]\n", '[iterate]\nbackend = "uf3"\nfailure_path_every = 10\n', 1)
+    path.write_text(text.replace("md_steps = 40\nmd_every = 10", "md_steps = 500\nmd_every = 50", 1)
+                    .replace("temperatures_K = [800]", "temperatures_K = [300]", 1))
+    spec = load_training_spec(path)
+    assert spec.iterate.failure_path_every == 10
+    project, _ = init_training(spec, tmp_path / "c")
+    fit = project.open_job({"train_kind": "fit", "generation": 0}).init()
+    toy = write_toy_uf3(tmp_path / "toy.uf3", "0" * 64)
+    shutil.copy(toy, Path(fit.path) / UF3_FILE)
+    shutil.copy(f"{toy}.json", Path(fit.path) / f"{UF3_FILE}.json")
+    _add_explore_jobs(project, spec, 0)
+    (explore,) = _jobs(project, train_kind="explore", generation=0)
+    assert run_train_task(explore).status == "done"
+    explore.doc["status"] = "done"  # as the launcher records it
+    frames = ase.io.read(Path(explore.path) / FRAMES_FILE, ":")
+    walk = ase.io.read(Path(explore.path) / PATH_FILE, ":")
+    assert [f.info["md_step"] % 50 for f in frames] == [0] * len(frames) and not any("path" in f.info for f in frames)
+    steps = [f.info["md_step"] for f in walk]
+    assert frames[-2].info["md_step"] < steps[0] and steps[-1] < frames[-1].info["md_step"]
+    assert explore.doc["first_broken"]["md_step"] == frames[-1].info["md_step"]  # the checked frames' verdict, as before
+    assert _select_next(project, spec, 0, [explore]) > len(walk)
+    labels = {j.sp["name"]: j for j in _jobs(project, train_kind="label", generation=1)}
+    run = walk[0].info["run"]
+    assert {n for n in labels if n.startswith("failure_path/")} == {f"failure_path/{run}/step{n}" for n in steps}
+    job = labels[f"failure_path/{run}/step{steps[0]}"]
+    assert job.doc["config_type"] == "selected"
+    np.testing.assert_allclose(ase.io.read(Path(job.path) / CONFIG_FILE).positions, walk[0].positions)
+    assert project.doc["generations"]["1"]["labels_created"] == len(labels)
+
+
 def test_a_launch_command_that_dies_is_an_error_naming_it(tiny_spec, tmp_path):
     """run_campaign(launch_command=...): status 0 or 1 (a task failed) lets the campaign go on;
     anything else stops it with one error naming the command and its status, nothing advanced."""

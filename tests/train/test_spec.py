@@ -77,7 +77,13 @@ def test_contact_core_extra_frames_and_uf3_backend_keys(tiny_spec):
         ({"fit": {"theta_3b_A": 0.0}}, "fit.theta_3b_A"),
         ({"iterate": {"failure_md_max_runs": -1}}, "iterate.failure_md_max_runs"),
         ({"fit": {"theta_2b_A": "1.0"}}, "fit.theta_2b_A"),
+        ({"iterate": {"failure_path_every": 3}}, "iterate.failure_path_every"),  # md_every = 10
+        ({"iterate": {"failure_path_every": 10}}, "iterate.failure_path_every"),
+        ({"iterate": {"failure_path_every": -5}}, "iterate.failure_path_every"),
+        ({"iterate": {"failure_path_every": True}}, "iterate.failure_path_every"),
+        ({"iterate": {"failure_path_every": 5, "backend": "quippy"}}, "iterate.failure_path_every"),
     ]
+    assert parse_training_spec({**data, "iterate": {**data["iterate"], "failure_path_every": 5}}).iterate.failure_path_every == 5
     for change, key in bad:
         d = {k: dict(v) for k, v in data.items()}
         for section, values in change.items():

@@ -83,7 +83,7 @@ def md_frames(atoms: Atoms, calc, *, temperature_K: float, steps: int, every: in
 
 def uf3_md_frames(atoms: Atoms, uf3_path, *, temperature_K: float, steps: int, every: int, timestep_fs: float,
                   seed: int, run: str, minimise_steps: int = 1000, stop_on_broken: bool = False,
-                  thermostat_damping_fs: float = 100.0) -> tuple[list[Atoms], dict]:
+                  thermostat_damping_fs: float = 100.0, path_every: int = 0) -> tuple[list[Atoms], dict]:
     """Minimise, then Nose-Hoover NVT MD through LAMMPS ``pair_style uf3`` (the compiled candidate).
 
     The route of long stability runs and exploration: ~150x faster than the GAP through quippy
@@ -99,6 +99,12 @@ def uf3_md_frames(atoms: Atoms, uf3_path, *, temperature_K: float, steps: int, e
     stop_on_broken
         Stop at the first frame that :func:`lpsens.chemistry.check_frame` calls broken (that
         frame is the last one returned).
+    path_every
+        With ``stop_on_broken``: also keep the frames every ``path_every`` steps (a divisor of
+        ``every``) of the segment that ends at the first broken frame, up to and including the
+        first of them that is broken: the GAP's own path into the break. They come before that
+        frame in the list, marked ``info["path"] = True``; the chemistry is checked at every
+        ``every`` steps only, so the other frames and the stop are those without it.
 
     Returns
     -------
@@ -167,10 +173,21 @@ def uf3_md_frames(atoms: Atoms, uf3_path, *, temperature_K: float, steps: int, e
             return f
 
         snap(0)
+        fine = path_every if stop_on_broken and 0 < path_every < every and every % path_every == 0 else every
         for k in range(1, steps // every + 1):
-            lmp.command(f"run {every} pre no post no")
+            n_main = len(frames)
+            for j in range(1, every // fine):
+                lmp.command(f"run {fine} pre no post no")
+                snap((k - 1) * every + j * fine).info["path"] = True
+            lmp.command(f"run {fine} pre no post no")
             f = snap(k * every)
-            if stop_on_broken and check_frame(f.numbers, f.positions, f.cell.array):
+            broken = stop_on_broken and check_frame(f.numbers, f.positions, f.cell.array)
+            path = frames[n_main:-1]
+            del frames[n_main:-1]
+            if broken:
+                # the path up to its first broken frame: what comes after adds damage, not the approach
+                first = next((i for i, p in enumerate(path) if check_frame(p.numbers, p.positions, p.cell.array)), None)
+                frames[n_main:n_main] = path if first is None else path[:first + 1]
                 break
         return frames, minimised
     finally:

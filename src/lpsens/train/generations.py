@@ -43,7 +43,7 @@ from lpsens.train.selection import (
     untrusted_contacts,
 )
 from lpsens.train.spec import CrosscheckSpec, ReferenceSpec, TrainingSpec, parse_training_spec
-from lpsens.train.tasks import FRAMES_FILE, GAP_FILE
+from lpsens.train.tasks import FRAMES_FILE, GAP_FILE, PATH_FILE
 
 __all__ = ["init_training", "check_campaign", "open_training", "advance", "training_status", "collect_training_set", "newest_gap"]
 
@@ -401,8 +401,33 @@ def _select_next(project, spec, g: int, explore) -> int:
     broken = [bool(check_frame(f.numbers, f.positions, f.cell.array)) for f in frames]  # one pass for both
     n_scans = _add_coordination_scans(project, spec, g, frames, broken)
     n_md = _add_failure_md(project, spec, g, frames, temperature_K, broken)
-    _note(project, g + 1, labels_created=len(chosen) + n_scans + n_md)
-    return len(chosen) + n_scans + n_md
+    n_path = _add_failure_paths(project, spec, g, explore)
+    _note(project, g + 1, labels_created=len(chosen) + n_scans + n_md + n_path)
+    return len(chosen) + n_scans + n_md + n_path
+
+
+def _add_failure_paths(project, spec, g: int, explore) -> int:
+    """``[iterate] failure_path_every``: the frames of each broken exploration run of generation
+    ``g`` on its way into the first break (every ``failure_path_every`` steps, up to the first
+    broken one; :func:`lpsens.train.exploration.uf3_md_frames`), labelled in ``g + 1`` as
+    ``selected`` frames (screened as they are).
+
+    Why: the selected failure frames are ``md_every`` steps apart (100 fs in train_demo.toml), and
+    a glass goes from intact to a P with 5 S within one interval; the GAP's error is largest on
+    the way, which neither those frames nor the reference's own dynamics from the last intact
+    frame (failure MD) sample. One reference calculation per frame.
+    """
+    n = 0
+    for job in sorted(explore, key=lambda j: j.id):
+        path_file = Path(job.path) / PATH_FILE
+        if job.doc.get("status") != JobStatus.DONE.value or not path_file.exists():
+            continue
+        for f in ase.io.read(path_file, ":"):
+            atoms = f.copy()
+            atoms.info = {}
+            n += _add_label_job(project, spec, g + 1, Configuration(
+                f"failure_path/{f.info['run']}/step{int(f.info['md_step'])}", "selected", atoms))
+    return n
 
 
 def _add_failure_md(project, spec, g: int, frames, temperature_K: dict, broken: list[bool] | None = None) -> int:

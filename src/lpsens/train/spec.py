@@ -166,6 +166,8 @@ class IterateSpec:
     failure_md_steps: int = 0
     failure_md_every: int = 10
     failure_md_max_runs: int = 0
+    #: the GAP's own path into each run's first break, a frame every this many steps (0: off; uf3)
+    failure_path_every: int = 0
     backend: str = "quippy"
 
 
@@ -409,6 +411,14 @@ def _check(spec: TrainingSpec, file) -> None:
     if isinstance(it.failure_md_max_runs, bool) or not isinstance(it.failure_md_max_runs, int) or it.failure_md_max_runs < 0:
         raise SpecError(f"failure_md_max_runs = {it.failure_md_max_runs!r}: give the most failure-MD tasks per "
                         "generation, an integer >= 0 (0: one per broken run)", file=file, key="iterate.failure_md_max_runs")
+    fpe = it.failure_path_every
+    if isinstance(fpe, bool) or not isinstance(fpe, int) or fpe < 0 or (fpe and (fpe >= it.md_every or it.md_every % fpe)):
+        raise SpecError(f"failure_path_every = {fpe!r}: give a divisor of md_every = {it.md_every} smaller than it "
+                        "(MD steps between the path frames before a break), or 0 (off)", file=file,
+                        key="iterate.failure_path_every")
+    if fpe and it.backend != "uf3":
+        raise SpecError("failure_path_every needs [iterate] backend = \"uf3\" (explorations through quippy do not stop "
+                        "at a break)", file=file, key="iterate.failure_path_every")
     if "uf3" in (it.backend, g.backend) and not f.compile:
         raise SpecError("backend = \"uf3\" runs the compiled GAP: set [fit] compile = true", file=file, key="fit.compile")
     kinds = ("bulk", "distorted", "compressed", "md", "isolated", "dimer", "selected", "coordination_scan",

@@ -30,9 +30,11 @@ from lpsens.train.labelling import (
 )
 from lpsens.train.spec import CONTACT_CUTOFF_A, PAIRS, ReferenceSpec
 
-__all__ = ["run_train_task", "fit_generation", "FRAMES_FILE", "GAP_FILE", "UF3_FILE"]
+__all__ = ["run_train_task", "fit_generation", "FRAMES_FILE", "PATH_FILE", "GAP_FILE", "UF3_FILE"]
 
 FRAMES_FILE = "frames.extxyz"
+#: an exploration's path into its first break ([iterate] failure_path_every)
+PATH_FILE = "failure_path.extxyz"
 GAP_FILE = "gap.xml"
 UF3_FILE = "gap.uf3"
 
@@ -180,12 +182,13 @@ def first_broken(frames, timestep_fs: float) -> dict | None:
     return None
 
 
-def exploration_frames(spec, sp, seed: int, fit_dir: Path) -> tuple[list, dict]:
+def exploration_frames(spec, sp, seed: int, fit_dir: Path, *, with_path: bool = False) -> tuple[list, dict]:
     """One exploration run of state point ``sp`` (``material``, ``x_Li2S_mol_pct``,
     ``temperature_K``, ``generation``): the built structure of ``seed``, minimised with the fit in
     ``fit_dir`` (its ``gap.uf3`` or ``gap.xml`` by ``[iterate] backend``), then MD; returns the
     frames and the minimisation record. Deterministic in ``seed``: a refit of the same generation
-    reruns the same runs (:mod:`lpsens.train.refit`)."""
+    reruns the same runs (:mod:`lpsens.train.refit`). ``with_path``: the frames include the path
+    into the first break (``[iterate] failure_path_every``; marked ``info["path"]``)."""
     from lpsens.structures import build_structure
     from lpsens.structures.builder import CRYSTAL_X_MOL_PCT
     from lpsens.train.exploration import gap_calculator, md_frames, minimise, uf3_md_frames
@@ -200,7 +203,7 @@ def exploration_frames(spec, sp, seed: int, fit_dir: Path) -> tuple[list, dict]:
               timestep_fs=it.timestep_fs, seed=seed, run=run)
     if it.backend == "uf3":
         return uf3_md_frames(atoms, Path(fit_dir) / UF3_FILE, minimise_steps=it.minimise_steps,
-                             stop_on_broken=True, **md)
+                             stop_on_broken=True, path_every=it.failure_path_every if with_path else 0, **md)
     calc = gap_calculator(Path(fit_dir) / GAP_FILE)
     start, rec = minimise(atoms, calc, it.minimise_steps)
     return md_frames(start, calc, **md), rec
@@ -214,8 +217,13 @@ def _explore_task(job, spec) -> tuple[str, int]:
         return "done", 0
     it = spec.iterate
     fit_job = job.project.open_job({"train_kind": "fit", "generation": int(job.sp["generation"])})
-    frames, rec = exploration_frames(spec, job.sp, int(job.doc["seed"]), Path(fit_job.path))
+    frames, rec = exploration_frames(spec, job.sp, int(job.doc["seed"]), Path(fit_job.path), with_path=True)
+    marked = [bool(f.info.pop("path", False)) for f in frames]
+    path = [f for f, m in zip(frames, marked, strict=True) if m]
+    frames = [f for f, m in zip(frames, marked, strict=True) if not m]
     census = unit_census(frames[0].numbers, frames[0].positions, frames[0].cell.array).counts
+    if path:  # before the frames: a job with FRAMES_FILE is done
+        write_frames(job_dir / PATH_FILE, path)
     write_frames(job_dir / FRAMES_FILE, frames)
     job.doc.update({"minimised": rec, "census_start": census, "n_frames": len(frames), "backend": it.backend,
                     "collapsed": bool(frames[-1].info.get("collapsed", False)),
