@@ -91,6 +91,15 @@ def test_open_project_errors(tmp_path):
         open_project(tmp_path / "plain")
 
 
+def test_init_refuses_a_training_campaign(mini_spec, tmp_path):
+    """MD jobs in a training campaign's data space would be tasks its launches cannot run."""
+    project = signac.init_project(str(tmp_path / "t"))
+    project.doc.update({"lpsens_schema_version": SCHEMA_VERSION, "kind": "training"})
+    with pytest.raises(ProjectError, match="is a training campaign"):
+        init_project(load_campaign(mini_spec), tmp_path / "t")
+    assert len(project) == 0
+
+
 def test_find_job_by_prefix(mini_spec, tmp_path):
     init_project(load_campaign(mini_spec), tmp_path / "p")
     project = open_project(tmp_path / "p")

@@ -546,6 +546,13 @@ def main_train(args) -> int:
             print(f"Error: --launch {args.launch!r} does not run 'lpsens launch'; give e.g. "
                   "\"mpiexec -n 2 lpsens launch --in-process\"", file=sys.stderr)
             return 2
+        roots = [launch_command[i + 1] for i, a in enumerate(launch_command[:-1]) if a == "--root"]
+        roots += [a.split("=", 1)[1] for a in launch_command if a.startswith("--root=")]
+        if any(Path(r).resolve() != Path(args.root).resolve() for r in roots):
+            # it would run another data space's tasks (an MD campaign's: hours of MD) while this one waits
+            print(f"Error: --launch {args.launch!r} names --root {roots[0]}, not the campaign's --root {args.root}; "
+                  "leave --root out of the launch command (it is added)", file=sys.stderr)
+            return 2
     if args.refit is not None:
         for given, why in ((args.spec is not None, "a spec (the refit uses the campaign's own; change [fit] with --set)"),
                            (args.run, "--run"), (args.json is not None, "--json (the refit writes OUT/refit.json)"),
@@ -558,6 +565,11 @@ def main_train(args) -> int:
         print("Error: --set, --out and --explore belong to --refit G; give --refit", file=sys.stderr)
         return 2
     if args.status or args.validate:
+        if args.json is not None and (args.json.is_dir() or not args.json.parent.is_dir()):
+            # checked first: --validate runs for many minutes before it writes
+            print(f"Error: --json {args.json}: " + ("is a directory" if args.json.is_dir() else
+                  f"no directory {args.json.parent}") + "; give a file path in an existing directory", file=sys.stderr)
+            return 2
         project = generations.open_training(args.root)
         if args.status:
             report = generations.training_status(project)

@@ -137,6 +137,11 @@ def init_project(campaign: Campaign, root: str | Path) -> InitReport:
     project = None
     if (root / ".signac").is_dir():
         project = open_project(root)
+        from lpsens.train.generations import KIND as TRAINING_KIND
+
+        if project.doc.get("kind") == TRAINING_KIND:  # MD jobs there would be tasks the campaign cannot run
+            raise ProjectError("this is a training campaign ('lpsens train'), not an MD one; use a new --root "
+                               "for 'lpsens init'", file=root.resolve())
     if project is not None:
         for sp, ident in wanted:
             job = project.open_job(sp.to_dict())

@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from conftest import subprocess_env
@@ -89,3 +90,38 @@ def test_submit_train_refuses_now_what_the_job_would_refuse(tiny_spec, tmp_path)
     assert not (tmp_path / "new").exists() and not (md / ".lpsens").exists()
     ok = _lpsens("submit", "--root", str(tmp_path / "c"), "--train", str(spec), "--dry-run")
     assert ok.returncode == 0 and f"train {spec} --root {tmp_path / 'c'} --run --launch" in ok.stdout
+
+
+def test_a_launch_command_for_another_root_and_a_bad_json_path_are_refused_at_once(tiny_spec, tmp_path):
+    spec = str(tiny_spec())
+    line = _one_error_line(_lpsens("train", spec, "--root", str(tmp_path / "c"), "--run", "--launch",
+                                   f"lpsens launch --root {tmp_path / 'other'}"))
+    assert "--root" in line and "other" in line and "leave --root out" in line
+    assert not (tmp_path / "c").exists()
+    ok = _lpsens("train", spec, "--root", str(tmp_path / "c"))  # the campaign, with generation 0
+    assert ok.returncode == 0, ok.stderr
+    for where, why in ((tmp_path / "no" / "g.json", "no directory"), (tmp_path, "is a directory")):
+        for mode in ("--status", "--validate"):
+            line = _one_error_line(_lpsens("train", mode, "--root", str(tmp_path / "c"), "--json", str(where)))
+            assert f"--json {where}" in line and why in line
+
+
+def test_relative_paths_follow_the_spec_file_given_last(tiny_spec, tmp_path):
+    """The docs: relative paths in a spec are relative to the file; a campaign advanced with a
+    copy elsewhere reads them next to that copy (the earlier file is kept in the history)."""
+    import shutil
+
+    from lpsens.train.generations import init_training, open_training, spec_of
+    from lpsens.train.spec import load_training_spec
+
+    first = tiny_spec()
+    init_training(load_training_spec(first), tmp_path / "c")
+    (tmp_path / "moved").mkdir()
+    second = shutil.copy(first, tmp_path / "moved" / "spec.toml")
+    project = open_training(tmp_path / "c")
+    init_training(load_training_spec(second), tmp_path / "c")
+    assert project.doc["spec_file"] == str(Path(second).resolve())
+    assert project.doc["spec_history"][-1]["spec_file"] == str(first.resolve())
+    assert spec_of(project).source == Path(second).resolve()
+    init_training(load_training_spec(second), tmp_path / "c")
+    assert len(project.doc["spec_history"]) == 1  # the same file and spec again: no new entry

@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+from pathlib import Path
 
 import ase.io
 import numpy as np
@@ -50,6 +51,19 @@ def test_validate_table_and_verdicts(tiny_spec):
     assert all(run["minimised"]["energy_min_eV"] <= run["minimised"]["energy_start_eV"] for run in result["runs"])
     table = format_gates(result)
     assert "dft_force_rmse" in table and "(1 not run)" in table
+
+
+def test_a_held_out_range_past_the_file_is_an_error_before_any_run(tiny_spec):
+    import dataclasses
+
+    from lpsens.errors import TrainingError
+
+    spec = load_training_spec(tiny_spec())
+    n = len(ase.io.read(DFT, ":"))
+    past = dataclasses.replace(spec, gates=dataclasses.replace(spec.gates, heldout_dft_frames=(0, n + 5)))
+    with pytest.raises(TrainingError, match=f"names {n + 5} frames, the file has {n}") as err:
+        validate(past, demo_potential_path(), seed=1)
+    assert err.value.key == "gates.heldout_dft_frames"
 
 
 def test_validate_cli_needs_a_finished_fit(tiny_spec, tmp_path):
@@ -120,6 +134,40 @@ def test_reference_starts_replace_a_glass_the_reference_breaks(tiny_spec, tmp_pa
     result = validate(bad, demo_potential_path(), seed=4)
     row = {r["gate"]: r for r in result["rows"]}["never_catastrophic"]
     assert row["passed"] is False and "the reference broke all 2 starts" in row["detail"]
+
+
+def test_a_shipped_start_of_the_same_provenance_replaces_the_minimisation(tiny_spec, tmp_path, monkeypatch):
+    """A shipped start made with the spec's reference and minimise_steps is used (and copied to
+    the cache) without calling the reference; one of another provenance, or of none, is not."""
+    import lpsens.train.gates as gates
+    from lpsens.chemistry import check_frame
+    from lpsens.train.gates import _write_start, reference_start, start_file_name, start_provenance
+    from lpsens.train.spec import parse_training_spec
+
+    data = load_training_spec(tiny_spec()).to_dict()
+    data["gates"].update(reference_starts=True, reference_start_attempts=2)
+    data["reference"] = {"calculator": "quippy.potential:Potential", "kwargs": {"param_filename": str(demo_potential_path())},
+                         "name": "demo GAP"}
+    data["iterate"]["minimise_steps"] = 30
+    intact, _ = reference_start(parse_training_spec(data), 75.0, 4, min_atoms=48)
+    # shipped as if made by a reference that breaks every glass: used, it passes; recomputed, it would not
+    data["reference"] = {"calculator": "pair_reference:BondingSulfur", "name": "S-S binder"}
+    binder = parse_training_spec(data)
+    shipped = tmp_path / "shipped"
+    monkeypatch.setattr(gates, "_PACKAGED_STARTS", shipped)
+    _write_start(shipped / start_file_name(75.0, 48, 4), intact, start_provenance(binder))
+    start, rec = reference_start(binder, 75.0, 4, min_atoms=48, cache_dir=tmp_path / "cache")
+    assert rec == {"seed": 4, "rejected": [], "shipped": [4]}
+    np.testing.assert_allclose(start.positions, intact.positions, atol=1e-6)
+    assert not check_frame(start.numbers, start.positions, start.cell.array)
+    cached = ase.io.read(tmp_path / "cache" / start_file_name(75.0, 48, 4))
+    assert cached.info["minimise_steps"] == 30 and cached.info["reference_calculator"] == "pair_reference:BondingSulfur"
+
+    data["iterate"]["minimise_steps"] = 31  # another provenance: minimised anew, and the binder breaks it
+    _, rec = reference_start(parse_training_spec(data), 75.0, 4, min_atoms=48, cache_dir=tmp_path / "cache")
+    assert rec["seed"] is None and "shipped" not in rec and "S-S limit" in rec["rejected"][0]["reason"]
+    ase.io.write(shipped / start_file_name(75.0, 48, 4), intact, format="extxyz")  # no provenance
+    assert reference_start(binder, 75.0, 4, min_atoms=48)[1]["seed"] is None
 
 
 def test_temperatures_of_a_glass_share_its_reference_start(tiny_spec, tmp_path):

@@ -517,6 +517,21 @@ def test_failure_paths_of_the_explorations_are_labelled_next(tiny_spec, tmp_path
     assert project.doc["generations"]["1"]["labels_created"] == len(labels)
 
 
+def test_explorations_follow_a_corrected_iterate(tiny_spec, tmp_path):
+    """A run that failed for a bad [iterate] value is not the generation's forever: the corrected
+    spec's runs are made and the generation's runs are those."""
+    from lpsens.train.generations import _add_explore_jobs
+
+    spec = load_training_spec(tiny_spec())
+    project, _ = init_training(spec, tmp_path / "c")
+    first = _add_explore_jobs(project, spec, 0)
+    first[0].doc["status"] = "failed"
+    fixed = dataclasses.replace(spec, iterate=dataclasses.replace(spec.iterate, temperatures_K=(700.0,)))
+    again = _add_explore_jobs(project, fixed, 0)
+    assert [j.sp["temperature_K"] for j in again] == [700.0] and again[0].doc["status"] == "pending"
+    assert _add_explore_jobs(project, spec, 0) == first and first[0].doc["status"] == "failed"
+
+
 def test_a_launch_command_that_dies_is_an_error_naming_it(tiny_spec, tmp_path):
     """run_campaign(launch_command=...): status 0 or 1 (a task failed) lets the campaign go on;
     anything else stops it with one error naming the command and its status, nothing advanced."""

@@ -77,6 +77,20 @@ def test_contact_core_extra_frames_and_uf3_backend_keys(tiny_spec):
         ({"fit": {"theta_3b_A": 0.0}}, "fit.theta_3b_A"),
         ({"iterate": {"failure_md_max_runs": -1}}, "iterate.failure_md_max_runs"),
         ({"fit": {"theta_2b_A": "1.0"}}, "fit.theta_2b_A"),
+        ({"iterate": {"temperatures_K": [-800.0]}}, "iterate.temperatures_K"),
+        ({"configurations": {"md_temperatures_K": [0.0]}}, "configurations.md_temperatures_K"),
+        ({"gates": {"crystal_temperature_K": -1.0}}, "gates.crystal_temperature_K"),
+        ({"iterate": {"minimise_steps": -5}}, "iterate.minimise_steps"),
+        ({"configurations": {"n_distorted": -1}}, "configurations.n_distorted"),
+        ({"iterate": {"select_failures": -2}}, "iterate.select_failures"),
+        ({"iterate": {"md_steps": 0}}, "iterate.md_steps"),
+        ({"gates": {"stability_every": 0}}, "gates.stability_every"),
+        ({"iterate": {"timestep_fs": 0.0}}, "iterate.timestep_fs"),
+        ({"iterate": {"glass_x_mol_pct": [85.0]}}, "iterate.glass_x_mol_pct"),
+        ({"iterate": {"materials": ["beta_li3ps4"]}}, "iterate.materials"),
+        ({"configurations": {"crystals": ["glass"]}}, "configurations.crystals"),
+        ({"gates": {"heldout_dft_frames": [3, 0]}}, "gates.heldout_dft_frames"),
+        ({"fit": {"config_type_sigma": {"dimmer": [0.05, 0.5, 0.0, 0.0]}}}, "fit.config_type_sigma.dimmer"),
         ({"iterate": {"failure_path_every": 3}}, "iterate.failure_path_every"),  # md_every = 10
         ({"iterate": {"failure_path_every": 10}}, "iterate.failure_path_every"),
         ({"iterate": {"failure_path_every": -5}}, "iterate.failure_path_every"),
@@ -101,3 +115,15 @@ def test_unknown_key_or_section_suggests_the_closest():
         parse_training_spec({**REF, "gate": {}}, file="x.toml")
     assert "unknown key 'gate' — did you mean 'gates'?" in str(err.value)
 
+
+
+def test_list_keys_with_an_empty_default_read_from_toml(tiny_spec):
+    """[gates] reference_config_types (default []) takes strings from a TOML file, and a
+    misspelt config_type_sigma kind is named with the closest."""
+    path = tiny_spec()
+    path.write_text(path.read_text().replace("[gates]\n", '[gates]\nreference_config_types = ["md", "selected"]\n', 1))
+    assert load_training_spec(path).gates.reference_config_types == ("md", "selected")
+    path.write_text(path.read_text().replace("{{dimer = ", "{{dimmer = ").replace("{dimer = ", "{dimmer = "))
+    with pytest.raises(SpecError, match="did you mean 'dimer'") as err:
+        load_training_spec(path)
+    assert err.value.key == "fit.config_type_sigma.dimmer"

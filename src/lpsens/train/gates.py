@@ -41,6 +41,8 @@ __all__ = ["validate", "validate_campaign", "format_gates", "errors_on", "write_
 
 #: seeds of successive reference-start attempts are this far apart
 _START_SEED_STRIDE = 1000
+#: the reference-minimised gate starts of signac_project/train_demo.toml (potentials/make_gate_starts.py)
+_PACKAGED_STARTS = Path(__file__).resolve().parent.parent / "data" / "gate_starts"
 
 
 def _deviations(frames, calc) -> list[tuple[np.ndarray, float]]:
@@ -92,7 +94,14 @@ def reference_start(spec: TrainingSpec, x: float, seed: int, *, min_atoms: int, 
     (:func:`lpsens.chemistry.check_frame`), the next seed (``seed + 1000 k``) is tried, up to
     ``[gates] reference_start_attempts``. A minimum whose units differ from the built glass's
     (a bridging S moved: P2S7 + P2S7 -> PS4 + chain) is chemistry the reference does: it is
-    kept, and the change recorded. Minimised starts are cached as extxyz in ``cache_dir``.
+    kept, and the change recorded. Minimised starts are cached as extxyz in ``cache_dir``, with
+    their provenance (the reference's calculator and keyword arguments, ``minimise_steps``) in
+    the frame's info; a cached or shipped minimum of another provenance is not used.
+
+    The package ships the minima of ``signac_project/train_demo.toml``'s gate starts
+    (``lpsens/data/gate_starts``, made by ``potentials/make_gate_starts.py``): with the same
+    reference and settings they are used instead of minimising again (10-30 min per start on
+    one core), and copied into ``cache_dir``. The verdict is recomputed in either case.
 
     Returns
     -------
@@ -106,22 +115,25 @@ def reference_start(spec: TrainingSpec, x: float, seed: int, *, min_atoms: int, 
     from lpsens.train.labelling import cached_calculator
 
     record = {"seed": None, "rejected": []}
+    provenance = start_provenance(spec)
     for k in range(spec.gates.reference_start_attempts):
         s = seed + _START_SEED_STRIDE * k
         built = build_structure("glass", float(x), s, min_atoms=min_atoms)
         built.info.clear()
-        # "_wall": minimised behind the contact wall (lpsens.train.wall); caches made without it differ
-        path = None if cache_dir is None else Path(cache_dir) / f"glass_x{x:g}_n{min_atoms}_seed{s}_wall.extxyz"
-        if path is not None and path.exists():  # the verdict is recomputed: the cache holds positions only
-            start = ase.io.read(path)
-            start.info.clear()
-        else:
+        name = start_file_name(x, min_atoms, s)
+        path = None if cache_dir is None else Path(cache_dir) / name
+        start = _stored_start(path, provenance)
+        if start is None and (start := _stored_start(_PACKAGED_STARTS / name, provenance)) is not None:
+            record.setdefault("shipped", []).append(s)
+            if path is not None:
+                _write_start(path, start, provenance)
+        if start is None:
             start, _ = minimise_behind_wall(built, cached_calculator(spec.reference, file=spec.source),
                                             spec.iterate.minimise_steps)
             start.calc = None
             if path is not None:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                ase.io.write(path, start, format="extxyz")
+                _write_start(path, start, provenance)
+        start.info.clear()  # the verdict is recomputed: a stored start holds positions only
         broken = [b.message for b in check_frame(start.numbers, start.positions, start.cell.array)]
         if not broken:
             before = unit_census(built.numbers, built.positions, built.cell.array).counts
@@ -132,6 +144,44 @@ def reference_start(spec: TrainingSpec, x: float, seed: int, *, min_atoms: int, 
             return start, record
         record["rejected"].append({"seed": s, "reason": "; ".join(broken).replace("Å", "A")})
     return None, record
+
+
+def start_file_name(x: float, min_atoms: int, seed: int) -> str:
+    """File name of a reference-minimised glass start (the cache and the shipped starts)."""
+    # "_wall": minimised behind the contact wall (lpsens.train.wall); caches made without it differ
+    return f"glass_x{x:g}_n{min_atoms}_seed{seed}_wall.extxyz"
+
+
+def start_provenance(spec: TrainingSpec) -> dict:
+    """What makes a reference-minimised start: stored in its extxyz info, compared on reuse."""
+    return {"reference_calculator": spec.reference.calculator,
+            "reference_kwargs": json.dumps(spec.reference.kwargs, sort_keys=True),
+            "minimise_steps": int(spec.iterate.minimise_steps)}
+
+
+def _stored_start(path, provenance: dict):
+    """The start stored at ``path`` if it exists and was made the same way, else None.
+
+    A start without provenance (cached before it was recorded) is trusted: it can only come
+    from this campaign's own cache.
+    """
+    if path is None or not Path(path).exists():
+        return None
+    start = ase.io.read(path)
+    made = {k: start.info.get(k) for k in provenance}
+    if all(v is None for v in made.values()):
+        return None if Path(path).parent == _PACKAGED_STARTS else start
+    return start if made == provenance else None
+
+
+def _write_start(path: Path, start, provenance: dict) -> None:
+    out = start.copy()
+    out.info.clear()
+    out.info.update(provenance)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".part")  # a half-written start must not be read as a minimum
+    ase.io.write(tmp, out, format="extxyz")
+    tmp.replace(path)
 
 
 def _nonzero(counts: dict) -> dict:
@@ -176,6 +226,11 @@ def validate(spec: TrainingSpec, gap_xml, *, heldout_reference=None, base_dir=No
             frames = ase.io.read(path, f"{g.heldout_dft_frames[0]}:{g.heldout_dft_frames[1]}")
         except (OSError, ValueError) as exc:
             raise TrainingError(f"cannot read held-out DFT frames ({exc})", file=path, key="gates.heldout_dft") from None
+        start, stop = g.heldout_dft_frames
+        if len(frames) != stop - start:  # a gate on fewer frames than named would read as the named set's
+            raise TrainingError(f"heldout_dft_frames = [{start}, {stop}] names {stop - start} frames, the file has "
+                                f"{len(frames)} of them; give a range inside the file", file=path,
+                                key="gates.heldout_dft_frames")
         err = errors_on(frames, calc)
         rows.append(_row("dft_force_rmse", err["force_rmse_eV_A"], g.force_rmse_eV_A, "eV/Å",
                          err["force_rmse_eV_A"] <= g.force_rmse_eV_A, f"{err['n_frames']} frames of {path.name}"))
@@ -372,8 +427,12 @@ def validate_campaign(project, *, generation: int | None = None) -> dict:
 
     spec = spec_of(project)
     fits = [j for j in project.find_jobs({"train_kind": "fit"}) if j.doc.get("status") == JobStatus.DONE.value]
+    done = sorted(int(j.sp["generation"]) for j in fits)
     if generation is not None:
         fits = [j for j in fits if int(j.sp["generation"]) == generation]
+    if not fits and done:
+        raise TrainingError(f"no finished fit of generation {generation}; the finished fits are of generation(s) "
+                            f"{', '.join(map(str, done))}: give one of them to --generation", file=project.path)
     if not fits:
         raise TrainingError("no finished fit" + ("" if generation is None else f" of generation {generation}")
                             + "; advance the campaign with 'lpsens train SPEC --root ROOT' and 'lpsens launch'",

@@ -165,10 +165,14 @@ def init_training(spec: TrainingSpec, root) -> tuple[object, int]:
     if project is not None:
         old, new = _plain(project.doc.get("spec") or {}), spec.to_dict()
         old.setdefault("crosscheck", _DEFAULT_CROSSCHECK)  # campaigns made before [crosscheck] existed
-        if json.dumps(old, sort_keys=True) != json.dumps(new, sort_keys=True):  # [fit], [iterate], [gates], limits: apply from now on
+        old_file = project.doc.get("spec_file")
+        new_file = None if spec.source is None else str(Path(spec.source).resolve())
+        changed = json.dumps(old, sort_keys=True) != json.dumps(new, sort_keys=True)
+        if changed or (new_file is not None and new_file != old_file):  # [fit], [iterate], [gates], limits: apply from now on
+            # relative paths in the spec (heldout_dft, extra_frames) mean: next to the file given last
             history = list(project.doc.get("spec_history") or [])
-            history.append({"at": utcnow(), "spec": old})
-            project.doc.update({"spec": new, "spec_history": history})
+            history.append({"at": utcnow(), "spec": old, "spec_file": old_file})
+            project.doc.update({"spec": new, "spec_history": history, "spec_file": new_file})
         if not project.doc.get("generation0_incomplete"):
             return project, 0
         n = _add_generation0(project, spec)  # interrupted while generation 0 was written: finish it
@@ -341,9 +345,8 @@ def advance(project) -> dict:
         if g >= spec.run.max_generations:
             return _state("finished", g, f"generation limit {spec.run.max_generations} reached; newest GAP: "
                                          f"{Path(fit_job.path) / GAP_FILE}")
-        if not _jobs(project, "explore", g):
-            _add_explore_jobs(project, spec, g)
-        explore = _jobs(project, "explore", g)
+        # the runs of the spec as it is now: a corrected [iterate] replaces a failed run with its own
+        explore = _add_explore_jobs(project, spec, g)
         pending = _waiting(explore)
         if pending:
             return _state("exploring", g, f"{len(pending)} MD exploration task(s) with the generation-{g} GAP to run")
@@ -362,16 +365,20 @@ def _state(state: str, g: int, message: str) -> dict:
     return {"state": state, "generation": g, "message": message}
 
 
-def _add_explore_jobs(project, spec, g: int) -> None:
+def _add_explore_jobs(project, spec, g: int) -> list:
+    """The exploration jobs of generation ``g`` under ``spec``'s ``[iterate]``, made where missing
+    (runs of an earlier spec stay on disk, outside the generation's selection)."""
     it = spec.iterate
+    jobs = []
     for material in it.materials:
         xs = it.glass_x_mol_pct if material == "glass" else (None,)
         for x in xs:
             for T in it.temperatures_K:
                 sp = {"train_kind": "explore", "generation": g, "material": material,
                       "x_Li2S_mol_pct": None if x is None else float(x), "temperature_K": float(T)}
-                _new_job(project, sp, {"n_atoms": it.min_atoms, "cost_steps": it.md_steps + it.minimise_steps,
-                                       "seed": _seed(spec, "explore", g, material, x, T)})
+                jobs.append(_new_job(project, sp, {"n_atoms": it.min_atoms, "cost_steps": it.md_steps + it.minimise_steps,
+                                                   "seed": _seed(spec, "explore", g, material, x, T)})[0])
+    return jobs
 
 
 def _select_next(project, spec, g: int, explore) -> int:

@@ -40,14 +40,14 @@ def refit_spec(spec: TrainingSpec, overrides: list[str]) -> TrainingSpec:
         key, sep, value = item.partition("=")
         section, dot, name = key.strip().partition(".")
         if not (sep and dot and name):
-            raise SpecError(f"--set {item!r}: give fit.KEY=VALUE, e.g. fit.delta_3b=0.5", option="--set")
+            raise SpecError(f"{item!r}: give fit.KEY=VALUE, e.g. fit.delta_3b=0.5", option="--set")
         if section != "fit":
-            raise SpecError(f"--set {item!r}: a refit changes [fit] only; [{section}] would change the labels or the "
+            raise SpecError(f"{item!r}: a refit changes [fit] only; [{section}] would change the labels or the "
                             "runs it compares", option="--set")
         try:
             data["fit"][name] = tomllib.loads(f"v = {value.strip()}")["v"]
         except tomllib.TOMLDecodeError:
-            raise SpecError(f"--set {item!r}: {value.strip()!r} is not a TOML value (strings in quotes, lists in [])",
+            raise SpecError(f"{item!r}: {value.strip()!r} is not a TOML value (strings in quotes, lists in [])",
                             option="--set") from None
     try:
         parsed = parse_training_spec(data)

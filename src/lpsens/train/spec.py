@@ -12,6 +12,7 @@ Every key is documented in docs/training.md; unknown keys and bad values raise
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
 import tomllib
 from dataclasses import dataclass, field
@@ -226,8 +227,9 @@ _SECTIONS = {"training": RunSpec, "configurations": ConfigurationSpec, "referenc
              "fit": FitSpec, "iterate": IterateSpec, "gates": GateSpec, "crosscheck": CrosscheckSpec}
 
 
-def _coerce(value, default, key: str, file):
-    """Coerce a TOML value to the type of the field's default, or raise SpecError."""
+def _coerce(value, default, key: str, file, item=0.0):
+    """Coerce a TOML value to the type of the field's default, or raise SpecError (``item``: the
+    element prototype of a list whose default is empty)."""
     def bad(what):
         raise SpecError(f"{value!r} {what}", file=file, key=key)
 
@@ -254,7 +256,7 @@ def _coerce(value, default, key: str, file):
     if isinstance(default, tuple):
         if not isinstance(value, list):
             bad("must be a list")
-        proto = default[0] if default else 0.0
+        proto = default[0] if default else item
         return tuple(_coerce(v, proto, key, file) for v in value)
     raise AssertionError(key)
 
@@ -265,7 +267,10 @@ def _section(cls, data: dict, name: str, file):
     defaults = {f.name: (f.default if f.default is not dataclasses.MISSING else f.default_factory())
                 for f in dataclasses.fields(cls)}
     check_keys(data, defaults, where=name, file=file)
-    return cls(**{k: _coerce(v, defaults[k], f"{name}.{k}", file) for k, v in data.items()})
+    # the element type of a list field with an empty default, from its annotation (tuple[str, ...])
+    items = {f.name: {"str": "", "int": 0}.get(str(f.type).removeprefix("tuple[").split(",")[0], 0.0)
+             for f in dataclasses.fields(cls)}
+    return cls(**{k: _coerce(v, defaults[k], f"{name}.{k}", file, items[k]) for k, v in data.items()})
 
 
 def parse_training_spec(data: dict, *, file=None) -> TrainingSpec:
@@ -287,13 +292,35 @@ def _check(spec: TrainingSpec, file) -> None:
     if not c.glass_x_mol_pct and not c.crystals:
         raise SpecError("no compositions: give configurations.glass_x_mol_pct (e.g. [67, 70, 75]) and/or "
                         "configurations.crystals", file=file, key="configurations.glass_x_mol_pct")
-    for x in (*c.glass_x_mol_pct, *it.glass_x_mol_pct, *g.stability_glass_x_mol_pct):
-        if not 50.0 <= x <= 80.0:
-            raise SpecError(f"glass x = {x} mol% Li2S is outside 50-80", file=file, key="configurations.glass_x_mol_pct")
-    for name in (*c.crystals, *(m for m in (*it.materials, *g.stability_materials) if m != "glass")):
-        if name not in PHASES:
-            raise SpecError(f"unknown crystal {name!r}; allowed: glass, {', '.join(PHASES)}",
-                            file=file, key="configurations.crystals")
+    for key, xs in (("configurations.glass_x_mol_pct", c.glass_x_mol_pct), ("iterate.glass_x_mol_pct", it.glass_x_mol_pct),
+                    ("gates.stability_glass_x_mol_pct", g.stability_glass_x_mol_pct),
+                    ("gates.census_glass_x_mol_pct", g.census_glass_x_mol_pct)):
+        for x in xs:
+            if not 50.0 <= x <= 80.0:
+                raise SpecError(f"glass x = {x} mol% Li2S is outside 50-80", file=file, key=key)
+    for key, names in (("configurations.crystals", c.crystals), ("iterate.materials", it.materials),
+                       ("gates.stability_materials", g.stability_materials)):
+        for name in names:
+            if name not in PHASES and (name != "glass" or key == "configurations.crystals"):
+                also = "" if key == "configurations.crystals" else "glass, "
+                raise SpecError(f"unknown material {name!r}; allowed: {also}{', '.join(PHASES)}", file=file, key=key)
+    for key, temps in (("configurations.md_temperatures_K", c.md_temperatures_K), ("iterate.temperatures_K", it.temperatures_K),
+                       ("gates.stability_temperatures_K", g.stability_temperatures_K),
+                       ("gates.crystal_temperature_K", (g.crystal_temperature_K,)),
+                       ("gates.census_temperature_K", (g.census_temperature_K,))):
+        if any(not 0.0 < T <= 3000.0 for T in temps):
+            raise SpecError(f"temperatures {list(temps)}: give kelvin, > 0 and <= 3000", file=file, key=key)
+    for key, n, least in (("configurations.n_distorted", c.n_distorted, 0), ("configurations.md_steps", c.md_steps, 0),
+                          ("configurations.md_every", c.md_every, 1), ("iterate.md_steps", it.md_steps, 1),
+                          ("iterate.md_every", it.md_every, 1), ("iterate.minimise_steps", it.minimise_steps, 0),
+                          ("iterate.select_failures", it.select_failures, 0), ("iterate.select_diverse", it.select_diverse, 0),
+                          ("gates.stability_steps", g.stability_steps, 1), ("gates.stability_every", g.stability_every, 1),
+                          ("gates.census_steps", g.census_steps, 0)):
+        if n < least:
+            raise SpecError(f"{n}: give a whole number >= {least}", file=file, key=key)
+    for key, dt in (("configurations.md_timestep_fs", c.md_timestep_fs), ("iterate.timestep_fs", it.timestep_fs)):
+        if not 0.0 < dt <= 10.0:
+            raise SpecError(f"{dt}: give the MD time step in fs, > 0 and <= 10", file=file, key=key)
     for pair in c.scan_pairs:
         if pair not in PAIRS:
             raise SpecError(f"unknown pair {pair!r}; allowed: {', '.join(PAIRS)}", file=file, key="configurations.scan_pairs")
@@ -302,8 +329,6 @@ def _check(spec: TrainingSpec, file) -> None:
     if c.md_minimise_steps < 0:
         raise SpecError("md_minimise_steps must be >= 0 (0: start the reference MD from the built structure)",
                         file=file, key="configurations.md_minimise_steps")
-    if c.md_steps < 0 or c.md_every < 1 or it.md_every < 1 or it.md_steps < 1 or g.stability_every < 1:
-        raise SpecError("md_steps must be >= 0 and md_every >= 1", file=file, key="configurations.md_every")
     if ":" not in r.calculator:
         raise SpecError(f"calculator = {r.calculator!r} must be an import path 'module:Class' "
                         "(e.g. 'sevenn.calculator:SevenNetCalculator')", file=file, key="reference.calculator")
@@ -423,14 +448,20 @@ def _check(spec: TrainingSpec, file) -> None:
         raise SpecError("backend = \"uf3\" runs the compiled GAP: set [fit] compile = true", file=file, key="fit.compile")
     kinds = ("bulk", "distorted", "compressed", "md", "isolated", "dimer", "selected", "coordination_scan",
              "failure_md", c.extra_frames_name)
+    unknown = [k for k in f.config_type_sigma if k not in kinds]
+    if unknown:  # a misspelt kind would leave its frames at the default sigma, silently
+        close = difflib.get_close_matches(unknown[0], kinds, n=1)
+        raise SpecError(f"unknown config_type {unknown[0]!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
+                        + f"; the campaign labels {', '.join(kinds)}", file=file, key=f"fit.config_type_sigma.{unknown[0]}")
     unknown = [k for k in g.reference_config_types if k not in kinds]
     if unknown:
         raise SpecError(f"reference_config_types: unknown config_type {unknown[0]!r}; the campaign labels "
                         f"{', '.join(kinds)}", file=file, key="gates.reference_config_types")
     if g.reference_start_attempts < 1:
         raise SpecError("reference_start_attempts must be >= 1", file=file, key="gates.reference_start_attempts")
-    if len(g.heldout_dft_frames) != 2:
-        raise SpecError("heldout_dft_frames must be [start, stop]", file=file, key="gates.heldout_dft_frames")
+    if len(g.heldout_dft_frames) != 2 or not 0 <= g.heldout_dft_frames[0] < g.heldout_dft_frames[1]:
+        raise SpecError(f"heldout_dft_frames = {list(g.heldout_dft_frames)}: give [start, stop] with 0 <= start < stop "
+                        "(frame indices of heldout_dft, stop excluded)", file=file, key="gates.heldout_dft_frames")
 
 
 def load_training_spec(path) -> TrainingSpec:
