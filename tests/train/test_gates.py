@@ -170,6 +170,28 @@ def test_a_shipped_start_of_the_same_provenance_replaces_the_minimisation(tiny_s
     assert reference_start(binder, 75.0, 4, min_atoms=48)[1]["seed"] is None
 
 
+def test_the_shipped_gate_starts_are_train_demos_and_intact():
+    """Every glass of train_demo.toml's gates has a shipped start of its provenance (else
+    potentials/make_gate_starts.py must be rerun), one of them intact (the accepted one)."""
+    from lpsens.chemistry import check_frame
+    from lpsens.train.gates import (
+        _PACKAGED_STARTS,
+        _stored_start,
+        start_file_name,
+        start_provenance,
+    )
+
+    spec = load_training_spec(Path(__file__).resolve().parents[2] / "signac_project" / "train_demo.toml")
+    g = spec.gates
+    for j, x in enumerate(g.stability_glass_x_mol_pct):
+        starts = [_stored_start(_PACKAGED_STARTS / start_file_name(float(x), g.stability_min_atoms, spec.run.seed + j + 1000 * k),
+                                start_provenance(spec)) for k in range(g.reference_start_attempts)]
+        found = [s for s in starts if s is not None]
+        assert found, f"no shipped start for x = {x}: run potentials/make_gate_starts.py"
+        assert all(len(s) >= g.stability_min_atoms for s in found)
+        assert any(not check_frame(s.numbers, s.positions, s.cell.array) for s in found), f"x = {x}: every shipped start is broken"
+
+
 def test_temperatures_of_a_glass_share_its_reference_start(tiny_spec, tmp_path):
     """The reference minimises one start per glass composition (the costly step); its
     temperatures run from that start, and a second composition gets its own seed."""
