@@ -202,6 +202,7 @@ def test_killed_labelling_task_resumes(tiny_spec, tmp_path):
     assert len(frames) == 20
     for x, y in zip(before, frames[:len(before)], strict=True):  # the frames made before the kill are kept, not recomputed
         np.testing.assert_array_equal(x.positions, y.positions)
+    assert not partial.exists()  # a finished task keeps its labels only
 
 
 def test_open_training_refuses_an_md_project(tmp_path, mini_spec):

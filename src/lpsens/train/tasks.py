@@ -22,6 +22,7 @@ from lpsens.train import fit as fitting
 from lpsens.train.labelling import (
     CONFIG_FILE,
     LABELLED_FILE,
+    PARTIAL_FILE,
     cached_calculator,
     crosscheck,
     label,
@@ -71,6 +72,7 @@ def _label_task(job, spec, should_stop) -> tuple[str, int]:
         rms = crosscheck(frames, cc_calc, cc, job.doc["config_type"], file=job_dir / CONFIG_FILE)
         job.doc["crosscheck"] = {"n_checked": len(rms), "max_force_rms_eV_A": max(rms, default=None)}
     write_frames(job_dir / LABELLED_FILE, frames)
+    (job_dir / PARTIAL_FILE).unlink(missing_ok=True)  # after the labels are safe: they hold its frames
     job.doc["n_labelled"] = len(frames)
     return "done", len(frames) - before
 
