@@ -526,6 +526,14 @@ def main_train(args) -> int:
         print("Error: --in-process runs the tasks of --run; give both (or launch with 'lpsens launch --in-process')",
               file=sys.stderr)
         return 2
+    # an option its mode does not read would be dropped without a word
+    for given, option, belongs in ((args.generation is not None, "--generation", "--validate"),
+                                   (args.run and (args.status or args.validate), "--run", "advancing with a SPEC"),
+                                   (args.json is not None and not (args.status or args.validate), "--json",
+                                    "--status or --validate")):
+        if given and not (belongs == "--validate" and args.validate):
+            print(f"Error: {option} belongs to {belongs}; leave it out here", file=sys.stderr)
+            return 2
     if args.launch is not None and not args.run:
         print("Error: --launch runs the tasks of --run; give both", file=sys.stderr)
         return 2

@@ -125,3 +125,17 @@ def test_relative_paths_follow_the_spec_file_given_last(tiny_spec, tmp_path):
     assert spec_of(project).source == Path(second).resolve()
     init_training(load_training_spec(second), tmp_path / "c")
     assert len(project.doc["spec_history"]) == 1  # the same file and spec again: no new entry
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--status", "--generation", "1"], "--generation belongs to --validate"),
+    (["--status", "--run"], "--run belongs to advancing"),
+    (["--validate", "--run"], "--run belongs to advancing"),
+    (["SPEC", "--json", "x.json"], "--json belongs to --status or --validate"),
+    (["SPEC", "--generation", "2"], "--generation belongs to --validate"),
+])
+def test_an_option_of_another_mode_is_refused_not_dropped(tiny_spec, tmp_path, args, says):
+    args = [str(tiny_spec()) if a == "SPEC" else a for a in args]
+    line = _one_error_line(_lpsens("train", *args, "--root", str(tmp_path / "c")))
+    assert says in line
+    assert not (tmp_path / "c").exists()
