@@ -25,13 +25,14 @@ def _knots(cutoff: float, n_intervals: int) -> np.ndarray:
 
 
 def write_toy_uf3(path, gap_sha256: str, gap_label: str = "toy", cutoff_2b_A: float = 5.0,
-                  cutoff_3b_A: float = 3.2, n_2b: int = 24, n_3b: int = 6):
-    """Write ``path`` (.uf3) and its sidecar naming the GAP ``gap_sha256``; returns the path."""
+                  cutoff_3b_A: float = 3.2, n_2b: int = 24, n_3b: int = 6, amplitude_eV: float = 0.1):
+    """Write ``path`` (.uf3) and its sidecar naming the GAP ``gap_sha256``; returns the path.
+    ``amplitude_eV``: the pair repulsion at ``R0_A`` (large values: atoms in contact fly apart)."""
     pairs = []
     for a, b in itertools.combinations_with_replacement(SPECIES, 2):
         knots = _knots(cutoff_2b_A, n_2b)
         r = np.array([knots[i + 1:i + 4].mean() for i in range(len(knots) - 4)])  # Greville abscissae
-        c = 0.1 * np.exp(-(np.maximum(r, 1.0) - R0_A[(a, b)]) / 0.3) * np.clip(cutoff_2b_A - r, 0.0, 1.0) ** 2
+        c = amplitude_eV * np.exp(-(np.maximum(r, 1.0) - R0_A[(a, b)]) / 0.3) * np.clip(cutoff_2b_A - r, 0.0, 1.0) ** 2
         c[-3:] = 0.0
         pairs.append(UF3Pair((a, b), knots, c))
     triplets = []

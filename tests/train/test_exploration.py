@@ -72,6 +72,36 @@ def test_uf3_md_keeps_the_path_into_the_first_break_without_changing_the_run(gam
     assert [f.info["md_step"] for f in intact] == [0, 50] and not any(f.info.get("path") for f in intact)
 
 
+def test_atoms_lammps_loses_end_the_run_as_broken_not_as_a_crash(gamma, tmp_path):
+    """A potential whose contacts fling atoms out of the box (a steep toy repulsion, two S at
+    1.2 Å): LAMMPS loses atoms; the run ends with the frames before, the last one carrying the
+    reason, which the selection, the explorations' verdict and the gates report as broken."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from uf3_toy import write_toy_uf3
+
+    from lpsens.train.selection import frame_failures
+    from lpsens.train.tasks import first_broken
+
+    steep = write_toy_uf3(tmp_path / "steep.uf3", "0" * 64, amplitude_eV=100.0)
+    s = np.flatnonzero(gamma.numbers == 16)
+    contact = gamma.copy()
+    contact.positions[s[1]] = contact.positions[s[0]] + [1.2, 0.0, 0.0]
+    for stop in (False, True):
+        frames, _ = uf3_md_frames(contact, steep, temperature_K=300.0, steps=200, every=50, timestep_fs=2.0, seed=3,
+                                  run="t", minimise_steps=0, stop_on_broken=stop, path_every=10 if stop else 0)
+        assert [f.info["md_step"] for f in frames] == [0] and not any(f.info.get("path") for f in frames)
+        assert "lost atoms within 50 steps after step 0" in frames[-1].info["lost_atoms"]
+        assert any("lost atoms" in r for r in frame_failures(frames[-1]))
+        assert first_broken(frames, 2.0)["md_step"] == 0
+    assert first_broken([gamma], 2.0) is None and not frame_failures(gamma)
+    lost = gamma.copy()
+    lost.info.update(md_step=50, lost_atoms=frames[-1].info["lost_atoms"])  # an intact frame before the loss
+    assert first_broken([gamma, lost], 2.0) == {"md_step": 50, "time_ps": 0.1, "reason": frames[-1].info["lost_atoms"]}
+
+
 _SIDE_BY_SIDE = """
 import sys
 from mpi4py import MPI

@@ -98,7 +98,9 @@ def uf3_md_frames(atoms: Atoms, uf3_path, *, temperature_K: float, steps: int, e
         Compiled file (``lpsens potential compile``) with its ``.json`` sidecar.
     stop_on_broken
         Stop at the first frame that :func:`lpsens.chemistry.check_frame` calls broken (that
-        frame is the last one returned).
+        frame is the last one returned). Atoms that LAMMPS loses end the run in any case: the
+        last frame before gets ``info["lost_atoms"]`` (the reason, which
+        :func:`lpsens.train.selection.frame_failures` reports).
     path_every
         With ``stop_on_broken``: also keep the frames every ``path_every`` steps (a divisor of
         ``every``) of the segment that ends at the first broken frame, up to and including the
@@ -176,10 +178,19 @@ def uf3_md_frames(atoms: Atoms, uf3_path, *, temperature_K: float, steps: int, e
         fine = path_every if stop_on_broken and 0 < path_every < every and every % path_every == 0 else every
         for k in range(1, steps // every + 1):
             n_main = len(frames)
-            for j in range(1, every // fine):
+            try:
+                for j in range(1, every // fine):
+                    lmp.command(f"run {fine} pre no post no")
+                    snap((k - 1) * every + j * fine).info["path"] = True
                 lmp.command(f"run {fine} pre no post no")
-                snap((k - 1) * every + j * fine).info["path"] = True
-            lmp.command(f"run {fine} pre no post no")
+            except Exception as exc:  # LAMMPS raises a plain Exception
+                if "Lost atoms" not in str(exc):
+                    raise
+                # an atom flew out of the box: broken (issue 10's "no lost atoms"), not a crash of the run
+                del frames[n_main:]
+                frames[-1].info["lost_atoms"] = (f"lost atoms within {every} steps after step "
+                                                 f"{frames[-1].info['md_step']} (LAMMPS: {str(exc).splitlines()[0]})")
+                break
             f = snap(k * every)
             broken = stop_on_broken and check_frame(f.numbers, f.positions, f.cell.array)
             path = frames[n_main:-1]

@@ -41,6 +41,8 @@ def frame_failures(atoms: Atoms, reference_census: dict | None = None) -> list[s
     if not np.isfinite(atoms.positions).all():
         return ["lost atoms (non-finite positions)"]
     reasons = [b.message for b in check_frame(atoms.numbers, atoms.positions, atoms.cell.array)]
+    if atoms.info.get("lost_atoms"):  # the MD lost atoms after this frame (lpsens.train.exploration.uf3_md_frames)
+        reasons.append(str(atoms.info["lost_atoms"]))
     if reference_census is not None:
         census = unit_census(atoms.numbers, atoms.positions, atoms.cell.array).counts
         if {k: v for k, v in census.items() if v} != {k: v for k, v in reference_census.items() if v}:

@@ -177,10 +177,12 @@ def first_broken(frames, timestep_fs: float) -> dict | None:
     from lpsens.chemistry import check_frame
 
     for f in frames:
-        found = check_frame(f.numbers, f.positions, f.cell.array)
+        found = [b.message for b in check_frame(f.numbers, f.positions, f.cell.array)]
+        if f.info.get("lost_atoms"):  # the run ended after this frame (lpsens.train.exploration.uf3_md_frames)
+            found.append(str(f.info["lost_atoms"]))
         if found:
             step = int(f.info.get("md_step", -1))
-            return {"md_step": step, "time_ps": step * timestep_fs / 1000.0, "reason": found[0].message}
+            return {"md_step": step, "time_ps": step * timestep_fs / 1000.0, "reason": found[0]}
     return None
 
 
