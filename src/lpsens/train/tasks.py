@@ -170,16 +170,14 @@ def _fit_task(job, spec, should_stop=None) -> tuple[str, int]:
 
 
 def first_broken(frames, timestep_fs: float) -> dict | None:
-    """How an exploration run ended: its first frame that :func:`lpsens.chemistry.check_frame`
-    calls broken (``md_step``, ``time_ps``, ``reason``: the most severe breakage), or ``None``
+    """How an exploration run ended: its first frame that :func:`lpsens.train.selection.frame_failures`
+    calls broken (check_frame's rules and lost atoms; ``md_step``, ``time_ps``, ``reason``: the most severe breakage), or ``None``
     when every frame is intact. A collapse (atoms closer than
     :data:`~lpsens.train.exploration.COLLAPSE_A`) is broken too."""
-    from lpsens.chemistry import check_frame
+    from lpsens.train.selection import frame_failures
 
     for f in frames:
-        found = [b.message for b in check_frame(f.numbers, f.positions, f.cell.array)]
-        if f.info.get("lost_atoms"):  # the run ended after this frame (lpsens.train.exploration.uf3_md_frames)
-            found.append(str(f.info["lost_atoms"]))
+        found = frame_failures(f)  # the one rule, lost atoms included
         if found:
             step = int(f.info.get("md_step", -1))
             return {"md_step": step, "time_ps": step * timestep_fs / 1000.0, "reason": found[0]}
