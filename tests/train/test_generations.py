@@ -465,6 +465,9 @@ def test_failure_md_starts_from_the_last_intact_frame_of_each_broken_run(tiny_sp
     assert _failure_md_runs(starts, 0) == sorted(starts)
     assert _failure_md_runs(starts, 2) == ["g0/glass/67/800K", "g0/glass/75/800K"]
     assert _failure_md_runs(starts, 3) == ["g0/beta/75/900K", "g0/glass/67/800K", "g0/glass/75/800K"]
+    # a replica is the same system: it waits for the other systems' earliest-broken runs
+    starts["g0/glass/67/800K/r1"] = (None, 50)
+    assert _failure_md_runs(starts, 3) == ["g0/beta/75/900K", "g0/glass/67/800K/r1", "g0/glass/75/800K"]
     capped = dataclasses.replace(spec, iterate=dataclasses.replace(spec.iterate, failure_md_max_runs=1))
     two = frames + [frame("hot2", 0, shift=0.03), frame("hot2", 50, broken=True, shift=0.04)]
     assert _add_failure_md(project, capped, 6, two, {"hot": 800.0, "hot2": 800.0}) == 1
@@ -627,3 +630,33 @@ def test_serial_campaign_stops_on_usr1_with_the_task_checkpointed(tiny_spec, tmp
     assert signal.getsignal(signal.SIGUSR1) == before  # the launch's handlers are gone again
     assert run_campaign(project, isolate=False)["state"] == "finished"
     assert md_job.doc["status"] == "done" and md_job.doc["n_labelled"] == 400 // 10
+
+
+def test_replicas_are_independent_runs_and_replica_0_is_the_run_made_before(tiny_spec, tmp_path):
+    """[iterate] replicas: each (material, x, T) runs this many times from another built structure
+    and velocities; the first replica keeps the statepoint and seed of a campaign made with one."""
+    from lpsens.train.generations import _add_explore_jobs, _run_name
+    from lpsens.train.tasks import exploration_run
+
+    spec = load_training_spec(tiny_spec())
+    project, _ = init_training(spec, tmp_path / "c")
+    one = _add_explore_jobs(project, spec, 0)
+    two = _add_explore_jobs(project, dataclasses.replace(spec, iterate=dataclasses.replace(spec.iterate, replicas=2)), 0)
+    assert len(two) == 2 * len(one) and set(one) < set(two)
+    extra = [j for j in two if j not in one]
+    assert all(j.sp["replica"] == 1 for j in extra)
+    seeds = [j.doc["seed"] for j in two]
+    assert len(set(seeds)) == len(seeds)
+    names = [_run_name(j.sp) for j in two]
+    assert len(set(names)) == len(names) and all(_run_name(j.sp).endswith(" r1") for j in extra)
+    # the replica's structure is its own (another glass) and its frames carry its own run name
+    twin = next(j for j in extra if j.sp["material"] == "glass")
+    first = next(j for j in one if {k: v for k, v in j.sp.items()} == {k: v for k, v in twin.sp.items() if k != "replica"})
+    from lpsens.structures import build_structure
+
+    x = float(twin.sp["x_Li2S_mol_pct"])
+    a = build_structure("glass", x, int(first.doc["seed"]), min_atoms=spec.iterate.min_atoms)
+    b = build_structure("glass", x, int(twin.doc["seed"]), min_atoms=spec.iterate.min_atoms)
+    assert len(a) == len(b) and not np.allclose(a.positions, b.positions)
+    runs = {exploration_run(j.sp, 75.0) for j in two}
+    assert len(runs) == len(two) and exploration_run(twin.sp, 75.0).endswith("K/r1")

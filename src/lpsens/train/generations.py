@@ -374,10 +374,16 @@ def _add_explore_jobs(project, spec, g: int) -> list:
         xs = it.glass_x_mol_pct if material == "glass" else (None,)
         for x in xs:
             for T in it.temperatures_K:
-                sp = {"train_kind": "explore", "generation": g, "material": material,
-                      "x_Li2S_mol_pct": None if x is None else float(x), "temperature_K": float(T)}
-                jobs.append(_new_job(project, sp, {"n_atoms": it.min_atoms, "cost_steps": it.md_steps + it.minimise_steps,
-                                                   "seed": _seed(spec, "explore", g, material, x, T)})[0])
+                for r in range(it.replicas):
+                    sp = {"train_kind": "explore", "generation": g, "material": material,
+                          "x_Li2S_mol_pct": None if x is None else float(x), "temperature_K": float(T)}
+                    # replica 0 keeps the statepoint and seed a campaign had before replicas existed
+                    replica = (r,) if r else ()
+                    if r:
+                        sp["replica"] = r
+                    jobs.append(_new_job(project, sp, {"n_atoms": it.min_atoms,
+                                                       "cost_steps": it.md_steps + it.minimise_steps,
+                                                       "seed": _seed(spec, "explore", g, material, x, T, *replica)})[0])
     return jobs
 
 
@@ -482,7 +488,7 @@ def _add_failure_md(project, spec, g: int, frames, temperature_K: dict, broken: 
 
 def _failure_md_runs(starts: dict, max_runs: int) -> list[str]:
     """The broken runs that get a failure-MD task: all (``max_runs`` 0), else at most
-    ``max_runs``, spread over the systems (run names ``g/material/x/T``): the earliest-broken
+    ``max_runs``, spread over the systems (run names ``g/material/x/T[/rN]``): the earliest-broken
     run of each system in turn, earliest first, then the next of each."""
     runs = sorted(starts, key=lambda r: (starts[r][1], r))
     if not max_runs or len(runs) <= max_runs:
@@ -490,7 +496,7 @@ def _failure_md_runs(starts: dict, max_runs: int) -> list[str]:
     rank: dict = {}
     order = []
     for r in runs:
-        system = r.rsplit("/", 1)[0]
+        system = "/".join(r.split("/")[:3])  # g/material/x: temperatures and replicas of one system alike
         rank[system] = rank.get(system, -1) + 1
         order.append((rank[system], starts[r][1], r))
     return sorted(r for _, _, r in sorted(order)[:max_runs])
@@ -561,7 +567,8 @@ def training_status(project) -> dict:
 
 def _run_name(sp) -> str:
     x = sp.get("x_Li2S_mol_pct")
-    return f"{sp['material']}{'' if x is None else f' x={float(x):g}'} {float(sp['temperature_K']):g} K"
+    replica = f" r{int(sp['replica'])}" if sp.get("replica") else ""
+    return f"{sp['material']}{'' if x is None else f' x={float(x):g}'} {float(sp['temperature_K']):g} K{replica}"
 
 
 def _format_explorations(runs: list[dict]) -> list[str]:

@@ -169,6 +169,8 @@ class IterateSpec:
     failure_md_max_runs: int = 0
     #: the GAP's own path into each run's first break, a frame every this many steps (0: off; uf3)
     failure_path_every: int = 0
+    #: independent runs per (material, x, temperature): other built structure and velocities
+    replicas: int = 1
     backend: str = "quippy"
 
 
@@ -314,6 +316,7 @@ def _check(spec: TrainingSpec, file) -> None:
                           ("configurations.md_every", c.md_every, 1), ("iterate.md_steps", it.md_steps, 1),
                           ("iterate.md_every", it.md_every, 1), ("iterate.minimise_steps", it.minimise_steps, 0),
                           ("iterate.select_failures", it.select_failures, 0), ("iterate.select_diverse", it.select_diverse, 0),
+                          ("iterate.replicas", it.replicas, 1),
                           ("gates.stability_steps", g.stability_steps, 1), ("gates.stability_every", g.stability_every, 1),
                           ("gates.census_steps", g.census_steps, 0)):
         if n < least:

@@ -184,6 +184,14 @@ def first_broken(frames, timestep_fs: float) -> dict | None:
     return None
 
 
+def exploration_run(sp, x: float) -> str:
+    """The run name an exploration's frames carry (``info["run"]``): ``g<G>/<material>/<x>/<T>K``,
+    then ``/r<N>`` for replica N >= 1 (``[iterate] replicas``). Label jobs made from the frames
+    are named after it."""
+    run = f"g{int(sp['generation'])}/{sp['material']}/{x:g}/{float(sp['temperature_K']):g}K"
+    return run + (f"/r{int(sp['replica'])}" if sp.get("replica") else "")
+
+
 def exploration_frames(spec, sp, seed: int, fit_dir: Path, *, with_path: bool = False) -> tuple[list, dict]:
     """One exploration run of state point ``sp`` (``material``, ``x_Li2S_mol_pct``,
     ``temperature_K``, ``generation``): the built structure of ``seed``, minimised with the fit in
@@ -200,7 +208,7 @@ def exploration_frames(spec, sp, seed: int, fit_dir: Path, *, with_path: bool = 
     x = float(sp["x_Li2S_mol_pct"]) if material == "glass" else CRYSTAL_X_MOL_PCT[material]
     atoms = build_structure(material, x, seed, min_atoms=it.min_atoms)
     atoms.info.clear()
-    run = f"g{int(sp['generation'])}/{material}/{x:g}/{float(sp['temperature_K']):g}K"
+    run = exploration_run(sp, x)
     md = dict(temperature_K=float(sp["temperature_K"]), steps=it.md_steps, every=it.md_every,
               timestep_fs=it.timestep_fs, seed=seed, run=run)
     if it.backend == "uf3":
