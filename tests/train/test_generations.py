@@ -111,6 +111,12 @@ def test_iteration_selects_a_deliberately_broken_frame(tiny_spec, tmp_path):
         when = f"at {outcome['time_ps']:.3g} ps" if outcome["md_step"] else "from the start (its minimised structure)"
         assert f"broken: glass x=75 800 K {when}: {outcome['reason']}" in text
     json.dumps(training_status(project))  # --status --json: plain values only
+    # its work in the unit of its cost (MD steps, the minimisation counted at its budget); the fit's its cost
+    spec = load_training_spec(tiny_spec())
+    ran = int(frames[-1].info["md_step"]) + spec.iterate.minimise_steps
+    assert explore.doc["runs"][-1]["steps"] == ran <= explore.doc["cost_steps"]
+    fit0 = _jobs(project, train_kind="fit", generation=0)[0]
+    assert fit0.doc["runs"][-1]["steps"] == fit0.doc["cost_steps"]
     # break one frame: two S of different units 1.5 A apart (S-S fusion)
     bad = frames[1]
     s = np.nonzero(bad.numbers == 16)[0]

@@ -58,6 +58,22 @@ def test_launcher_cost_of_training_tasks(tiny_spec, tmp_path):
     assert costs["md"].n_atoms == costs["bulk"].n_atoms > 1
 
 
+def test_training_tasks_report_their_work_in_the_unit_of_their_cost(tiny_spec, tmp_path):
+    """The launcher's cost model learns a kind's rate from steps_done / wall time and estimates the
+    rest from cost_steps: the two must count alike (explored frames against MD steps made a 7-minute
+    exploration stage print ~89 h left)."""
+    from lpsens.launch.launcher import _task_cost
+    from lpsens.train.tasks import run_train_task
+
+    project, _ = init_training(load_training_spec(tiny_spec()), tmp_path / "c")
+    for kind in ("md", "bulk"):
+        job = next(j for j in project if j.doc.get("config_type") == kind)
+        cost = _task_cost(job, job.doc(), 1).steps_left
+        outcome = run_train_task(job)
+        assert outcome.status == "done" and outcome.steps_done == cost
+        assert run_train_task(job).steps_done == 0  # already labelled: no work
+
+
 @pytest.mark.mpi
 def test_campaign_in_one_allocation_stops_on_usr1_and_resumes(tiny_spec, tmp_path):
     """`lpsens submit --train`'s job script, run with bash outside SLURM on 2 ranks: the labels are
@@ -119,7 +135,7 @@ def test_campaign_in_one_allocation_stops_on_usr1_and_resumes(tiny_spec, tmp_pat
     resumed = [r for r in starts if r.get("job") == md_job.id]
     assert len(resumed) == 2 and n_before >= 2  # started, stopped, resumed from its checkpoint
     first, second = md_job.doc["runs"][-2:]
-    assert first["from_step"] == 0 and second["from_step"] == first["steps"] > 0  # frames, per run
-    assert first["steps"] + second["steps"] == 400 // 10
+    assert first["from_step"] == 0 and second["from_step"] == first["steps"] > 0  # force calls, per run
+    assert first["steps"] + second["steps"] == 400 + 400 // 10 == md_job.doc["cost_steps"]  # MD steps + snapshots
     (fit,) = project.find_jobs({"train_kind": "fit"})
     assert (Path(fit.path) / "gap.xml").exists()

@@ -54,13 +54,16 @@ def _label_task(job, spec, should_stop) -> tuple[str, int]:
     calc = cached_calculator(spec.reference, file=spec.source)
     name = spec.reference.name or spec.reference.calculator
     md = job.doc.get("md")
-    before = int(job.doc.get("progress_steps") or 0)  # frames of earlier runs (a resumed reference MD)
     if md:
+        # force calls, the unit of the job's cost_steps: every MD step and every labelled snapshot
+        per_frame = int(md["every"]) + 1
+        before = int(job.doc.get("progress_steps") or 0)  # of earlier runs (a resumed reference MD)
         frames, complete = label_md(atoms, calc, dict(md), seed=int(job.doc["seed"]), job_dir=job_dir,
                                     name=name, should_stop=should_stop)
-        job.doc["progress_steps"] = len(frames)  # the launcher's run record: from this frame on
+        job.doc["progress_steps"] = len(frames) * per_frame  # the launcher's run record: from here on
+        calls = max(0, len(frames) * per_frame - before)
         if not complete:
-            return "timeout", len(frames) - before
+            return "timeout", calls
         for f in frames:
             f.arrays.pop("momenta", None)
     else:
@@ -74,7 +77,7 @@ def _label_task(job, spec, should_stop) -> tuple[str, int]:
     write_frames(job_dir / LABELLED_FILE, frames)
     (job_dir / PARTIAL_FILE).unlink(missing_ok=True)  # after the labels are safe: they hold its frames
     job.doc["n_labelled"] = len(frames)
-    return "done", len(frames) - before
+    return "done", calls if md else 1
 
 
 def fit_generation(project, g: int, spec, out_dir: Path, should_stop=None) -> dict:
@@ -166,7 +169,7 @@ def _fit_task(job, spec, should_stop=None) -> tuple[str, int]:
     except FitStopped:
         return "timeout", 0  # stopped before the walltime or by a signal: the next launch fits again
     job.doc.update(record)
-    return "done", record["n_train_frames"]
+    return "done", max(1, int(job.doc.get("cost_steps") or 1))  # its cost unit: the launcher learns the fit rate
 
 
 def first_broken(frames, timestep_fs: float) -> dict | None:
@@ -238,7 +241,8 @@ def _explore_task(job, spec) -> tuple[str, int]:
     job.doc.update({"minimised": rec, "census_start": census, "n_frames": len(frames), "backend": it.backend,
                     "collapsed": bool(frames[-1].info.get("collapsed", False)),
                     "steps_requested": it.md_steps, "first_broken": first_broken(frames, it.timestep_fs)})
-    return "done", len(frames)
+    # the cost unit of its cost_steps: MD steps run (a broken run stops early) and the minimisation's
+    return "done", it.minimise_steps + int(frames[-1].info.get("md_step", 0))
 
 
 def run_train_task(job, *, comm=None, should_stop=None, on_segment=None, **kw) -> TaskOutcome:
@@ -258,7 +262,10 @@ def run_train_task(job, *, comm=None, should_stop=None, on_segment=None, **kw) -
     Returns
     -------
     TaskOutcome
-        ``steps_done`` counts labelled frames / training frames / explored frames.
+        ``steps_done`` is the work done in the unit of the job's ``cost_steps`` (the launcher's
+        cost model learns each kind's rate from it): force calls of a label (MD steps plus
+        labelled snapshots), the fit's ``cost_steps``, an exploration's MD steps run plus its
+        ``minimise_steps``.
 
     Raises
     ------
