@@ -276,3 +276,80 @@ def test_gap_fit_stopped_by_the_launcher_or_a_signal_is_not_a_failed_fit(tmp_pat
     with pytest.raises(FitStopped, match="stopped by SIGUSR1"):
         fit.run_gap_fit([sys.executable, "-c", killed], tmp_path / "log", gp)
     assert not gp.exists()  # a half-written output never looks complete
+
+
+def test_a_gap_fit_killed_by_sigkill_is_an_error_naming_memory_not_a_rerun(tmp_path):
+    """The out-of-memory killer's SIGKILL (directly, or as 247 through quippy's wrapper script) is a
+    TrainingError naming the fit's memory estimate and the fix: as FitStopped the launch would rerun
+    the same fit into the same kill at every launch."""
+    import sys
+
+    gp = tmp_path / "gap.xml"
+    killed = "import os, signal, pathlib; pathlib.Path('gap.xml').write_text('half'); os.kill(os.getpid(), signal.SIGKILL)"
+    with pytest.raises(TrainingError, match=r"killed by SIGKILL.*about 26.6 GB.*n_sparse_3b") as err:
+        fit.run_gap_fit([sys.executable, "-c", killed], tmp_path / "log", gp, memory_bytes=26.6e9)
+    assert err.value.key == "fit" and not gp.exists()
+    wrapped = f"import subprocess, sys; sys.exit(subprocess.call([sys.executable, '-c', {killed!r}]))"
+    with pytest.raises(TrainingError, match="killed by SIGKILL"):
+        fit.run_gap_fit([sys.executable, "-c", wrapped], tmp_path / "log", gp)
+    assert not gp.exists()
+
+
+def test_memory_estimate_counts_the_fitted_values_and_refuses_a_fit_that_cannot_fit():
+    """8 bytes x (energies + unmasked force components + virials) x sparse points; a fit above the
+    free memory is refused before gap_fit runs, naming the sizes and the keys that lower them."""
+    rng = np.random.default_rng(0)
+    atoms = Atoms("Li10P4S16", positions=rng.uniform(0, 10, (30, 3)), cell=[10] * 3, pbc=True)
+    plain = _labelled(atoms, -1.0, "md")
+    masked = _labelled(atoms, -1.0, "md")
+    masked.arrays["force_mask"] = np.arange(30) >= 12  # 12 atoms' forces fitted
+    stressed = atoms.copy()
+    stressed.calc = SinglePointCalculator(stressed, energy=-1.0, forces=np.zeros((30, 3)), stress=np.zeros(6))
+    assert fit.fitted_values([plain, masked, stressed]) == (1 + 90) + (1 + 36) + (1 + 90 + 6)
+    spec = FitSpec(n_sparse_2b=30, n_sparse_3b=200)
+    assert fit.n_sparse_points(spec) == 6 * 30 + 18 * 200  # Li, P, S: 6 pairs, 18 centred triplets
+    need = fit.gap_fit_memory_bytes([plain], spec)
+    assert need == 8 * 91 * 3780
+    assert fit.check_fit_memory([plain], spec, free_bytes=need) == need
+    with pytest.raises(TrainingError, match=r"91 fitted values x 3780 sparse points.*force_atoms_per_frame") as err:
+        fit.check_fit_memory([plain], spec, file="spec.toml", free_bytes=need - 1)
+    assert err.value.key == "fit.n_sparse_3b"
+    free = fit.available_memory_bytes()
+    assert free is None or free > 0
+
+
+def test_force_atoms_per_frame_fits_a_seeded_subset_of_the_forces():
+    rng = np.random.default_rng(1)
+    atoms = Atoms("Li40P10S40", positions=rng.uniform(0, 12, (90, 3)), cell=[12] * 3, pbc=True)
+    big = _labelled(atoms, -1.0, "selected")
+    big.info["config_name"] = "selected/g1/glass/75/900K/step300"
+    small = _labelled(atoms[:12], -1.0, "bulk")
+    scan = _labelled(atoms, -1.0, "coordination_scan")
+    scan.info["config_name"] = "coordination_scan/g1/glass/75/900K/step300/P40-S60/2.5A"
+    b, s, c = fit.training_file_frames([big, small, scan], fit_virials=False, scan_force_radius_A=6.0,
+                                       force_atoms_per_frame=16)
+    assert np.count_nonzero(~b.arrays["force_mask"]) == 16 and "force_mask" not in s.arrays
+    (again,) = fit.training_file_frames([big], fit_virials=False, force_atoms_per_frame=16)
+    assert np.array_equal(again.arrays["force_mask"], b.arrays["force_mask"])  # the same atoms in every fit
+    shifted = atoms.copy()
+    shifted.positions[0] += 0.1
+    other = _labelled(shifted, -1.0, "selected")
+    other.info["config_name"] = big.info["config_name"]
+    (moved,) = fit.training_file_frames([other], fit_virials=False, force_atoms_per_frame=16)
+    assert not np.array_equal(moved.arrays["force_mask"], b.arrays["force_mask"])  # another frame, other atoms
+    # a scan keeps its radius: the cap draws only among the atoms near the moved pair
+    (radius_only,) = fit.training_file_frames([scan], fit_virials=False, scan_force_radius_A=6.0)
+    near = np.flatnonzero(~radius_only.arrays["force_mask"])
+    kept = np.flatnonzero(~c.arrays["force_mask"])
+    assert set(kept) <= set(near) and len(kept) == min(16, len(near))
+
+
+def test_gap_fit_binary_is_quippys_own_executable_not_its_wrapper_script():
+    """Signals (a stop, the walltime) must reach gap_fit itself: quippy's ``gap_fit`` script runs
+    the binary as a child that a signal to the script would orphan."""
+    from pathlib import Path
+
+    import quippy
+
+    exe = Path(fit.gap_fit_binary())
+    assert exe.parent == Path(quippy.__path__[0]) and exe.read_bytes()[:4] == b"\x7fELF"

@@ -97,6 +97,7 @@ def test_contact_core_extra_frames_and_uf3_backend_keys(tiny_spec):
         ({"iterate": {"failure_path_every": True}}, "iterate.failure_path_every"),
         ({"iterate": {"failure_path_every": 5, "backend": "quippy"}}, "iterate.failure_path_every"),
         ({"iterate": {"replicas": 0}}, "iterate.replicas"),
+        ({"fit": {"force_atoms_per_frame": -1}}, "fit.force_atoms_per_frame"),
     ]
     assert parse_training_spec({**data, "iterate": {**data["iterate"], "failure_path_every": 5}}).iterate.failure_path_every == 5
     for change, key in bad:

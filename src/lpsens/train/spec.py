@@ -143,6 +143,8 @@ class FitSpec:
     tetrahedral_prior_gamma_A: float = 1.0
     tetrahedral_prior_cutoff_A: float = 3.1
     scan_force_radius_A: float = 0.0
+    #: forces of at most this many atoms fitted per frame, a seeded random subset (0: all)
+    force_atoms_per_frame: int = 0
     extra_args: str = ""
 
 
@@ -316,7 +318,7 @@ def _check(spec: TrainingSpec, file) -> None:
                           ("configurations.md_every", c.md_every, 1), ("iterate.md_steps", it.md_steps, 1),
                           ("iterate.md_every", it.md_every, 1), ("iterate.minimise_steps", it.minimise_steps, 0),
                           ("iterate.select_failures", it.select_failures, 0), ("iterate.select_diverse", it.select_diverse, 0),
-                          ("iterate.replicas", it.replicas, 1),
+                          ("iterate.replicas", it.replicas, 1), ("fit.force_atoms_per_frame", f.force_atoms_per_frame, 0),
                           ("gates.stability_steps", g.stability_steps, 1), ("gates.stability_every", g.stability_every, 1),
                           ("gates.census_steps", g.census_steps, 0)):
         if n < least:

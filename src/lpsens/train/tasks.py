@@ -130,15 +130,18 @@ def fit_generation(project, g: int, spec, out_dir: Path, should_stop=None) -> di
         train = [a for a in train if not a.info.get("screen")]
     if not spec.fit.train_on_dimers:  # the scans still fitted the pair_repulsion core above
         train = [a for a in train if a.info.get("config_type") != "dimer"]
-    fitting.write_training_file(job_dir / "train.extxyz", fitting.training_file_frames(
-        train, spec.fit.sigma[2] > 0, spec.fit.scan_force_radius_A))
+    fitted = fitting.training_file_frames(train, spec.fit.sigma[2] > 0, spec.fit.scan_force_radius_A,
+                                          spec.fit.force_atoms_per_frame)
+    memory = fitting.check_fit_memory(fitted, spec.fit, file=spec.source)  # before minutes of gap_fit and a kill
+    fitting.write_training_file(job_dir / "train.extxyz", fitted)
     if heldout:
         write_frames(job_dir / "heldout.extxyz", heldout)
     else:  # a refit into a used folder: no held-out file of another fit
         (job_dir / "heldout.extxyz").unlink(missing_ok=True)
     tmp = job_dir / "gap.tmp.xml"
     cmd = fitting.gap_fit_command(spec.fit, e0, job_dir / "train.extxyz", tmp, core_file, spec.run.seed + g)
-    fitting.run_gap_fit(cmd, job_dir / "gap_fit.log", tmp, n_energies=len(train), should_stop=should_stop)
+    fitting.run_gap_fit(cmd, job_dir / "gap_fit.log", tmp, n_energies=len(train), should_stop=should_stop,
+                        memory_bytes=memory)
     # gap_fit names its sparse-point files after gp_file; keep the XML name and rename it last.
     text = tmp.read_text()
     if prior.active:
@@ -154,6 +157,7 @@ def fit_generation(project, g: int, spec, out_dir: Path, should_stop=None) -> di
     return {"gap_xml": GAP_FILE, "e0_eV": e0, "core_eps12": eps12, "gap_fit_command": cmd,
             "compiled": compiled, "n_train_frames": len(train), "n_heldout_frames": len(heldout),
             "skipped_failed_labels": skipped, "gap_xml_bytes": len(text), "screened_broken": screened,
+            "memory_estimate_GB": round(memory / 1e9, 2),
             "tetrahedral_prior": {"lambda_eV": prior.lambda_eV, "gamma_A": prior.gamma_A,
                                   "cutoff_A": prior.cutoff_A} if prior.active else None}
 
