@@ -301,11 +301,16 @@ def fitted_values(frames: list[Atoms]) -> int:
     return rows
 
 
+#: gap_fit's peak resident memory over its covariance (fitted values x sparse points x 8 bytes),
+#: measured (docs/training.md, *Memory*)
+GAP_FIT_MEMORY_FACTOR = 1.4
+
+
 def gap_fit_memory_bytes(frames: list[Atoms], spec: FitSpec) -> int:
-    """gap_fit's largest allocation: the covariance of every fitted value with every sparse point,
-    in 8-byte doubles. Measured on a 23 GB machine: 450 210 values x 7 380 sparse points (26.6 GB
-    by this estimate) were killed by the out-of-memory killer at 23.4 GB resident."""
-    return 8 * fitted_values(frames) * n_sparse_points(spec)
+    """gap_fit's peak memory: its largest allocation, the covariance of every fitted value with every
+    sparse point in 8-byte doubles, times :data:`GAP_FIT_MEMORY_FACTOR` (descriptors, the sparse
+    covariance, the solver's work space), measured on this code's fits."""
+    return int(GAP_FIT_MEMORY_FACTOR * 8 * fitted_values(frames) * n_sparse_points(spec))
 
 
 def available_memory_bytes() -> int | None:
@@ -345,7 +350,8 @@ def check_fit_memory(frames: list[Atoms], spec: FitSpec, file=None, free_bytes: 
     if free is not None and need > free:
         raise TrainingError(
             f"gap_fit would need about {need / 1e9:.1f} GB ({fitted_values(frames)} fitted values x "
-            f"{n_sparse_points(spec)} sparse points x 8 bytes) and {free / 1e9:.1f} GB are free here: lower "
+            f"{n_sparse_points(spec)} sparse points x 8 bytes x {GAP_FIT_MEMORY_FACTOR:g}) and {free / 1e9:.1f} GB "
+            "are free here: lower "
             "[fit] n_sparse_3b, fit fewer forces per frame ([fit] force_atoms_per_frame), or run the fit on a "
             "node with more memory", file=file, key="fit.n_sparse_3b")
     return need
