@@ -151,8 +151,9 @@ def add_launch_arguments(p) -> None:
     p.add_argument("--progress-interval", type=float, default=60.0, metavar="S",
                    help="in a log: a progress line on every change and at least every S seconds; 0 disables (default: 60)")
     p.add_argument("--in-process", action="store_true",
-                   help="run tasks inside the launcher's ranks instead of worker processes (debugging; a crashing "
-                        "task then ends the launch)")
+                   help="run tasks inside the launcher's ranks instead of worker processes: no start-up per task "
+                        "and a reference model loaded once (training labels: see docs/training.md); a crashing "
+                        "task then ends the launch, which resumes where it stopped")
 
 
 def launch_options(args):

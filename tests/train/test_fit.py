@@ -316,6 +316,8 @@ def test_memory_estimate_counts_the_fitted_values_and_refuses_a_fit_that_cannot_
     assert err.value.key == "fit.n_sparse_3b"
     free = fit.available_memory_bytes()
     assert free is None or free > 0
+    with pytest.raises(TrainingError, match=r"about 6 MB .* and 1 MB are free"):  # small sizes readable
+        fit.check_fit_memory([plain], spec, free_bytes=1_000_000)
 
 
 def test_force_atoms_per_frame_fits_a_seeded_subset_of_the_forces():
@@ -353,3 +355,31 @@ def test_gap_fit_binary_is_quippys_own_executable_not_its_wrapper_script():
 
     exe = Path(fit.gap_fit_binary())
     assert exe.parent == Path(quippy.__path__[0]) and exe.read_bytes()[:4] == b"\x7fELF"
+
+
+def test_available_memory_takes_the_tightest_cgroup_limit_of_v2_or_v1_and_counts_cache_as_room(tmp_path):
+    """Cluster nodes: SLURM's --mem is a limit on the job's cgroup, a parent of the task's; cache
+    the kernel would reclaim (inactive file pages) is room, as in MemAvailable."""
+    proc, fs = tmp_path / "proc", tmp_path / "cgroup"
+    (proc / "self").mkdir(parents=True)
+    (proc / "meminfo").write_text("MemTotal: 100000000 kB\nMemAvailable:   50000000 kB\n")
+    job = fs / "system.slice" / "slurmstepd.scope" / "job_7"
+    task = job / "step_0" / "user" / "task_0"
+    task.mkdir(parents=True)
+    (task / "memory.max").write_text("max\n")
+    (job / "memory.max").write_text(f"{8 * 2**30}\n")
+    (job / "memory.current").write_text(f"{5 * 2**30}\n")
+    (job / "memory.stat").write_text(f"anon {3 * 2**30}\ninactive_file {2 * 2**30}\n")
+    (proc / "self" / "cgroup").write_text("0::/system.slice/slurmstepd.scope/job_7/step_0/user/task_0\n")
+    assert fit.available_memory_bytes(proc, fs) == 8 * 2**30 - (5 - 2) * 2**30  # the job's limit, cache as room
+    v1 = fs / "memory" / "slurm" / "uid_1" / "job_7"
+    v1.mkdir(parents=True)
+    (v1 / "memory.limit_in_bytes").write_text(f"{4 * 2**30}\n")
+    (v1 / "memory.usage_in_bytes").write_text(f"{1 * 2**30}\n")
+    (fs / "memory" / "memory.limit_in_bytes").write_text("9223372036854771712\n")  # v1's "no limit"
+    (proc / "self" / "cgroup").write_text("12:cpuset:/slurm/uid_1/job_7\n4:memory:/slurm/uid_1/job_7\n")
+    assert fit.available_memory_bytes(proc, fs) == 3 * 2**30
+    (proc / "self" / "cgroup").write_text("4:memory:/\n")
+    assert fit.available_memory_bytes(proc, fs) == 50000000 * 1024  # no limit: MemAvailable
+    (proc / "meminfo").unlink()
+    assert fit.available_memory_bytes(proc, fs) is None

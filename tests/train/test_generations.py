@@ -15,7 +15,7 @@ import pytest
 from conftest import subprocess_env
 
 from lpsens.chemistry import check_frame
-from lpsens.errors import ProjectError
+from lpsens.errors import ProjectError, TrainingError
 from lpsens.launch.launcher import LaunchOptions, launch
 from lpsens.train.generations import (
     advance,
@@ -108,7 +108,8 @@ def test_iteration_selects_a_deliberately_broken_frame(tiny_spec, tmp_path):
     text = format_status(training_status(project))
     assert f"explorations: {int(first is None)} of 1 intact to the end" in text
     if first is not None:
-        when = f"at {outcome['time_ps']:.3g} ps" if outcome["md_step"] else "from the start (its minimised structure)"
+        started = outcome["md_step"] or outcome["reason"].startswith("lost")
+        when = f"at {outcome['time_ps']:.3g} ps" if started else "from the start (its minimised structure)"
         assert f"broken: glass x=75 800 K {when}: {outcome['reason']}" in text
     json.dumps(training_status(project))  # --status --json: plain values only
     # its work in the unit of its cost (MD steps, the minimisation counted at its budget); the fit's its cost
@@ -600,6 +601,14 @@ def test_refit_with_the_same_fit_reruns_the_explorations_exactly_and_a_change_is
         assert out.returncode != 0 and len(lines) == 1 and lines[0].startswith("Error: ") and says in lines[0], out.stderr
         assert "--set" in lines[0] or "--set" not in args  # a bad --set value is blamed on --set, not the spec file
     assert not (tmp_path / "x").exists()
+    # a fit too large for this machine's memory: refused before gap_fit, blamed on --set, and the
+    # folder stays usable (nothing written into it)
+    huge = lpsens("--refit", "0", "--set", "fit.n_sparse_3b=100000000", "--explore", "none", "--out", str(tmp_path / "m"))
+    lines = [ln for ln in huge.stderr.splitlines() if ln.strip()]
+    assert huge.returncode != 0 and len(lines) == 1 and "--set" in lines[0] and "fitted values x" in lines[0], huge.stderr
+    assert not any((tmp_path / "m").iterdir())
+    again = lpsens("--refit", "0", "--explore", "none", "--out", str(tmp_path / "m"))
+    assert again.returncode == 0, again.stderr
     bad_g = lpsens("--refit", "3", "--out", str(tmp_path / "x"))
     assert bad_g.returncode == 2 and "no finished fit" in bad_g.stderr
     assert json.dumps(dict(project.doc), sort_keys=True, default=str) == before
@@ -666,3 +675,38 @@ def test_replicas_are_independent_runs_and_replica_0_is_the_run_made_before(tiny
     assert len(a) == len(b) and not np.allclose(a.positions, b.positions)
     runs = {exploration_run(j.sp, 75.0) for j in two}
     assert len(runs) == len(two) and exploration_run(twin.sp, 75.0).endswith("K/r1")
+    # replicas lowered before they ran: the never-started ones go (the launcher would run them),
+    # one that has run stays on disk (its frames still join the generation's selection)
+    ran = extra[0]
+    ran.doc.update(status="done", attempts=1)
+    assert _add_explore_jobs(project, spec, 0) == one
+    left = {j.id for j in project.find_jobs({"train_kind": "explore", "generation": 0})}
+    assert left == {j.id for j in one} | {ran.id}
+
+
+def test_a_compile_that_misses_its_tolerance_names_the_spec_key(tiny_spec, tmp_path):
+    """In a campaign the compile's tolerance is [fit] compile_tolerance_eV_A, not `lpsens potential
+    compile --tolerance`; no gap.xml is left to look like a finished fit."""
+    from lpsens.train.tasks import GAP_FILE, fit_generation
+
+    path = tiny_spec(fit_extra="compile = true\ncompile_tolerance_eV_A = 1e-9")
+    spec = load_training_spec(path)
+    project, _ = init_training(spec, tmp_path / "c")
+    assert _launch(project).exit_code == 0
+    with pytest.raises(TrainingError) as err:
+        fit_generation(project, 0, spec, tmp_path / "fit")
+    assert err.value.key == "fit.compile_tolerance_eV_A" and "--tolerance" not in str(err.value)
+    assert "backend = \"quippy\"" in str(err.value) and not (tmp_path / "fit" / GAP_FILE).exists()
+
+
+def test_status_of_atoms_lost_right_after_the_start_is_not_blamed_on_the_start():
+    """Lost atoms are recorded on the last frame before the loss (step 0 when within the first
+    interval); the minimised start itself was intact."""
+    from lpsens.train.generations import _format_explorations
+
+    lost = {"md_step": 0, "time_ps": 0.0, "reason": "lost atoms within 50 steps after step 0 (LAMMPS: Lost atoms)"}
+    broken_start = {"md_step": 0, "time_ps": 0.0, "reason": "P 3 has 5 S within 2.6 Å"}
+    lines = _format_explorations([{"run": "glass x=75 800 K", "steps_requested": 100, "first_broken": lost},
+                                  {"run": "glass x=67 800 K", "steps_requested": 100, "first_broken": broken_start}])
+    assert "glass x=75 800 K at 0 ps (step 0): lost atoms" in lines[1]
+    assert "glass x=67 800 K from the start (its minimised structure)" in lines[2]

@@ -54,7 +54,9 @@ def test_launcher_cost_of_training_tasks(tiny_spec, tmp_path):
     project, _ = init_training(load_training_spec(tiny_spec()), tmp_path / "c")
     costs = {j.doc["config_type"]: _task_cost(j, j.doc(), 1) for j in project}
     assert costs["bulk"].steps_left == 1 and costs["bulk"].cls == "train_label"
-    assert costs["md"].steps_left == 20 + 2  # 20 MD steps + 2 labelled snapshots
+    md = next(j for j in project if j.doc["config_type"] == "md").doc["md"]
+    # the reference minimisation's budget (behind the wall, then alone) + 20 MD steps + 2 snapshots
+    assert costs["md"].steps_left == 2 * int(md["minimise_steps"]) + 20 + 2
     assert costs["md"].n_atoms == costs["bulk"].n_atoms > 1
 
 
@@ -136,6 +138,7 @@ def test_campaign_in_one_allocation_stops_on_usr1_and_resumes(tiny_spec, tmp_pat
     assert len(resumed) == 2 and n_before >= 2  # started, stopped, resumed from its checkpoint
     first, second = md_job.doc["runs"][-2:]
     assert first["from_step"] == 0 and second["from_step"] == first["steps"] > 0  # force calls, per run
-    assert first["steps"] + second["steps"] == 400 + 400 // 10 == md_job.doc["cost_steps"]  # MD steps + snapshots
+    minimise = 2 * int(md_job.doc["md"]["minimise_steps"])  # counted once, in the first run
+    assert first["steps"] + second["steps"] == minimise + 400 + 400 // 10 == md_job.doc["cost_steps"]
     (fit,) = project.find_jobs({"train_kind": "fit"})
     assert (Path(fit.path) / "gap.xml").exists()

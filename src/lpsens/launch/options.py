@@ -63,7 +63,8 @@ class LaunchOptions:
         Run every task in its own worker process (:mod:`lpsens.launch.worker`), so a task's
         process dying (a signal, an exit without finishing) costs only that task; it is retried
         from its checkpoint up to ``max_retries`` times. ``False`` runs tasks inside the
-        launcher's ranks (a crash then ends the launch); for debugging and closures in tests.
+        launcher's ranks (a crash then ends the launch, which resumes where it stopped): no
+        start-up per task, a machine-learned reference loaded once; also closures in tests.
     """
 
     ranks_per_task: int | None = None

@@ -313,25 +313,52 @@ def gap_fit_memory_bytes(frames: list[Atoms], spec: FitSpec) -> int:
     return int(GAP_FIT_MEMORY_FACTOR * 8 * fitted_values(frames) * n_sparse_points(spec))
 
 
-def available_memory_bytes() -> int | None:
-    """Memory this process can still use: the smaller of ``MemAvailable`` (/proc/meminfo) and the
-    room left under a cgroup v2 limit (SLURM's ``--mem`` on most clusters); None when unknown."""
+def available_memory_bytes(proc=Path("/proc"), cgroup_fs=Path("/sys/fs/cgroup")) -> int | None:
+    """Memory this process can still use: the smallest of ``MemAvailable`` (``proc``/meminfo) and the
+    room under every memory limit of its cgroups and their parents (SLURM's ``--mem`` sits on the
+    job's cgroup, a parent of the task's), cgroup v2 or v1, reclaimable page cache (inactive file
+    pages) counted as room; None when nothing is known."""
     found = []
     try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
+        for line in (proc / "meminfo").read_text().splitlines():
             if line.startswith("MemAvailable:"):
                 found.append(int(line.split()[1]) * 1024)
     except (OSError, ValueError, IndexError):
         pass
     try:
-        rel = Path("/proc/self/cgroup").read_text().split("::", 1)[1].strip()
-        group = Path("/sys/fs/cgroup") / rel.lstrip("/")
-        limit = (group / "memory.max").read_text().strip()
-        if limit != "max":
-            found.append(int(limit) - int((group / "memory.current").read_text()))
-    except (OSError, ValueError, IndexError):
-        pass
+        lines = (proc / "self" / "cgroup").read_text().splitlines()
+    except OSError:
+        lines = []
+    for line in lines:
+        _, controllers, rel = (line.split(":", 2) + ["", ""])[:3]
+        if controllers == "":  # v2: one unified hierarchy
+            base, names, cache = cgroup_fs, ("memory.max", "memory.current"), "inactive_file"
+        elif "memory" in controllers.split(","):  # v1: the memory controller's own hierarchy
+            base, names, cache = cgroup_fs / "memory", ("memory.limit_in_bytes", "memory.usage_in_bytes"), "total_inactive_file"
+        else:
+            continue
+        group = base / rel.strip().lstrip("/")
+        for g in [group, *group.parents]:
+            if not g.is_relative_to(base):
+                break
+            try:
+                limit = (g / names[0]).read_text().strip()
+                if limit == "max" or int(limit) >= 2 ** 60:  # v1 writes "no limit" as a huge number
+                    continue
+                used = int((g / names[1]).read_text())
+            except (OSError, ValueError):
+                continue
+            try:
+                stat = dict(ln.split() for ln in (g / "memory.stat").read_text().splitlines() if ln.strip())
+                used -= int(stat.get(cache, 0))
+            except (OSError, ValueError):
+                pass
+            found.append(int(limit) - max(used, 0))
     return min(found) if found else None
+
+
+def _size(n_bytes: float) -> str:
+    return f"{n_bytes / 1e9:.1f} GB" if abs(n_bytes) >= 1e9 else f"{max(n_bytes, 0) / 1e6:.0f} MB"
 
 
 def check_fit_memory(frames: list[Atoms], spec: FitSpec, file=None, free_bytes: int | None = None) -> int:
@@ -343,14 +370,15 @@ def check_fit_memory(frames: list[Atoms], spec: FitSpec, file=None, free_bytes: 
     Raises
     ------
     TrainingError
-        The estimate exceeds :func:`available_memory_bytes` (names the sizes and the fix).
+        The estimate exceeds ``free_bytes`` or else :func:`available_memory_bytes` (names the sizes
+        and the fix).
     """
     need = gap_fit_memory_bytes(frames, spec)
     free = available_memory_bytes() if free_bytes is None else free_bytes
     if free is not None and need > free:
         raise TrainingError(
-            f"gap_fit would need about {need / 1e9:.1f} GB ({fitted_values(frames)} fitted values x "
-            f"{n_sparse_points(spec)} sparse points x 8 bytes x {GAP_FIT_MEMORY_FACTOR:g}) and {free / 1e9:.1f} GB "
+            f"gap_fit would need about {_size(need)} ({fitted_values(frames)} fitted values x "
+            f"{n_sparse_points(spec)} sparse points x 8 bytes x {GAP_FIT_MEMORY_FACTOR:g}) and {_size(free)} "
             "are free here: lower "
             "[fit] n_sparse_3b, fit fewer forces per frame ([fit] force_atoms_per_frame), or run the fit on a "
             "node with more memory", file=file, key="fit.n_sparse_3b")

@@ -43,7 +43,7 @@ from lpsens.train.selection import (
     untrusted_contacts,
 )
 from lpsens.train.spec import CrosscheckSpec, ReferenceSpec, TrainingSpec, parse_training_spec
-from lpsens.train.tasks import FRAMES_FILE, GAP_FILE, PATH_FILE
+from lpsens.train.tasks import FRAMES_FILE, GAP_FILE, PATH_FILE, label_md_cost
 
 __all__ = ["init_training", "check_campaign", "open_training", "advance", "training_status", "collect_training_set", "newest_gap"]
 
@@ -94,7 +94,7 @@ def _add_label_job(project, spec, g: int, cfg: Configuration) -> bool:
     now = utcnow()
     job.doc.update({"status": JobStatus.PENDING.value, "reason": None, "attempts": 0, "created": now, "updated": now,
                     "config_type": cfg.config_type, "md": cfg.md, "n_atoms": len(a),
-                    "cost_steps": 1 if cfg.md is None else int(cfg.md["steps"]) + int(cfg.md["steps"]) // int(cfg.md["every"]),
+                    "cost_steps": 1 if cfg.md is None else label_md_cost(cfg.md),
                     "seed": _seed(spec, "label", g, cfg.name)})
     return True
 
@@ -355,7 +355,9 @@ def advance(project) -> dict:
             return _state("explore_failed", g, f"{len(failed)} of {len(explore)} exploration task(s) of generation {g} "
                                                f"failed (first: {failed[0].doc.get('reason')}); fix the cause, then "
                                                "'lpsens launch --root ROOT --retry-failed'")
-        n_new = _select_next(project, spec, g, explore)
+        # every finished run of g teaches, also one of an earlier [iterate] (as --status counts them)
+        done = {j.id: j for j in _jobs(project, "explore", g) if j.doc.get("status") == JobStatus.DONE.value}
+        n_new = _select_next(project, spec, g, sorted(done.values(), key=lambda j: j.id))
         if n_new == 0:
             return _state("finished", g, f"no broken or new frames found with the generation-{g} GAP; newest GAP: "
                                          f"{Path(fit_job.path) / GAP_FILE}")
@@ -366,8 +368,11 @@ def _state(state: str, g: int, message: str) -> dict:
 
 
 def _add_explore_jobs(project, spec, g: int) -> list:
-    """The exploration jobs of generation ``g`` under ``spec``'s ``[iterate]``, made where missing
-    (runs of an earlier spec stay on disk, outside the generation's selection)."""
+    """The exploration jobs of generation ``g`` under ``spec``'s ``[iterate]``, made where missing.
+
+    A run of an earlier ``[iterate]`` that never started (pending, no attempt) is removed: it holds
+    nothing, the launcher would otherwise run it, and the same spec makes it again (same statepoint
+    and seed). Runs that ran stay; their frames join the generation's selection when finished."""
     it = spec.iterate
     jobs = []
     for material in it.materials:
@@ -384,6 +389,11 @@ def _add_explore_jobs(project, spec, g: int) -> list:
                     jobs.append(_new_job(project, sp, {"n_atoms": it.min_atoms,
                                                        "cost_steps": it.md_steps + it.minimise_steps,
                                                        "seed": _seed(spec, "explore", g, material, x, T, *replica)})[0])
+    current = {j.id for j in jobs}
+    for job in _jobs(project, "explore", g):
+        if (job.id not in current and job.doc.get("status") == JobStatus.PENDING.value
+                and not job.doc.get("attempts") and not job.doc.get("runs")):
+            job.remove()
     return jobs
 
 
@@ -580,7 +590,8 @@ def _format_explorations(runs: list[dict]) -> list[str]:
              f"{lasted} of {sum(r['steps_requested'] for r in runs)} steps before the first broken frame"]
     for r in broken:
         b = r["first_broken"]
-        when = (f"at {b['time_ps']:.3g} ps (step {b['md_step']})" if b["md_step"] > 0
+        # lost atoms are reported at the last frame before the loss, which may be step 0
+        when = (f"at {b['time_ps']:.3g} ps (step {b['md_step']})" if b["md_step"] > 0 or b["reason"].startswith("lost")
                 else "from the start (its minimised structure)")
         lines.append(f"    broken: {r['run']} {when}: {b['reason']}")
     return lines

@@ -70,7 +70,13 @@ def refit(project, g: int, spec: TrainingSpec, out_dir, should_stop=None) -> dic
 
     out = Path(out_dir).resolve()
     check_out_dir(project, out)
-    return fit_generation(project, g, spec, out, should_stop=should_stop)
+    try:
+        return fit_generation(project, g, spec, out, should_stop=should_stop)
+    except TrainingError as exc:
+        if exc.key and exc.key.startswith("fit.") and exc.file == (None if spec.source is None else str(spec.source)):
+            # a [fit] value the campaign's spec fitted with: what the refit changed is --set
+            raise TrainingError(exc.reason, option="--set", key=exc.key) from None
+        raise
 
 
 def check_out_dir(project, out_dir) -> None:

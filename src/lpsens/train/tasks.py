@@ -15,7 +15,7 @@ from pathlib import Path
 
 import ase.io
 
-from lpsens.errors import TrainingError
+from lpsens.errors import PotentialError, TrainingError
 from lpsens.md.task import TaskOutcome, _serial_ase
 from lpsens.potential.prior import TetrahedralPrior
 from lpsens.train import fit as fitting
@@ -46,6 +46,15 @@ def _spec(job):
     return spec_of(job.project)
 
 
+def label_md_cost(md: dict, n_frames: int | None = None) -> int:
+    """Force calls of a reference-MD label (the launcher's cost unit): the minimisation's budget
+    (behind the contact wall, then alone: 2 x ``minimise_steps``), then ``every`` MD steps and one
+    labelled snapshot per frame; of the first ``n_frames`` frames (None: all ``steps / every``)."""
+    n = int(md["steps"]) // int(md["every"]) if n_frames is None else n_frames
+    minimise = 2 * int(md.get("minimise_steps") or 0)
+    return (minimise + n * (int(md["every"]) + 1)) if n else 0
+
+
 def _label_task(job, spec, should_stop) -> tuple[str, int]:
     job_dir = Path(job.path)
     if (job_dir / LABELLED_FILE).exists():
@@ -55,13 +64,14 @@ def _label_task(job, spec, should_stop) -> tuple[str, int]:
     name = spec.reference.name or spec.reference.calculator
     md = job.doc.get("md")
     if md:
-        # force calls, the unit of the job's cost_steps: every MD step and every labelled snapshot
-        per_frame = int(md["every"]) + 1
+        # force calls, the unit of the job's cost_steps (label_md_cost): the minimisation's budget,
+        # then every MD step and every labelled snapshot
         before = int(job.doc.get("progress_steps") or 0)  # of earlier runs (a resumed reference MD)
         frames, complete = label_md(atoms, calc, dict(md), seed=int(job.doc["seed"]), job_dir=job_dir,
                                     name=name, should_stop=should_stop)
-        job.doc["progress_steps"] = len(frames) * per_frame  # the launcher's run record: from here on
-        calls = max(0, len(frames) * per_frame - before)
+        done = label_md_cost(md, len(frames))
+        job.doc["progress_steps"] = done  # the launcher's run record: from here on
+        calls = max(0, done - before)
         if not complete:
             return "timeout", calls
         for f in frames:
@@ -99,8 +109,8 @@ def fit_generation(project, g: int, spec, out_dir: Path, should_stop=None) -> di
         ``should_stop()`` turned true or a signal killed gap_fit (no gap.xml written).
     TrainingError
         gap_fit failed (names its log) or the prior could not be added to its XML.
-    PotentialError
-        The compiled twin missed its tolerance (nothing of it written).
+    TrainingError
+        The compiled twin missed ``[fit] compile_tolerance_eV_A`` (no gap.xml, no twin written).
     """
     from lpsens.train.generations import collect_training_set
 
@@ -113,10 +123,20 @@ def fit_generation(project, g: int, spec, out_dir: Path, should_stop=None) -> di
         train = fitting.subtract_prior(train, prior)
     e0 = dict(spec.fit.e0_eV) or fitting.fit_e0(train, spec.fit.e0_method)
     train = [a for a in train if a.info.get("config_type") != "isolated"]  # no descriptors: E = e0 exactly
+    screened = sorted({f.info["config_name"] for f in train + heldout if f.info.get("screen")})  # before any is dropped
+    with_all = train  # the pair_repulsion core is fitted to the dimer scans whatever is fitted below
+    if spec.fit.drop_screened:  # the reference's own broken frames would teach broken units as normal
+        train = [a for a in train if not a.info.get("screen")]
+    if not spec.fit.train_on_dimers:
+        train = [a for a in train if a.info.get("config_type") != "dimer"]
+    fitted = fitting.training_file_frames(train, spec.fit.sigma[2] > 0, spec.fit.scan_force_radius_A,
+                                          spec.fit.force_atoms_per_frame)
+    # before any file is written and before minutes of gap_fit and a kill
+    memory = fitting.check_fit_memory(fitted, spec.fit, file=spec.source)
     core_file = None
     eps12 = {}
     if spec.fit.core == "pair_repulsion":
-        eps12 = fitting.fit_core(train, spec.fit.core_wall_eV)
+        eps12 = fitting.fit_core(with_all, spec.fit.core_wall_eV)
         core_file = job_dir / "core.xml"
         core_file.write_text(fitting.core_file_text(fitting.core_xml(eps12, spec.fit.core_cutoff_A), prior))
     elif spec.fit.core == "contact":
@@ -125,14 +145,6 @@ def fit_generation(project, g: int, spec, out_dir: Path, should_stop=None) -> di
         eps12 = fitting.contact_core_eps12(energy, cutoffs)
         core_file = job_dir / "core.xml"
         core_file.write_text(fitting.core_file_text(fitting.core_xml(eps12, cutoffs), prior))
-    screened = sorted({f.info["config_name"] for f in train + heldout if f.info.get("screen")})  # before any is dropped
-    if spec.fit.drop_screened:  # the reference's own broken frames would teach broken units as normal
-        train = [a for a in train if not a.info.get("screen")]
-    if not spec.fit.train_on_dimers:  # the scans still fitted the pair_repulsion core above
-        train = [a for a in train if a.info.get("config_type") != "dimer"]
-    fitted = fitting.training_file_frames(train, spec.fit.sigma[2] > 0, spec.fit.scan_force_radius_A,
-                                          spec.fit.force_atoms_per_frame)
-    memory = fitting.check_fit_memory(fitted, spec.fit, file=spec.source)  # before minutes of gap_fit and a kill
     fitting.write_training_file(job_dir / "train.extxyz", fitted)
     if heldout:
         write_frames(job_dir / "heldout.extxyz", heldout)
@@ -151,13 +163,22 @@ def fit_generation(project, g: int, spec, out_dir: Path, should_stop=None) -> di
     if spec.fit.compile:  # the uf3 twin for exploration and stability runs; before the XML is final
         from lpsens.potential.compile import compile_gap
 
-        result = compile_gap(tmp, job_dir / UF3_FILE, tolerance_eV_A=spec.fit.compile_tolerance_eV_A)
+        try:
+            result = compile_gap(tmp, job_dir / UF3_FILE, tolerance_eV_A=spec.fit.compile_tolerance_eV_A)
+        except PotentialError as exc:
+            if exc.option != "--tolerance":
+                raise
+            # the advice of `lpsens potential compile` in the campaign's own keys
+            what = exc.reason.split("; nothing written")[0]
+            raise TrainingError(f"{what}; no gap.xml was written. Raise [fit] compile_tolerance_eV_A, or set "
+                                "[fit] compile = false with [iterate] and [gates] backend = \"quippy\"",
+                                file=spec.source, key="fit.compile_tolerance_eV_A") from None
         compiled = {"uf3": UF3_FILE, "fidelity": result.fidelity}
     tmp.replace(job_dir / GAP_FILE)
     return {"gap_xml": GAP_FILE, "e0_eV": e0, "core_eps12": eps12, "gap_fit_command": cmd,
             "compiled": compiled, "n_train_frames": len(train), "n_heldout_frames": len(heldout),
             "skipped_failed_labels": skipped, "gap_xml_bytes": len(text), "screened_broken": screened,
-            "memory_estimate_GB": round(memory / 1e9, 2),
+            "memory_estimate_bytes": int(memory),
             "tetrahedral_prior": {"lambda_eV": prior.lambda_eV, "gamma_A": prior.gamma_A,
                                   "cutoff_A": prior.cutoff_A} if prior.active else None}
 
