@@ -311,7 +311,7 @@ def test_memory_estimate_counts_the_fitted_values_and_refuses_a_fit_that_cannot_
     need = fit.gap_fit_memory_bytes([plain], spec)
     assert need == int(fit.GAP_FIT_MEMORY_FACTOR * 8 * 91 * 3780)
     assert fit.check_fit_memory([plain], spec, free_bytes=need) == need
-    with pytest.raises(TrainingError, match=r"91 fitted values x 3780 sparse points x 8 bytes x 2.2.*force_atoms_per_frame") as err:
+    with pytest.raises(TrainingError, match=r"91 fitted values x 3780 sparse points x 8 bytes x 2.4.*force_atoms_per_frame") as err:
         fit.check_fit_memory([plain], spec, file="spec.toml", free_bytes=need - 1)
     assert err.value.key == "fit.n_sparse_3b"
     free = fit.available_memory_bytes()

@@ -303,7 +303,7 @@ def fitted_values(frames: list[Atoms]) -> int:
 
 #: gap_fit's peak resident memory over its covariance (fitted values x sparse points x 8 bytes),
 #: measured (docs/training.md, *Memory*)
-GAP_FIT_MEMORY_FACTOR = 2.2
+GAP_FIT_MEMORY_FACTOR = 2.4
 
 
 def gap_fit_memory_bytes(frames: list[Atoms], spec: FitSpec) -> int:
