@@ -108,9 +108,9 @@ def fit_generation(project, g: int, spec, out_dir: Path, should_stop=None) -> di
     FitStopped
         ``should_stop()`` turned true or a signal killed gap_fit (no gap.xml written).
     TrainingError
-        gap_fit failed (names its log) or the prior could not be added to its XML.
-    TrainingError
-        The compiled twin missed ``[fit] compile_tolerance_eV_A`` (no gap.xml, no twin written).
+        The fit would not fit in the free memory (before anything is written), gap_fit failed or
+        was killed (names its log), the prior could not be added to its XML, or the compiled twin
+        missed ``[fit] compile_tolerance_eV_A`` (no gap.xml, no twin written).
     """
     from lpsens.train.generations import collect_training_set
 
