@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -640,7 +641,19 @@ def _train_refit(args) -> int:
         print(f"Error: --explore {args.explore}: {', '.join(unknown)} not among [iterate] materials "
               f"({', '.join(spec.iterate.materials)})", file=sys.stderr)
         return 2
-    record = refit.refit(project, args.refit, spec, args.out)
+    from lpsens.errors import FitStopped
+    from lpsens.launch.lifecycle import StopFlag
+
+    # SIGTERM/SIGUSR1 (scancel, the walltime) end gap_fit with the refit, not leave it running orphaned
+    stop = StopFlag().install()
+    try:
+        record = refit.refit(project, args.refit, spec, args.out, should_stop=lambda: bool(stop))
+    except FitStopped:
+        print(f"Error: the refit was stopped by {signal.Signals(stop.signum or signal.SIGTERM).name} before gap_fit "
+              f"finished (gap_fit ended with it); run it again into a new --out", file=sys.stderr)
+        return 1
+    finally:
+        stop.restore()
     print(f"refit of generation {args.refit} in {args.out}: {record['n_train_frames']} training frames", file=sys.stderr)
     rows = [] if materials == [] else refit.rerun_explorations(project, args.refit, spec, args.out, materials)
     if rows:

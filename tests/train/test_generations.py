@@ -22,6 +22,7 @@ from lpsens.train.generations import (
     init_training,
     open_training,
     run_campaign,
+    spec_of,
     training_status,
 )
 from lpsens.train.labelling import PARTIAL_FILE
@@ -710,3 +711,18 @@ def test_status_of_atoms_lost_right_after_the_start_is_not_blamed_on_the_start()
                                   {"run": "glass x=67 800 K", "steps_requested": 100, "first_broken": broken_start}])
     assert "glass x=75 800 K at 0 ps (step 0): lost atoms" in lines[1]
     assert "glass x=67 800 K from the start (its minimised structure)" in lines[2]
+
+
+def test_a_refit_stopped_by_a_signal_ends_its_gap_fit(tiny_spec, tmp_path):
+    """`lpsens train --refit` under SIGTERM (scancel, the walltime): gap_fit ends with it instead of
+    running on orphaned in its own session; the stop reaches gap_fit through should_stop."""
+    from lpsens.errors import FitStopped
+    from lpsens.train.refit import refit
+
+    project, _ = init_training(load_training_spec(tiny_spec()), tmp_path / "c")
+    _until_exploring(project)
+    with pytest.raises(FitStopped):
+        refit(project, 0, spec_of(project), tmp_path / "r", should_stop=lambda: True)
+    assert not (tmp_path / "r" / "gap.xml").exists()
+    out = subprocess.run(["pgrep", "-f", f"at_file={tmp_path / 'r'}"], capture_output=True, text=True)
+    assert out.stdout.strip() == ""  # no gap_fit of this refit left running
