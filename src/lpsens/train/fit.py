@@ -306,11 +306,13 @@ def fitted_values(frames: list[Atoms]) -> int:
 GAP_FIT_MEMORY_FACTOR = 2.4
 
 
-def gap_fit_memory_bytes(frames: list[Atoms], spec: FitSpec) -> int:
+def gap_fit_memory_bytes(frames: list[Atoms], spec: FitSpec, n_values: int | None = None) -> int:
     """gap_fit's peak memory: its largest allocation, the covariance of every fitted value with every
     sparse point in 8-byte doubles, times :data:`GAP_FIT_MEMORY_FACTOR` (descriptors, the sparse
-    covariance, the solver's work space), measured on this code's fits."""
-    return int(GAP_FIT_MEMORY_FACTOR * 8 * fitted_values(frames) * n_sparse_points(spec))
+    covariance, the solver's work space), measured on this code's fits. ``n_values``: the frames'
+    :func:`fitted_values` when already counted."""
+    n = fitted_values(frames) if n_values is None else n_values
+    return int(GAP_FIT_MEMORY_FACTOR * 8 * n * n_sparse_points(spec))
 
 
 def available_memory_bytes(proc=Path("/proc"), cgroup_fs=Path("/sys/fs/cgroup")) -> int | None:
@@ -373,11 +375,12 @@ def check_fit_memory(frames: list[Atoms], spec: FitSpec, file=None, free_bytes: 
         The estimate exceeds ``free_bytes`` or else :func:`available_memory_bytes` (names the sizes
         and the fix).
     """
-    need = gap_fit_memory_bytes(frames, spec)
+    n_values = fitted_values(frames)
+    need = gap_fit_memory_bytes(frames, spec, n_values)
     free = available_memory_bytes() if free_bytes is None else free_bytes
     if free is not None and need > free:
         raise TrainingError(
-            f"gap_fit would need about {_size(need)} ({fitted_values(frames)} fitted values x "
+            f"gap_fit would need about {_size(need)} ({n_values} fitted values x "
             f"{n_sparse_points(spec)} sparse points x 8 bytes x {GAP_FIT_MEMORY_FACTOR:g}) and {_size(free)} "
             "are free here: lower "
             "[fit] n_sparse_3b, fit fewer forces per frame ([fit] force_atoms_per_frame), or run the fit on a "

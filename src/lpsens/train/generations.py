@@ -356,8 +356,8 @@ def advance(project) -> dict:
                                                f"failed (first: {failed[0].doc.get('reason')}); fix the cause, then "
                                                "'lpsens launch --root ROOT --retry-failed'")
         # every finished run of g teaches, also one of an earlier [iterate] (as --status counts them)
-        done = {j.id: j for j in _jobs(project, "explore", g) if j.doc.get("status") == JobStatus.DONE.value}
-        n_new = _select_next(project, spec, g, sorted(done.values(), key=lambda j: j.id))
+        done = [j for j in _jobs(project, "explore", g) if j.doc.get("status") == JobStatus.DONE.value]
+        n_new = _select_next(project, spec, g, sorted(done, key=lambda j: j.id))
         if n_new == 0:
             return _state("finished", g, f"no broken or new frames found with the generation-{g} GAP; newest GAP: "
                                          f"{Path(fit_job.path) / GAP_FILE}")
